@@ -1,0 +1,16 @@
+DROP TABLE rcon_servers;
+DROP TABLE moderation_cases;
+DROP TABLE guild_modules;
+DROP TABLE modules;
+DROP TABLE guild_settings;
+DROP TABLE guilds;
+DROP TABLE instance_settings;
+DROP TABLE audit_log;
+DROP TABLE refresh_token_families;
+DROP TABLE api_keys;
+DROP TABLE role_grants;
+DROP TABLE role_permissions;
+DROP TABLE roles;
+DROP TABLE permissions;
+DROP TABLE mfa_recovery_codes;
+DROP TABLE users;

@@ -1,0 +1,4 @@
+//! Authentication and authorisation primitives.
+
+pub mod password;
+pub mod rbac;

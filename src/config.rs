@@ -1,0 +1,819 @@
+//! Layered settings: defaults < TOML file (`GUILDHALL_CONFIG`) < environment.
+//!
+//! Every secret also accepts `NAME_FILE`, a path whose contents are the secret (systemd
+//! credentials, NixOS `environmentFile`s and Docker secrets all work this way). Resolution is
+//! pure over an environment map so that tests never touch the process environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// One problem with the configuration, naming the variable it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A configuration key: its environment name, its TOML name and whether it is a secret.
+struct Key {
+    env: &'static str,
+    toml: &'static str,
+    secret: bool,
+}
+
+const fn key(env: &'static str, toml: &'static str, secret: bool) -> Key {
+    Key { env, toml, secret }
+}
+
+const BIND: Key = key("GUILDHALL_BIND", "bind", false);
+const DATA_DIR: Key = key("GUILDHALL_DATA_DIR", "data_dir", false);
+const DATABASE_URL: Key = key("DATABASE_URL", "database_url", true);
+const DATABASE_MAX_CONNECTIONS: Key = key(
+    "GUILDHALL_DATABASE_MAX_CONNECTIONS",
+    "database_max_connections",
+    false,
+);
+const REDIS_URL: Key = key("REDIS_URL", "redis_url", true);
+const DISCORD_TOKEN: Key = key("DISCORD_TOKEN", "discord_token", true);
+const DISCORD_PROXY_URL: Key = key("DISCORD_PROXY_URL", "discord_proxy_url", false);
+const JWT_SECRET_KEY: Key = key("JWT_SECRET_KEY", "jwt_secret_key", true);
+const SECRET_KEY: Key = key("SECRET_KEY", "secret_key", true);
+const RCON_HOST: Key = key("RCON_HOST", "rcon_host", false);
+const RCON_PORT: Key = key("RCON_PORT", "rcon_port", false);
+const RCON_PASSWORD: Key = key("RCON_PASSWORD", "rcon_password", true);
+const LOG_FORMAT: Key = key("LOG_FORMAT", "log_format", false);
+const RUST_LOG: Key = key("RUST_LOG", "log_filter", false);
+const RATE_LIMIT: Key = key(
+    "GUILDHALL_RATE_LIMIT_PER_MINUTE",
+    "rate_limit_per_minute",
+    false,
+);
+const SHUTDOWN_TIMEOUT: Key = key(
+    "GUILDHALL_SHUTDOWN_TIMEOUT_SECS",
+    "shutdown_timeout_secs",
+    false,
+);
+
+const KEYS: &[&Key] = &[
+    &BIND,
+    &DATA_DIR,
+    &DATABASE_URL,
+    &DATABASE_MAX_CONNECTIONS,
+    &REDIS_URL,
+    &DISCORD_TOKEN,
+    &DISCORD_PROXY_URL,
+    &JWT_SECRET_KEY,
+    &SECRET_KEY,
+    &RCON_HOST,
+    &RCON_PORT,
+    &RCON_PASSWORD,
+    &LOG_FORMAT,
+    &RUST_LOG,
+    &RATE_LIMIT,
+    &SHUTDOWN_TIMEOUT,
+];
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
+pub const DEFAULT_RCON_PORT: u16 = 25575;
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 600;
+
+/// Where an effective value came from, shown by `guildhall check-config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File,
+    Environment,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Default => "default",
+            Origin::File => "config file",
+            Origin::Environment => "environment",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A validated database URL. The URL may carry a password, so it is kept secret and only its
+/// redacted form is ever displayed.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    url: SecretString,
+    kind: DatabaseKind,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let scheme = raw.split(':').next().unwrap_or_default();
+        let kind = match scheme {
+            "sqlite" => DatabaseKind::Sqlite,
+            "postgres" | "postgresql" => DatabaseKind::Postgres,
+            "" => return Err("is empty; expected sqlite://PATH or postgres://…".into()),
+            other => {
+                return Err(format!(
+                    "unsupported scheme `{other}`; expected sqlite://PATH or postgres://…"
+                ));
+            }
+        };
+        if kind == DatabaseKind::Postgres {
+            let url = Url::parse(raw).map_err(|e| format!("not a valid URL ({e})"))?;
+            if url.host_str().unwrap_or_default().is_empty() && !raw.contains("host=") {
+                return Err("has no host".into());
+            }
+        } else {
+            let path = raw
+                .trim_start_matches("sqlite:")
+                .trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            if path.is_empty() {
+                return Err("has no file path; expected sqlite://PATH or sqlite::memory:".into());
+            }
+        }
+        Ok(Self {
+            url: SecretString::from(raw.to_owned()),
+            kind,
+        })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    pub fn expose(&self) -> &str {
+        self.url.expose_secret()
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(self.url.expose_secret())
+    }
+}
+
+fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            // set_password fails only for URLs that cannot have one, which this one has.
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RconSettings {
+    pub host: String,
+    pub port: u16,
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub database_max_connections: u32,
+    pub redis_url: Option<SecretString>,
+    pub discord_token: Option<SecretString>,
+    pub discord_proxy_url: Option<Url>,
+    /// `None` means: load or generate it in the data directory on start.
+    pub jwt_secret_key: Option<SecretString>,
+    pub secret_key: Option<SecretString>,
+    pub rcon: Option<RconSettings>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// Requests per minute per client address; `None` turns the limit off.
+    pub rate_limit_per_minute: Option<u32>,
+    pub shutdown_timeout: Duration,
+    /// Where each key's value came from, for `check-config`.
+    origins: BTreeMap<&'static str, Origin>,
+}
+
+/// One value as found in a layer.
+struct Found {
+    value: String,
+    origin: Origin,
+}
+
+/// The raw layers: environment map and the parsed TOML file.
+struct Layers<'a> {
+    env: &'a HashMap<String, String>,
+    file: Option<(PathBuf, toml::Table)>,
+}
+
+impl Layers<'_> {
+    fn env_value(&self, name: &str) -> Option<&str> {
+        self.env
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn file_value(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let Some((path, table)) = &self.file else {
+            return Ok(None);
+        };
+        match table.get(name) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) if s.is_empty() => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
+            Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(ConfigError::new(
+                format!("{} ({})", name, path.display()),
+                "must be a string or a number",
+            )),
+        }
+    }
+
+    /// Looks a key up: environment (`NAME`, then `NAME_FILE`), then the file (`name`,
+    /// `name_file`). Setting both a value and its `_FILE` in one layer is an error, since one
+    /// of them would be silently ignored.
+    fn get(&self, key: &Key) -> Result<Option<Found>, ConfigError> {
+        let env_file = format!("{}_FILE", key.env);
+        let direct = self.env_value(key.env);
+        let via_file = if key.secret {
+            self.env_value(&env_file)
+        } else {
+            None
+        };
+        match (direct, via_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    key.env,
+                    format!("both {} and {env_file} are set; set only one", key.env),
+                ));
+            }
+            (Some(v), None) => {
+                return Ok(Some(Found {
+                    value: v.to_owned(),
+                    origin: Origin::Environment,
+                }));
+            }
+            (None, Some(path)) => {
+                return read_secret_file(&env_file, Path::new(path)).map(|value| {
+                    Some(Found {
+                        value,
+                        origin: Origin::Environment,
+                    })
+                });
+            }
+            (None, None) => {}
+        }
+        let toml_file = format!("{}_file", key.toml);
+        let direct = self.file_value(key.toml)?;
+        let via_file = if key.secret {
+            self.file_value(&toml_file)?
+        } else {
+            None
+        };
+        match (direct, via_file) {
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                key.toml,
+                format!(
+                    "both `{}` and `{toml_file}` are set in the config file; set only one",
+                    key.toml
+                ),
+            )),
+            (Some(value), None) => Ok(Some(Found {
+                value,
+                origin: Origin::File,
+            })),
+            (None, Some(path)) => read_secret_file(&toml_file, Path::new(&path)).map(|value| {
+                Some(Found {
+                    value,
+                    origin: Origin::File,
+                })
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn read_secret_file(variable: &str, path: &Path) -> Result<String, ConfigError> {
+    let contents = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(variable, format!("cannot read `{}`: {e}", path.display()))
+    })?;
+    // Files written by `echo` or editors end with a newline that is not part of the secret.
+    let trimmed = contents.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err(ConfigError::new(
+            variable,
+            format!("`{}` is empty", path.display()),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn load_file(env: &HashMap<String, String>) -> Result<Option<(PathBuf, toml::Table)>, ConfigError> {
+    let Some(path) = env.get("GUILDHALL_CONFIG").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ConfigError::new(
+            "GUILDHALL_CONFIG",
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigError::new(
+            "GUILDHALL_CONFIG",
+            format!(
+                "`{}` is not valid TOML: {}",
+                path.display(),
+                e.message().trim()
+            ),
+        )
+    })?;
+    for name in table.keys() {
+        let known = KEYS.iter().any(|k| {
+            k.toml == name.as_str() || (k.secret && format!("{}_file", k.toml) == name.as_str())
+        });
+        if !known {
+            return Err(ConfigError::new(
+                "GUILDHALL_CONFIG",
+                format!("unknown key `{name}` in `{}`", path.display()),
+            ));
+        }
+    }
+    Ok(Some((path, table)))
+}
+
+impl Settings {
+    /// Reads the process environment (and the file it names).
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_env(&env)
+    }
+
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let layers = Layers {
+            env,
+            file: load_file(env)?,
+        };
+        let mut origins = BTreeMap::new();
+        let mut get = |key: &'static Key| -> Result<Option<String>, ConfigError> {
+            let found = layers.get(key)?;
+            let origin = found.as_ref().map_or(Origin::Default, |f| f.origin);
+            origins.insert(key.env, origin);
+            Ok(found.map(|f| f.value))
+        };
+
+        let bind_raw = get(&BIND)?.unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind = parse_bind(&bind_raw)?;
+        let data_dir = PathBuf::from(get(&DATA_DIR)?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let database_url = match get(&DATABASE_URL)? {
+            Some(raw) => {
+                DatabaseUrl::parse(&raw).map_err(|m| ConfigError::new(DATABASE_URL.env, m))?
+            }
+            None => default_database_url(&data_dir)?,
+        };
+        let database_max_connections = parse_number(
+            DATABASE_MAX_CONNECTIONS.env,
+            get(&DATABASE_MAX_CONNECTIONS)?,
+            match database_url.kind() {
+                DatabaseKind::Sqlite => 8,
+                DatabaseKind::Postgres => 16,
+            },
+            1..=1000,
+        )?;
+        let redis_url = get(&REDIS_URL)?
+            .map(|raw| {
+                let url = Url::parse(&raw).map_err(|e| {
+                    ConfigError::new(REDIS_URL.env, format!("not a valid URL ({e})"))
+                })?;
+                match url.scheme() {
+                    "redis" | "rediss" | "redis+unix" | "unix" => Ok(SecretString::from(raw)),
+                    other => Err(ConfigError::new(
+                        REDIS_URL.env,
+                        format!("unsupported scheme `{other}`; expected redis://HOST:PORT"),
+                    )),
+                }
+            })
+            .transpose()?;
+        let discord_token = get(&DISCORD_TOKEN)?.map(SecretString::from);
+        let discord_proxy_url = get(&DISCORD_PROXY_URL)?
+            .map(|raw| {
+                let url = Url::parse(&raw).map_err(|e| {
+                    ConfigError::new(DISCORD_PROXY_URL.env, format!("not a valid URL ({e})"))
+                })?;
+                if matches!(url.scheme(), "http" | "https") {
+                    Ok(url)
+                } else {
+                    Err(ConfigError::new(
+                        DISCORD_PROXY_URL.env,
+                        "must be an http:// or https:// URL",
+                    ))
+                }
+            })
+            .transpose()?;
+        let jwt_secret_key = get(&JWT_SECRET_KEY)?
+            .map(|v| check_secret_strength(JWT_SECRET_KEY.env, v))
+            .transpose()?;
+        let secret_key = get(&SECRET_KEY)?
+            .map(|v| check_secret_strength(SECRET_KEY.env, v))
+            .transpose()?;
+
+        let rcon_host = get(&RCON_HOST)?;
+        let rcon_port = parse_number(
+            RCON_PORT.env,
+            get(&RCON_PORT)?,
+            DEFAULT_RCON_PORT,
+            1..=u16::MAX,
+        )?;
+        let rcon_password = get(&RCON_PASSWORD)?;
+        let rcon = match (rcon_host, rcon_password) {
+            (Some(host), Some(password)) => Some(RconSettings {
+                host,
+                port: rcon_port,
+                password: SecretString::from(password),
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    RCON_PASSWORD.env,
+                    "is required when RCON_HOST is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    RCON_HOST.env,
+                    "is required when RCON_PASSWORD is set",
+                ));
+            }
+            (None, None) => None,
+        };
+
+        let log_format = match get(&LOG_FORMAT)?.as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    LOG_FORMAT.env,
+                    format!("unknown format `{other}`; expected `pretty` or `json`"),
+                ));
+            }
+        };
+        let log_filter = get(&RUST_LOG)?.unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| ConfigError::new(RUST_LOG.env, format!("invalid filter ({e})")))?;
+        let rate_limit: u32 = parse_number(
+            RATE_LIMIT.env,
+            get(&RATE_LIMIT)?,
+            DEFAULT_RATE_LIMIT_PER_MINUTE,
+            0..=1_000_000,
+        )?;
+        let shutdown_timeout: u64 =
+            parse_number(SHUTDOWN_TIMEOUT.env, get(&SHUTDOWN_TIMEOUT)?, 30, 0..=3600)?;
+
+        Ok(Settings {
+            bind,
+            data_dir,
+            database_url,
+            database_max_connections,
+            redis_url,
+            discord_token,
+            discord_proxy_url,
+            jwt_secret_key,
+            secret_key,
+            rcon,
+            log_format,
+            log_filter,
+            rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
+            shutdown_timeout: Duration::from_secs(shutdown_timeout),
+            origins,
+        })
+    }
+
+    /// The effective configuration as `NAME = value (origin)` lines, secrets shown as `***`.
+    pub fn describe(&self) -> Vec<String> {
+        let origin = |name: &str| self.origins.get(name).copied().unwrap_or(Origin::Default);
+        let secret = |s: &Option<SecretString>, unset: &str| match s {
+            Some(_) => "***".to_owned(),
+            None => unset.to_owned(),
+        };
+        let rows: Vec<(&Key, String)> = vec![
+            (&BIND, self.bind.to_string()),
+            (&DATA_DIR, self.data_dir.display().to_string()),
+            (&DATABASE_URL, self.database_url.redacted()),
+            (
+                &DATABASE_MAX_CONNECTIONS,
+                self.database_max_connections.to_string(),
+            ),
+            (
+                &REDIS_URL,
+                self.redis_url
+                    .as_ref()
+                    .map_or("(not set: in-process fallbacks)".into(), |u| {
+                        redact_url(u.expose_secret())
+                    }),
+            ),
+            (
+                &DISCORD_TOKEN,
+                secret(
+                    &self.discord_token,
+                    "(not set: the Discord gateway is disabled)",
+                ),
+            ),
+            (
+                &DISCORD_PROXY_URL,
+                self.discord_proxy_url
+                    .as_ref()
+                    .map_or("(not set)".into(), Url::to_string),
+            ),
+            (
+                &JWT_SECRET_KEY,
+                secret(
+                    &self.jwt_secret_key,
+                    "(not set: generated into the data directory)",
+                ),
+            ),
+            (
+                &SECRET_KEY,
+                secret(
+                    &self.secret_key,
+                    "(not set: generated into the data directory)",
+                ),
+            ),
+            (
+                &RCON_HOST,
+                self.rcon
+                    .as_ref()
+                    .map_or("(not set: no default Minecraft server)".into(), |r| {
+                        r.host.clone()
+                    }),
+            ),
+            (
+                &RCON_PORT,
+                self.rcon
+                    .as_ref()
+                    .map_or(DEFAULT_RCON_PORT, |r| r.port)
+                    .to_string(),
+            ),
+            (
+                &RCON_PASSWORD,
+                self.rcon
+                    .as_ref()
+                    .map_or("(not set)".into(), |_| "***".to_owned()),
+            ),
+            (
+                &LOG_FORMAT,
+                match self.log_format {
+                    LogFormat::Pretty => "pretty".into(),
+                    LogFormat::Json => "json".into(),
+                },
+            ),
+            (&RUST_LOG, self.log_filter.clone()),
+            (
+                &RATE_LIMIT,
+                self.rate_limit_per_minute
+                    .map_or("0 (off)".into(), |n| n.to_string()),
+            ),
+            (
+                &SHUTDOWN_TIMEOUT,
+                self.shutdown_timeout.as_secs().to_string(),
+            ),
+        ];
+        rows.into_iter()
+            .map(|(key, value)| format!("{} = {} ({})", key.env, value, origin(key.env)))
+            .collect()
+    }
+
+    /// A settings value for tests and embedding: defaults rooted in `data_dir`.
+    pub fn for_data_dir(data_dir: &Path) -> Result<Self, ConfigError> {
+        let mut env = HashMap::new();
+        env.insert(
+            "GUILDHALL_DATA_DIR".to_owned(),
+            data_dir.display().to_string(),
+        );
+        Self::from_env(&env)
+    }
+}
+
+fn default_database_url(data_dir: &Path) -> Result<DatabaseUrl, ConfigError> {
+    let raw = format!("sqlite://{}/guildhall.db", data_dir.display());
+    DatabaseUrl::parse(&raw).map_err(|m| ConfigError::new(DATA_DIR.env, m))
+}
+
+fn parse_bind(raw: &str) -> Result<SocketAddr, ConfigError> {
+    let normalised = raw
+        .strip_prefix("localhost:")
+        .map_or_else(|| raw.to_owned(), |port| format!("127.0.0.1:{port}"));
+    normalised.parse().map_err(|_| {
+        ConfigError::new(
+            BIND.env,
+            format!("`{raw}` is not HOST:PORT with an IP address and a port from 0 to 65535"),
+        )
+    })
+}
+
+fn parse_number<T>(
+    variable: &str,
+    raw: Option<String>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let out_of_range = || {
+        ConfigError::new(
+            variable,
+            format!(
+                "`{raw}` is out of range ({}-{})",
+                range.start(),
+                range.end()
+            ),
+        )
+    };
+    let trimmed = raw.trim();
+    let value: T = trimmed.parse().map_err(|_| {
+        if !trimmed.is_empty()
+            && trimmed
+                .trim_start_matches('-')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        {
+            out_of_range()
+        } else {
+            ConfigError::new(variable, format!("`{raw}` is not a number"))
+        }
+    })?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(out_of_range())
+    }
+}
+
+/// Short signing keys make forged tokens practical; refuse them rather than warn.
+fn check_secret_strength(variable: &str, value: String) -> Result<SecretString, ConfigError> {
+    if value.len() < 32 {
+        return Err(ConfigError::new(
+            variable,
+            "is too short; use at least 32 characters (e.g. `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(SecretString::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_environment() -> Result<(), ConfigError> {
+        let s = Settings::from_env(&HashMap::new())?;
+        assert_eq!(s.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(s.database_url.kind(), DatabaseKind::Sqlite);
+        assert_eq!(s.database_url.expose(), "sqlite://./data/guildhall.db");
+        assert!(s.redis_url.is_none() && s.discord_token.is_none() && s.rcon.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("GUILDHALL_BIND", "127.0.0.1:70000")], "GUILDHALL_BIND"),
+            (&[("GUILDHALL_BIND", "nonsense")], "GUILDHALL_BIND"),
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (&[("DATABASE_URL", "postgres://")], "DATABASE_URL"),
+            (
+                &[
+                    ("RCON_HOST", "mc"),
+                    ("RCON_PASSWORD", "pw"),
+                    ("RCON_PORT", "0"),
+                ],
+                "RCON_PORT",
+            ),
+            (
+                &[
+                    ("RCON_HOST", "mc"),
+                    ("RCON_PASSWORD", "pw"),
+                    ("RCON_PORT", "70000"),
+                ],
+                "RCON_PORT",
+            ),
+            (&[("RCON_HOST", "mc")], "RCON_PASSWORD"),
+            (&[("REDIS_URL", "http://x")], "REDIS_URL"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (
+                &[("DISCORD_TOKEN", "a"), ("DISCORD_TOKEN_FILE", "/x")],
+                "DISCORD_TOKEN",
+            ),
+            (
+                &[("DISCORD_TOKEN_FILE", "/nonexistent/token")],
+                "DISCORD_TOKEN_FILE",
+            ),
+            (&[("JWT_SECRET_KEY", "short")], "JWT_SECRET_KEY"),
+            (
+                &[("GUILDHALL_CONFIG", "/nonexistent.toml")],
+                "GUILDHALL_CONFIG",
+            ),
+        ];
+        for (pairs, variable) in cases {
+            match Settings::from_env(&env(pairs)) {
+                Ok(_) => panic!("{pairs:?} was accepted"),
+                Err(e) => assert_eq!(&e.variable, variable, "{pairs:?} -> {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn environment_wins_over_file_and_file_over_defaults() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let token = dir.path().join("token");
+        std::fs::write(&token, "file-token\n")?;
+        let file = dir.path().join("guildhall.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "bind = \"127.0.0.1:9000\"\nrcon_host = \"mc\"\nrcon_port = 25000\nrcon_password = \"p\"\ndiscord_token_file = \"{}\"\n",
+                token.display()
+            ),
+        )?;
+        let s = Settings::from_env(&env(&[
+            ("GUILDHALL_CONFIG", &file.display().to_string()),
+            ("RCON_PORT", "25001"),
+        ]))?;
+        assert_eq!(s.bind.port(), 9000);
+        let rcon = s.rcon.as_ref().ok_or("rcon missing")?;
+        assert_eq!(rcon.port, 25001);
+        assert_eq!(
+            s.discord_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            Some("file-token".to_owned())
+        );
+        let described = s.describe().join("\n");
+        assert!(described.contains("RCON_PORT = 25001 (environment)"));
+        assert!(described.contains("GUILDHALL_BIND = 127.0.0.1:9000 (config file)"));
+        assert!(described.contains("DISCORD_TOKEN = *** (config file)"));
+        assert!(!described.contains("file-token"));
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("guildhall.toml");
+        std::fs::write(&file, "bnid = \"127.0.0.1:9000\"\n")?;
+        let err = Settings::from_env(&env(&[("GUILDHALL_CONFIG", &file.display().to_string())]))
+            .err()
+            .ok_or("accepted")?;
+        assert_eq!(err.variable, "GUILDHALL_CONFIG");
+        assert!(err.message.contains("unknown key `bnid`"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() -> Result<(), String> {
+        let url = DatabaseUrl::parse("postgres://app:hunter2@db:5432/guildhall")?;
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/guildhall");
+        Ok(())
+    }
+}

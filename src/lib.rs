@@ -1,0 +1,18 @@
+//! guildhall: a self-hosted Discord bot and dashboard daemon with a Minecraft RCON bridge.
+//! The binary (`src/main.rs`) and the integration tests share this library.
+
+pub mod actors;
+pub mod auth;
+pub mod bot;
+pub mod cli;
+pub mod config;
+pub mod ids;
+pub mod metrics;
+pub mod secrets;
+pub mod shared;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod types;
+pub mod web;

@@ -1,0 +1,108 @@
+//! Application metrics, registered on the registry that actix-web-prom serves at `/metrics`.
+
+use std::time::Instant;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub actor_restarts: IntCounterVec,
+    pub audit_entries: IntCounter,
+    pub audit_batches: IntCounter,
+    pub audit_failures: IntCounter,
+    pub audit_queue_depth: IntGauge,
+    pub log_lines_dropped: IntCounter,
+}
+
+fn register<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    c: C,
+) -> Result<C, prometheus::Error> {
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    pub fn new(registry: Registry) -> Result<Self, prometheus::Error> {
+        register(&registry, Uptime::new()?)?;
+        let m = Metrics {
+            actor_restarts: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "guildhall_actor_restarts_total",
+                        "Times a supervisor restarted an actor",
+                    ),
+                    &["actor"],
+                )?,
+            )?,
+            audit_entries: register(
+                &registry,
+                IntCounter::new("guildhall_audit_entries_total", "Audit entries committed")?,
+            )?,
+            audit_batches: register(
+                &registry,
+                IntCounter::new(
+                    "guildhall_audit_batches_total",
+                    "Audit transactions committed (entries arriving together share one)",
+                )?,
+            )?,
+            audit_failures: register(
+                &registry,
+                IntCounter::new(
+                    "guildhall_audit_failures_total",
+                    "Audit entries refused or failed after retries",
+                )?,
+            )?,
+            audit_queue_depth: register(
+                &registry,
+                IntGauge::new(
+                    "guildhall_audit_queue_depth",
+                    "Audit entries waiting to be committed",
+                )?,
+            )?,
+            log_lines_dropped: register(
+                &registry,
+                IntCounter::new(
+                    "guildhall_log_lines_dropped_total",
+                    "Log lines not delivered to a slow live-log viewer",
+                )?,
+            )?,
+            registry,
+        };
+        Ok(m)
+    }
+}
+
+/// Seconds since start, computed at scrape time rather than by a ticking task.
+#[derive(Clone)]
+struct Uptime {
+    started: Instant,
+    gauge: Gauge,
+}
+
+impl Uptime {
+    fn new() -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            started: Instant::now(),
+            gauge: Gauge::new(
+                "guildhall_uptime_seconds",
+                "Seconds since the daemon started",
+            )?,
+        })
+    }
+}
+
+impl Collector for Uptime {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.gauge.set(self.started.elapsed().as_secs_f64());
+        self.gauge.collect()
+    }
+}

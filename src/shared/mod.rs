@@ -1,0 +1,5 @@
+//! State that must be seen across instances: through Redis when it is configured and
+//! reachable, through in-process structures otherwise.
+
+pub mod ratelimit;
+pub mod redis;

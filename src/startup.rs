@@ -1,0 +1,206 @@
+//! Builds the application: configuration → secrets → store (migrate, seed) → Redis → metrics →
+//! supervised actors → HTTP server bound to its port. `run_until_stopped` serves until a signal
+//! (or a handle) stops the server, then drains the audit queue and closes the pool.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use actix::Supervisor;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use actix_web_prom::PrometheusMetricsBuilder;
+use prometheus::Registry;
+use tracing_actix_web::TracingLogger;
+
+use crate::actors::audit::{AuditActor, AuditLog};
+use crate::actors::broadcaster::LogBroadcaster;
+use crate::actors::gateway::GatewayActor;
+use crate::actors::rcon::RconActor;
+use crate::config::{ConfigError, Settings};
+use crate::metrics::Metrics;
+use crate::shared::ratelimit::{Quota, RateLimiter};
+use crate::shared::redis::Redis;
+use crate::state::AppState;
+use crate::store::{Store, StoreError, seed};
+use crate::{secrets, telemetry, web as routes};
+
+/// How long shutdown waits for the audit queue to drain.
+const AUDIT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let started_at = Instant::now();
+        let secrets = secrets::load(&settings)?;
+
+        let store =
+            Store::connect(&settings.database_url, settings.database_max_connections).await?;
+        store.migrate().await?;
+        let report = seed::seed(&store, true).await?;
+        if let Some(password) = report.initial_admin_password {
+            announce_initial_admin(&password);
+        }
+
+        let redis = settings
+            .redis_url
+            .as_ref()
+            .map(Redis::new)
+            .transpose()
+            .map_err(|e| ConfigError {
+                variable: "REDIS_URL".into(),
+                message: e.to_string(),
+            })?;
+
+        let registry = Registry::new();
+        let metrics =
+            Metrics::new(registry.clone()).map_err(|e| StartupError::Other(e.to_string()))?;
+        let prometheus = PrometheusMetricsBuilder::new("guildhall")
+            .registry(registry)
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|e| StartupError::Other(format!("metrics: {e}")))?;
+
+        let broadcaster = {
+            let metrics = metrics.clone();
+            Supervisor::start(move |_| LogBroadcaster::new(metrics))
+        };
+        telemetry::global_sink().attach(broadcaster.clone().recipient());
+        let audit = {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            AuditLog::new(Supervisor::start(move |_| AuditActor::new(store, metrics)))
+        };
+        let gateway = {
+            let (token, metrics) = (settings.discord_token.clone(), metrics.clone());
+            Supervisor::start(move |_| GatewayActor::new(token, metrics))
+        };
+        let mut rcon = BTreeMap::new();
+        if let Some(rcon_settings) = settings.rcon.clone() {
+            let metrics = metrics.clone();
+            rcon.insert(
+                "default".to_owned(),
+                Supervisor::start(move |_| RconActor::new("default", rcon_settings, metrics)),
+            );
+        }
+
+        let state = AppState {
+            store,
+            rate_limiter: RateLimiter::new(redis.clone()),
+            redis,
+            default_quota: settings.rate_limit_per_minute.map(Quota::per_minute),
+            audit,
+            broadcaster,
+            gateway,
+            rcon,
+            metrics,
+            secrets,
+            started_at,
+        };
+
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+                // Innermost first: the JSON error shape must see every error response.
+                .wrap(ErrorHandlers::new().default_handler(routes::middleware::json_errors))
+                .wrap(from_fn(routes::middleware::rate_limit))
+                .wrap(from_fn(routes::middleware::body_limit))
+                .wrap(from_fn(routes::middleware::request_id))
+                .wrap(prometheus.clone())
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .run();
+
+        tracing::info!(
+            address = %format!("{}:{port}", settings.bind.ip()),
+            database = ?state.store.kind(),
+            redis = state.redis.is_some(),
+            startup_ms = started_at.elapsed().as_millis() as u64,
+            "guildhall is serving"
+        );
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the server from elsewhere (tests; signals are handled by the server itself).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT or `handle().stop(true)`: stop accepting, finish in-flight
+    /// requests, then drain the audit queue and close the database pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Application { server, state, .. } = self;
+        let served = server.await;
+        tracing::info!("http server stopped; draining the audit queue");
+        if tokio::time::timeout(AUDIT_DRAIN_TIMEOUT, state.audit.drain())
+            .await
+            .is_err()
+        {
+            tracing::error!("audit queue did not drain within {AUDIT_DRAIN_TIMEOUT:?}");
+        }
+        state.store.close().await;
+        tracing::info!("shutdown complete");
+        served
+    }
+}
+
+/// Printed once, to standard error and not through the log pipeline, so the password reaches
+/// the operator's terminal but no log file, log viewer or aggregator.
+fn announce_initial_admin(password: &secrecy::SecretString) {
+    use secrecy::ExposeSecret;
+    eprintln!(
+        "\n  guildhall: created the initial admin user.\n    username: admin\n    password: {}\n  \
+         This password is shown once. Sign in and change it.\n",
+        password.expose_secret()
+    );
+    tracing::info!("created the initial admin user `admin` (password shown once on stderr)");
+}

@@ -1,0 +1,40 @@
+//! What every web handler and bot command can reach: the store, the shared-state services and
+//! the actors' addresses. Built once in `startup` and shared through `web::Data`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix::Addr;
+use secrecy::SecretString;
+
+use crate::actors::audit::AuditLog;
+use crate::actors::broadcaster::LogBroadcaster;
+use crate::actors::gateway::GatewayActor;
+use crate::actors::rcon::RconActor;
+use crate::metrics::Metrics;
+use crate::shared::ratelimit::{Quota, RateLimiter};
+use crate::shared::redis::Redis;
+use crate::store::Store;
+
+/// Keys the daemon signs and encrypts with; loaded from configuration or the data directory.
+#[derive(Clone)]
+pub struct Secrets {
+    pub jwt_secret_key: SecretString,
+    pub secret_key: SecretString,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub redis: Option<Redis>,
+    pub rate_limiter: RateLimiter,
+    /// The default per-client limit for every rate-limited route; `None` when turned off.
+    pub default_quota: Option<Quota>,
+    pub audit: AuditLog,
+    pub broadcaster: Addr<LogBroadcaster>,
+    pub gateway: Addr<GatewayActor>,
+    pub rcon: BTreeMap<String, Addr<RconActor>>,
+    pub metrics: Metrics,
+    pub secrets: Secrets,
+    pub started_at: Instant,
+}

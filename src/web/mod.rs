@@ -1,0 +1,49 @@
+//! The HTTP surface: JSON API under `/api/v1`, dashboard pages, probes and metrics.
+
+pub mod assets;
+pub mod error;
+pub mod health;
+pub mod middleware;
+pub mod pages;
+
+use actix_web::{HttpRequest, web};
+
+use error::ApiError;
+use middleware::MAX_BODY_BYTES;
+
+/// Routes and extractor configuration. Middleware is applied in `startup`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
+        .service(web::resource("/health").route(web::get().to(health::health)))
+        .service(web::resource("/ready").route(web::get().to(health::ready)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/").route(web::get().to(pages::index::index)))
+        .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
+}
+
+/// Anything no route matched.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Prometheus text format: the application registry (HTTP, actors, audit, uptime) and the
+/// default registry, which holds the process collector (CPU, memory, file descriptors).
+pub async fn metrics(
+    state: web::Data<crate::state::AppState>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    use prometheus::{Encoder, TextEncoder};
+    let mut families = state.metrics.registry.gather();
+    families.extend(prometheus::gather());
+    let mut body = Vec::new();
+    TextEncoder::new()
+        .encode(&families, &mut body)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("encoding metrics: {e}")))?;
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type(prometheus::TEXT_FORMAT)
+        .body(body))
+}

@@ -1,0 +1,3 @@
+//! Server-rendered dashboard pages (Sailfish).
+
+pub mod index;
