@@ -50,6 +50,7 @@ const DATABASE_MAX_CONNECTIONS: Key = key(
     false,
 );
 const REDIS_URL: Key = key("REDIS_URL", "redis_url", true);
+const REDIS_PREFIX: Key = key("GUILDHALL_REDIS_PREFIX", "redis_prefix", false);
 const DISCORD_TOKEN: Key = key("DISCORD_TOKEN", "discord_token", true);
 const DISCORD_PROXY_URL: Key = key("DISCORD_PROXY_URL", "discord_proxy_url", false);
 const JWT_SECRET_KEY: Key = key("JWT_SECRET_KEY", "jwt_secret_key", true);
@@ -76,6 +77,7 @@ const KEYS: &[&Key] = &[
     &DATABASE_URL,
     &DATABASE_MAX_CONNECTIONS,
     &REDIS_URL,
+    &REDIS_PREFIX,
     &DISCORD_TOKEN,
     &DISCORD_PROXY_URL,
     &JWT_SECRET_KEY,
@@ -207,6 +209,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub database_max_connections: u32,
     pub redis_url: Option<SecretString>,
+    /// Namespace of every Redis key, so deployments can share one Redis.
+    pub redis_prefix: String,
     pub discord_token: Option<SecretString>,
     pub discord_proxy_url: Option<Url>,
     /// `None` means: load or generate it in the data directory on start.
@@ -425,6 +429,16 @@ impl Settings {
                 }
             })
             .transpose()?;
+        let redis_prefix = get(&REDIS_PREFIX)?.unwrap_or_else(|| "guildhall".to_owned());
+        if !redis_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError::new(
+                REDIS_PREFIX.env,
+                "may contain only letters, digits, `-`, `_` and `.`",
+            ));
+        }
         let discord_token = get(&DISCORD_TOKEN)?.map(SecretString::from);
         let discord_proxy_url = get(&DISCORD_PROXY_URL)?
             .map(|raw| {
@@ -505,6 +519,7 @@ impl Settings {
             database_url,
             database_max_connections,
             redis_url,
+            redis_prefix,
             discord_token,
             discord_proxy_url,
             jwt_secret_key,
@@ -541,6 +556,7 @@ impl Settings {
                         redact_url(u.expose_secret())
                     }),
             ),
+            (&REDIS_PREFIX, self.redis_prefix.clone()),
             (
                 &DISCORD_TOKEN,
                 secret(

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub audit_failures: IntCounter,
     pub audit_queue_depth: IntGauge,
     pub log_lines_dropped: IntCounter,
+    pub redis_up: IntGauge,
+    pub redis_transitions: IntCounterVec,
 }
 
 fn register<C: Collector + Clone + 'static>(
@@ -69,6 +71,23 @@ impl Metrics {
                 IntCounter::new(
                     "guildhall_log_lines_dropped_total",
                     "Log lines not delivered to a slow live-log viewer",
+                )?,
+            )?,
+            redis_up: register(
+                &registry,
+                IntGauge::new(
+                    "guildhall_redis_up",
+                    "1 while Redis answers, 0 while the in-process fallbacks are in use",
+                )?,
+            )?,
+            redis_transitions: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "guildhall_redis_transitions_total",
+                        "Times Redis was found down or back up",
+                    ),
+                    &["to"],
                 )?,
             )?,
             registry,

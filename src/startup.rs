@@ -63,19 +63,18 @@ impl Application {
             announce_initial_admin(&password);
         }
 
+        let registry = Registry::new();
+        let metrics =
+            Metrics::new(registry.clone()).map_err(|e| StartupError::Other(e.to_string()))?;
         let redis = settings
             .redis_url
             .as_ref()
-            .map(Redis::new)
+            .map(|url| Redis::new(url, &settings.redis_prefix, metrics.clone()))
             .transpose()
             .map_err(|e| ConfigError {
                 variable: "REDIS_URL".into(),
                 message: e.to_string(),
             })?;
-
-        let registry = Registry::new();
-        let metrics =
-            Metrics::new(registry.clone()).map_err(|e| StartupError::Other(e.to_string()))?;
         let prometheus = PrometheusMetricsBuilder::new("guildhall")
             .registry(registry)
             .mask_unmatched_patterns("UNMATCHED")

@@ -51,9 +51,7 @@ pub fn global_sink() -> &'static LogSink {
 /// Installs the global subscriber. Safe to call twice (tests): the second call does nothing.
 pub fn init(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let broadcast = BroadcastLayer {
-        sink: global_sink().clone(),
-    };
+    let broadcast = BroadcastLayer::new(global_sink().clone());
     let registry = tracing_subscriber::registry().with(filter).with(broadcast);
     let result = match format {
         LogFormat::Json => registry
@@ -80,8 +78,15 @@ pub fn init(format: LogFormat, filter: &str) {
 /// Request id recorded on a span, found again for every event inside it.
 struct RequestIdExt(String);
 
-struct BroadcastLayer {
+/// The layer that turns every event into a `LogLine` for the broadcaster.
+pub struct BroadcastLayer {
     sink: LogSink,
+}
+
+impl BroadcastLayer {
+    pub fn new(sink: LogSink) -> Self {
+        Self { sink }
+    }
 }
 
 impl<S> Layer<S> for BroadcastLayer

@@ -193,8 +193,9 @@ impl Actor for AuditActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Never refuse messages: the queue bound is ours to enforce, with a clear error.
-        ctx.set_mailbox_capacity(usize::MAX);
+        // Handling a Record only enqueues it, so a deep mailbox drains fast; senders past it
+        // wait (backpressure) and the queue bound below answers with a clear error.
+        ctx.set_mailbox_capacity(4_096);
         self.stop_when_drained = false;
         // Entries left from before a restart go out first.
         self.flush(ctx);

@@ -38,10 +38,13 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
+/// Counter per `bucket:key`: (window index, hits in that window).
+type Shard = Mutex<HashMap<String, (i64, u32)>>;
+
 #[derive(Clone)]
 pub struct RateLimiter {
     redis: Option<Redis>,
-    local: Arc<[Mutex<HashMap<String, (i64, u32)>>; SHARDS]>,
+    local: Arc<[Shard; SHARDS]>,
 }
 
 impl RateLimiter {
@@ -76,7 +79,7 @@ impl RateLimiter {
     async fn redis_hit(&self, bucket: &str, key: &str, window: i64, window_ms: i64) -> Option<u32> {
         let redis = self.redis.as_ref()?;
         let mut conn = redis.conn().await?;
-        let redis_key = format!("guildhall:rl:{bucket}:{key}:{window}");
+        let redis_key = redis.key(&["rl", bucket, key, &window.to_string()]);
         let result: Result<(u32, i64), _> = deadpool_redis::redis::pipe()
             .atomic()
             .incr(&redis_key, 1u32)

@@ -10,6 +10,7 @@ use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::ids::now_ms;
+use crate::metrics::Metrics;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const WAIT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -23,6 +24,8 @@ pub struct Redis {
 
 struct Inner {
     pool: Pool,
+    prefix: String,
+    metrics: Metrics,
     up: AtomicBool,
     /// When the last attempt while down was made (Unix ms).
     last_probe_ms: AtomicI64,
@@ -34,7 +37,11 @@ pub struct RedisConfigError(String);
 
 impl Redis {
     /// Builds the pool; connects lazily, so a Redis that is down at start is not fatal.
-    pub fn new(url: &SecretString) -> Result<Self, RedisConfigError> {
+    pub fn new(
+        url: &SecretString,
+        prefix: &str,
+        metrics: Metrics,
+    ) -> Result<Self, RedisConfigError> {
         let mut config = Config::from_url(url.expose_secret());
         let mut pool_config = PoolConfig::new(POOL_SIZE);
         pool_config.timeouts = Timeouts {
@@ -47,13 +54,26 @@ impl Redis {
             .create_pool(Some(Runtime::Tokio1))
             // The error names the URL's problem, never the URL (it may hold a password).
             .map_err(|e| RedisConfigError(format!("cannot build a pool: {e}")))?;
+        metrics.redis_up.set(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                prefix: prefix.to_owned(),
+                metrics,
                 up: AtomicBool::new(true),
                 last_probe_ms: AtomicI64::new(0),
             }),
         })
+    }
+
+    /// A key in this deployment's namespace: `<prefix>:<parts joined by ':'>`.
+    pub fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.inner.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
     }
 
     pub fn is_up(&self) -> bool {
@@ -95,6 +115,12 @@ impl Redis {
 
     fn mark_up(&self) {
         if !self.inner.up.swap(true, Ordering::AcqRel) {
+            self.inner.metrics.redis_up.set(1);
+            self.inner
+                .metrics
+                .redis_transitions
+                .with_label_values(&["up"])
+                .inc();
             tracing::info!("redis is reachable again; shared state goes through redis");
         }
     }
@@ -102,6 +128,12 @@ impl Redis {
     fn mark_down(&self, error: &dyn std::fmt::Display) {
         self.inner.last_probe_ms.store(now_ms(), Ordering::Relaxed);
         if self.inner.up.swap(false, Ordering::AcqRel) {
+            self.inner.metrics.redis_up.set(0);
+            self.inner
+                .metrics
+                .redis_transitions
+                .with_label_values(&["down"])
+                .inc();
             tracing::warn!(error = %error, "redis is unavailable; using in-process fallbacks until it returns");
         }
     }

@@ -1,0 +1,445 @@
+//! The real binary: configuration errors, the embedded default, the CLI, signals and secrets.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{binary, fresh_database};
+
+/// A command with an empty environment but for what a process needs to run at all.
+fn guildhall(cwd: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_BACKTRACE", "0")
+        .current_dir(cwd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(cwd: &Path, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = guildhall(cwd, env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// A running daemon whose stderr is collected line by line.
+struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(cwd: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut child = guildhall(cwd, env)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let found = lines.lock().unwrap().iter().find_map(|l| {
+                let rest = &l[l.find("guildhall is serving")?..];
+                let at = rest.find("127.0.0.1:")? + "127.0.0.1:".len();
+                rest[at..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse::<u16>()
+                    .ok()
+            });
+            if let Some(port) = found {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("daemon exited with {status}: {:#?}", lines.lock().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not start: {:#?}",
+                lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Serving means answering: wait for the first 200 (signal handlers are in place by then).
+        loop {
+            if http_status(port, "/health") == Some(200) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "daemon never answered /health");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, lines, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "daemon ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = self.lines.lock().unwrap().clone();
+        (status, lines)
+    }
+}
+
+/// A minimal blocking HTTP/1.1 GET, so the harness needs no runtime.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("bad.toml");
+    std::fs::write(&toml, "bind = \"127.0.0.1:8080\"\ndiscrod_token = \"x\"\n").unwrap();
+    let toml = toml.display().to_string();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("DATABASE_URL", "definitely not a url")], "DATABASE_URL"),
+        (&[("DATABASE_URL", "mysql://localhost/db")], "DATABASE_URL"),
+        (&[("GUILDHALL_BIND", "127.0.0.1:70000")], "GUILDHALL_BIND"),
+        (
+            &[
+                ("RCON_HOST", "mc"),
+                ("RCON_PASSWORD", "x"),
+                ("RCON_PORT", "99999"),
+            ],
+            "RCON_PORT",
+        ),
+        (
+            &[("DISCORD_TOKEN_FILE", "/nonexistent/token")],
+            "DISCORD_TOKEN_FILE",
+        ),
+        (
+            &[("SECRET_KEY", "a"), ("SECRET_KEY_FILE", "/etc/hostname")],
+            "SECRET_KEY",
+        ),
+        (
+            &[("GUILDHALL_CONFIG", &toml)],
+            "unknown key `discrod_token`",
+        ),
+        (&[("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
+        (&[("REDIS_URL", "http://localhost")], "REDIS_URL"),
+    ];
+    for (env, expected) in cases {
+        for args in [&["check-config"][..], &["serve"][..]] {
+            let out = run(dir.path(), env, args, None);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{env:?} {args:?}: {stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+            assert!(stderr.contains(expected), "{env:?}: {stderr}");
+            assert!(
+                stderr.starts_with("guildhall: configuration error: "),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "file-token-value-1234\n").unwrap();
+    let token_path = token_file.display().to_string();
+    let out = run(
+        dir.path(),
+        &[
+            ("DISCORD_TOKEN_FILE", &token_path),
+            (
+                "DATABASE_URL",
+                "postgres://app:pg-password-999@db.internal:5432/gh",
+            ),
+            ("JWT_SECRET_KEY", "jwt-secret-value-0123456789abcdef0123"),
+            ("RCON_HOST", "mc.local"),
+            ("RCON_PASSWORD", "rcon-password-777"),
+            ("REDIS_URL", "redis://:redis-password-555@127.0.0.1:6379"),
+        ],
+        &["check-config"],
+        None,
+    );
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for secret in [
+        "file-token-value-1234",
+        "pg-password-999",
+        "jwt-secret-value",
+        "rcon-password-777",
+        "redis-password-555",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} leaked: {stdout}");
+    }
+    assert!(
+        stdout.contains("DISCORD_TOKEN = *** (environment)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("DATABASE_URL = postgres://app:***@db.internal:5432/gh"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("RCON_HOST = mc.local (environment)"));
+    assert!(stdout.contains("GUILDHALL_BIND = 127.0.0.1:8080 (default)"));
+}
+
+#[actix_web::test]
+async fn the_first_start_creates_data_keys_and_an_admin_and_the_next_start_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing but a free port: everything else is the embedded default in the working directory.
+    let env = [("GUILDHALL_BIND", "127.0.0.1:0")];
+    let first = Daemon::start(dir.path(), &env);
+    let ready = reqwest::get(first.url("/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["database"]["detail"], "sqlite");
+    assert_eq!(body["gateway"]["reason"], "DISCORD_TOKEN is not set");
+    let (status, lines) = first.terminate();
+    assert!(status.success(), "exit {status}");
+    let log = lines.join("\n");
+    assert!(log.contains("created the initial admin user"), "{log}");
+    assert!(log.contains("password: "));
+    assert!(log.contains("JWT_SECRET_KEY was not set: generated one"));
+
+    let data = dir.path().join("data");
+    assert!(data.join("guildhall.db").exists());
+    for key in ["jwt_secret_key", "secret_key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(data.join(key)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{key}");
+    }
+    let jwt_before = std::fs::read_to_string(data.join("jwt_secret_key")).unwrap();
+
+    let second = Daemon::start(dir.path(), &env);
+    let (status, lines) = second.terminate();
+    assert!(status.success());
+    let log = lines.join("\n");
+    assert!(
+        log.contains("JWT_SECRET_KEY loaded from the data directory"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("created the initial admin user"),
+        "admin is created once"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("jwt_secret_key")).unwrap(),
+        jwt_before
+    );
+}
+
+#[actix_web::test]
+async fn sigterm_drains_and_exits_0_and_no_secret_reaches_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let secrets = [
+        ("DISCORD_TOKEN", "discord-token-SECRET-4242"),
+        ("JWT_SECRET_KEY", "jwt-SECRET-0123456789abcdef0123456789"),
+        ("SECRET_KEY", "app-SECRET-0123456789abcdef0123456789"),
+        ("RCON_PASSWORD", "rcon-SECRET-777"),
+        ("REDIS_URL", "redis://:redis-SECRET-555@127.0.0.1:1/0"),
+    ];
+    let mut env: Vec<(&str, &str)> = secrets.to_vec();
+    env.extend([
+        ("GUILDHALL_BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", db.url.as_str()),
+        ("RCON_HOST", "127.0.0.1"),
+        ("RCON_PORT", "1"),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+    ]);
+    let daemon = Daemon::start(dir.path(), &env);
+    let client = reqwest::Client::new();
+    for path in [
+        "/health",
+        "/ready",
+        "/",
+        "/metrics",
+        "/nope",
+        "/api/v1/x?token=abc",
+    ] {
+        client.get(daemon.url(path)).send().await.unwrap();
+    }
+    let (status, lines) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "graceful exit: {lines:#?}");
+    let log = lines.join("\n");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("draining the audit queue"));
+    assert!(log.contains("shutdown complete"));
+    assert!(
+        log.contains("redis is unavailable"),
+        "the bad Redis is reported: {log}"
+    );
+    for (name, secret) in secrets {
+        let needle = secret
+            .split('@')
+            .next()
+            .unwrap()
+            .trim_start_matches("redis://:");
+        assert!(!log.contains(needle), "{name} leaked into the logs");
+    }
+    // JSON logs: every line but the one-time admin banner is a JSON object.
+    let json_lines = lines.iter().filter(|l| l.starts_with('{')).count();
+    assert!(json_lines > 5);
+    for line in lines.iter().filter(|l| l.starts_with('{')) {
+        serde_json::from_str::<serde_json::Value>(line).expect("JSON log line");
+    }
+}
+
+#[actix_web::test]
+async fn migrate_and_revert_round_trip_and_user_create_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let up = run(dir.path(), &env, &["migrate"], None);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(String::from_utf8_lossy(&up.stdout).contains("migrations applied"));
+    let down = run(dir.path(), &env, &["migrate", "--revert"], None);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(String::from_utf8_lossy(&down.stdout).contains("reverted migration"));
+    let again = run(dir.path(), &env, &["migrate"], None);
+    assert!(again.status.success());
+
+    let create = |name: &str, role: &str, password: &str| {
+        run(
+            dir.path(),
+            &env,
+            &[
+                "user",
+                "create",
+                "--username",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            Some(password),
+        )
+    };
+    let ok = create("alice", "moderator", "correct horse battery staple\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("created user `alice`"));
+    let password = String::from_utf8_lossy(&ok.stdout).contains("correct horse");
+    assert!(!password, "the password is never echoed");
+
+    let bad: &[(&str, &str, &str, i32, &str)] = &[
+        (
+            "bob",
+            "overlord",
+            "correct horse battery staple",
+            2,
+            "--role",
+        ),
+        ("bob", "viewer", "short", 2, "password"),
+        ("bob", "viewer", "password1234", 2, "common"),
+        (
+            "b",
+            "viewer",
+            "correct horse battery staple",
+            2,
+            "--username",
+        ),
+        (
+            "alice",
+            "viewer",
+            "another long password",
+            1,
+            "already exists",
+        ),
+    ];
+    for (name, role, pw, code, says) in bad {
+        let out = create(name, role, pw);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{name}/{role}: {stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+
+    let url = guildhall::config::DatabaseUrl::parse(&db.url).unwrap();
+    let store = guildhall::store::Store::connect(&url, 1).await.unwrap();
+    let alice = guildhall::store::users::find_by_username(&store, "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        guildhall::store::users::global_roles(&store, alice.id)
+            .await
+            .unwrap(),
+        vec!["moderator".to_owned()]
+    );
+    assert!(
+        guildhall::store::users::find_by_username(&store, "bob")
+            .await
+            .is_err()
+    );
+    let entries = guildhall::store::audit::list(
+        &store,
+        &guildhall::store::audit::AuditFilter {
+            action: Some("user.create".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].details["username"], "alice");
+    assert_eq!(entries[0].details["via"], "cli");
+}

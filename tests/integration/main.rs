@@ -1,0 +1,11 @@
+//! One integration-test binary (one link) holding every suite as a module.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod actors;
+mod audit;
+mod binary;
+mod http;
+mod shared_state;

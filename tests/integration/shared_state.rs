@@ -1,0 +1,110 @@
+//! Redis-backed shared state and its in-process fallback.
+
+use reqwest::StatusCode;
+
+use crate::common::{eventually, proxy::Proxy, random_suffix, redis_url, spawn_app_with};
+
+fn redis_target(url: &str) -> String {
+    let url = url::Url::parse(url).unwrap();
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(6379)
+    )
+}
+
+/// Waits out the last seconds of a minute, so a burst stays inside one rate-limit window.
+async fn away_from_a_window_boundary() {
+    let ms = guildhall::ids::now_ms() % 60_000;
+    if ms > 50_000 {
+        tokio::time::sleep(std::time::Duration::from_millis((60_000 - ms + 100) as u64)).await;
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_sharing_redis_see_one_rate_limit() {
+    let Some(redis) = redis_url() else { return };
+    // Their own key prefix keeps other tests' counters in the shared Redis out of the way.
+    let prefix = format!("test-{}", random_suffix());
+    let limit = 30;
+    let configure = |env: &mut std::collections::HashMap<String, String>| {
+        env.insert("REDIS_URL".into(), redis.clone());
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix.clone());
+        env.insert("GUILDHALL_RATE_LIMIT_PER_MINUTE".into(), limit.to_string());
+    };
+    let a = spawn_app_with(configure).await;
+    let b = spawn_app_with(configure).await;
+    let (_, ready) = a.get_json("/ready").await;
+    assert_eq!(ready["redis"]["status"], "up", "{ready}");
+
+    away_from_a_window_boundary().await;
+    let mut allowed = 0;
+    for i in 0..(limit + 10) {
+        let app = if i % 2 == 0 { &a } else { &b };
+        if app.get("/").await.status() != StatusCode::TOO_MANY_REQUESTS {
+            allowed += 1;
+        }
+    }
+    assert_eq!(
+        allowed, limit,
+        "one limit across both instances, not one each"
+    );
+
+    // Without Redis, each instance would have counted alone: a third app on its own
+    // in-process counters still has its full quota.
+    let alone = spawn_app_with(|env| {
+        env.insert("GUILDHALL_RATE_LIMIT_PER_MINUTE".into(), limit.to_string());
+    })
+    .await;
+    assert_eq!(alone.get("/").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn when_redis_goes_away_the_daemon_keeps_serving_and_says_so_once() {
+    let Some(redis) = redis_url() else { return };
+    let proxy = Proxy::start(redis_target(&redis));
+    let app = spawn_app_with(|env| {
+        env.insert(
+            "REDIS_URL".into(),
+            format!("redis://127.0.0.1:{}/", proxy.port),
+        );
+        env.insert("GUILDHALL_RATE_LIMIT_PER_MINUTE".into(), "100000".into());
+    })
+    .await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    assert_eq!(app.get_json("/ready").await.1["redis"]["status"], "up");
+
+    proxy.cut();
+    for _ in 0..50 {
+        assert_eq!(
+            app.get("/").await.status(),
+            StatusCode::OK,
+            "served on the fallback"
+        );
+    }
+    let (status, ready) = app.get_json("/ready").await;
+    assert_eq!(status, StatusCode::OK, "redis is optional: still ready");
+    assert_eq!(ready["redis"]["status"], "down");
+    assert_eq!(
+        app.metric(r#"guildhall_redis_transitions_total{to="down"}"#)
+            .await,
+        Some(1.0),
+        "the outage is reported once, not per request"
+    );
+    assert_eq!(app.metric("guildhall_redis_up").await, Some(0.0));
+
+    proxy.restore();
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || async {
+            app.get("/").await;
+            app.metric("guildhall_redis_up").await == Some(1.0)
+        })
+        .await,
+        "redis is used again once it returns"
+    );
+    assert_eq!(
+        app.metric(r#"guildhall_redis_transitions_total{to="up"}"#)
+            .await,
+        Some(1.0)
+    );
+}
