@@ -1,5 +1,6 @@
 //! The HTTP surface: JSON API under `/api/v1`, dashboard pages, probes and metrics.
 
+pub mod api;
 pub mod assets;
 pub mod error;
 pub mod health;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/ready").route(web::get().to(health::ready)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::scope("/api/v1").configure(api::configure))
         .service(web::resource("/").route(web::get().to(pages::index::index)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
 }
