@@ -24,6 +24,7 @@ use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, seed};
+use crate::web::request_span::RequestSpan;
 use crate::{secrets, telemetry, web as routes};
 
 /// How long shutdown waits for the audit queue to drain.
@@ -133,11 +134,9 @@ impl Application {
                 .default_service(web::to(routes::not_found))
                 // Innermost first: the JSON error shape must see every error response.
                 .wrap(ErrorHandlers::new().default_handler(routes::middleware::json_errors))
-                .wrap(from_fn(routes::middleware::rate_limit))
-                .wrap(from_fn(routes::middleware::body_limit))
-                .wrap(from_fn(routes::middleware::request_id))
+                .wrap(from_fn(routes::middleware::edge))
                 .wrap(prometheus.clone())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

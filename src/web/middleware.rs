@@ -10,6 +10,7 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use tracing_actix_web::RequestId;
 
 use super::error::{ApiError, error_json};
+use super::request_span::is_probe;
 use crate::state::AppState;
 
 /// Request bodies above this are refused with 413.
@@ -17,72 +18,51 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Paths an orchestrator or scraper polls; they are not rate limited.
-fn is_probe_or_asset(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/static/")
-}
-
-/// Echoes the id `TracingLogger` gave the request (and put on its log lines) as `X-Request-Id`.
-/// Handler errors arrive here already turned into responses, so every answer carries it.
-pub async fn request_id(
+/// The edge of every request, in one pass (one boxed future instead of three): refuses a
+/// declared body over the limit, applies the default per-client rate limit (not to probes or
+/// static assets), and echoes the request id `TracingLogger` assigned (and put on the request's
+/// log lines) as `X-Request-Id` on every answer, refusals included. Bodies without a declared
+/// length (chunked) are held to the same limit by the payload extractors' configuration.
+pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     // Copy the id out: holding a clone of the request would stop the router from matching it.
     let id = req.extensions().get::<RequestId>().map(ToString::to_string);
-    let mut res = next.call(req).await?;
+    let mut res = match refuse(&req).await {
+        Some(error) => req
+            .into_response(error.error_response())
+            .map_into_right_body(),
+        None => next.call(req).await?.map_into_left_body(),
+    };
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     Ok(res)
 }
 
-/// Refuses a declared body over the limit before anything reads it. Bodies without a length
-/// (chunked) are held to the same limit by the payload extractors' configuration.
-pub async fn body_limit(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+async fn refuse(req: &ServiceRequest) -> Option<ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        let response = ApiError::PayloadTooLarge.error_response();
-        return Ok(req.into_response(response).map_into_right_body());
+        return Some(ApiError::PayloadTooLarge);
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
-}
-
-/// The default per-client limit on every route but probes and static assets.
-pub async fn rate_limit(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    if let Some(state) = state
-        && let Some(quota) = state.default_quota
-        && !is_probe_or_asset(req.path())
-    {
-        let client = req
-            .peer_addr()
-            .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-        let decision = state.rate_limiter.hit("global", &client, quota).await;
-        if !decision.allowed {
-            let error = ApiError::RateLimited {
-                retry_after_secs: decision.reset_after.as_secs().max(1),
-            };
-            return Ok(req
-                .into_response(error.error_response())
-                .map_into_right_body());
-        }
+    let path = req.path();
+    if is_probe(path) || path.starts_with("/static/") {
+        return None;
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let quota = state.default_quota?;
+    let client = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let decision = state.rate_limiter.hit("global", &client, quota).await;
+    (!decision.allowed).then(|| ApiError::RateLimited {
+        retry_after_secs: decision.reset_after.as_secs().max(1),
+    })
 }
 
 /// Gives every error response the JSON error shape: 404s from routing, 405s from resources,

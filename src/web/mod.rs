@@ -6,6 +6,7 @@ pub mod error;
 pub mod health;
 pub mod middleware;
 pub mod pages;
+pub mod request_span;
 
 use actix_web::{HttpRequest, web};
 
