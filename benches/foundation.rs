@@ -37,6 +37,8 @@ fn stop(mut child: Child) {
 }
 
 /// Spawns and polls `/ready` every millisecond; returns the time from exec to the first 200.
+// The child is returned running; every caller passes it to `stop`, which waits for it.
+#[allow(clippy::zombie_processes)]
 fn time_to_ready(data_dir: &std::path::Path) -> (Duration, Child, u16) {
     let port = free_port();
     let started = Instant::now();
