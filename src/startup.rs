@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use actix::Supervisor;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 use prometheus::Registry;
@@ -132,9 +131,8 @@ impl Application {
                 .app_data(data.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
-                // Innermost first: the JSON error shape must see every error response.
-                .wrap(ErrorHandlers::new().default_handler(routes::middleware::json_errors))
-                .wrap(from_fn(routes::middleware::edge))
+                // Innermost first: the edge sees every response, errors included.
+                .wrap(routes::middleware::Edge)
                 .wrap(prometheus.clone())
                 .wrap(TracingLogger::<RequestSpan>::new())
         })

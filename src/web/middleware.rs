@@ -1,12 +1,17 @@
 //! Cross-cutting request handling: request ids, the body size limit, rate limits and the JSON
 //! shape of framework-generated errors.
 
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::{ErrorHandlerResponse, Next};
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use futures_util::future::{Either, LocalBoxFuture};
 use tracing_actix_web::RequestId;
 
 use super::error::{ApiError, error_json};
@@ -18,42 +23,162 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The edge of every request, in one pass (one boxed future instead of three): refuses a
-/// declared body over the limit, applies the default per-client rate limit (not to probes or
-/// static assets), and echoes the request id `TracingLogger` assigned (and put on the request's
-/// log lines) as `X-Request-Id` on every answer, refusals included. Bodies without a declared
-/// length (chunked) are held to the same limit by the payload extractors' configuration.
-pub async fn edge(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    // Copy the id out: holding a clone of the request would stop the router from matching it.
-    let id = req.extensions().get::<RequestId>().map(ToString::to_string);
-    let mut res = match refuse(&req).await {
-        Some(error) => req
-            .into_response(error.error_response())
-            .map_into_right_body(),
-        None => next.call(req).await?.map_into_left_body(),
+/// The edge of every request, as one middleware layer: refuses a declared body over the limit,
+/// applies the default per-client rate limit (not to probes or static assets), gives every
+/// error response the JSON error shape (see `json_errors`) and echoes the request id that
+/// `TracingLogger` assigned (and put on the request's log lines) as `X-Request-Id` on every
+/// answer, refusals included. Bodies without a declared length (chunked) are held to the same
+/// limit by the payload extractors' configuration.
+///
+/// Hand-written rather than `from_fn`: probes (polled many times a second) pass through
+/// without a boxed future.
+pub struct Edge;
+
+impl<S, B> Transform<S, ServiceRequest> for Edge
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = EdgeService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(EdgeService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+pub struct EdgeService<S> {
+    service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for EdgeService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = Either<
+        EdgeFuture<S::Future, B>,
+        LocalBoxFuture<'static, Result<Self::Response, Self::Error>>,
+    >;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        // Copy the id out: holding a clone of the request would stop the router matching it.
+        let id = req.extensions().get::<RequestId>().map(ToString::to_string);
+        if let Some(error) = oversized(&req) {
+            return Either::Left(EdgeFuture::done(refusal(req, &error, id)));
+        }
+        let path = req.path();
+        let limited = !(is_probe(path) || path.starts_with("/static/"));
+        if !limited {
+            return Either::Left(EdgeFuture::inner(self.service.call(req), id));
+        }
+        let service = self.service.clone();
+        Either::Right(Box::pin(async move {
+            if let Some(error) = rate_limited(&req).await {
+                return Ok(refusal(req, &error, id));
+            }
+            let res = service.call(req).await?;
+            Ok(finish(res, id))
+        }))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a request that needs no asynchronous check before the inner service.
+    #[project = EdgeFutureProj]
+    pub enum EdgeFuture<F, B> {
+        Done { response: Option<ServiceResponse<EitherBody<B>>> },
+        Inner { #[pin] future: F, id: Option<String> },
+    }
+}
+
+impl<F, B> EdgeFuture<F, B> {
+    fn done(response: ServiceResponse<EitherBody<B>>) -> Self {
+        EdgeFuture::Done {
+            response: Some(response),
+        }
+    }
+
+    fn inner(future: F, id: Option<String>) -> Self {
+        EdgeFuture::Inner { future, id }
+    }
+}
+
+impl<F, B> Future for EdgeFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody + 'static,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EdgeFutureProj::Done { response } => match response.take() {
+                Some(res) => Poll::Ready(Ok(res)),
+                None => Poll::Pending,
+            },
+            EdgeFutureProj::Inner { future, id } => {
+                let res = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(finish(res, id.take())))
+            }
+        }
+    }
+}
+
+/// Reshapes a non-JSON error response and adds the request id header.
+fn finish<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+    id: Option<String>,
+) -> ServiceResponse<EitherBody<B>> {
+    let res = if res.status().is_client_error() || res.status().is_server_error() {
+        reshape_error(res)
+    } else {
+        res.map_into_left_body()
     };
+    with_request_id(res, id)
+}
+
+/// Answers for the edge itself, without calling the inner service.
+fn refusal<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    error: &ApiError,
+    id: Option<String>,
+) -> ServiceResponse<EitherBody<B>> {
+    with_request_id(
+        req.into_response(error.error_response())
+            .map_into_right_body(),
+        id,
+    )
+}
+
+fn with_request_id<B>(mut res: ServiceResponse<B>, id: Option<String>) -> ServiceResponse<B> {
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    Ok(res)
+    res
 }
 
-async fn refuse(req: &ServiceRequest) -> Option<ApiError> {
+fn oversized(req: &ServiceRequest) -> Option<ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Some(ApiError::PayloadTooLarge);
-    }
-    let path = req.path();
-    if is_probe(path) || path.starts_with("/static/") {
-        return None;
-    }
+    declared
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        .then_some(ApiError::PayloadTooLarge)
+}
+
+async fn rate_limited(req: &ServiceRequest) -> Option<ApiError> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let quota = state.default_quota?;
     let client = req
@@ -65,18 +190,18 @@ async fn refuse(req: &ServiceRequest) -> Option<ApiError> {
     })
 }
 
-/// Gives every error response the JSON error shape: 404s from routing, 405s from resources,
+/// Gives an error response the JSON error shape: 404s from routing, 405s from resources,
 /// extractor errors (bad JSON, bodies over the limit) and anything else the framework makes.
 /// Responses that are already JSON pass untouched.
-pub fn json_errors<B: MessageBody + 'static>(
+fn reshape_error<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
+) -> ServiceResponse<EitherBody<B>> {
     let already_json = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if already_json {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        return res.map_into_left_body();
     }
     let status = res.status();
     let detail = res.response().error().map(ToString::to_string);
@@ -89,10 +214,11 @@ pub fn json_errors<B: MessageBody + 'static>(
             new.insert_header((name, value.clone()));
         }
     }
-    let response = new.body(error_json(code, &message));
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, response).map_into_right_body(),
-    ))
+    ServiceResponse::new(
+        req,
+        new.body(error_json(code, &message)).map_into_boxed_body(),
+    )
+    .map_into_right_body()
 }
 
 fn describe(
