@@ -96,6 +96,14 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Called from every actor's `Supervised::restarting`.
+    pub fn actor_restarted(&self, actor: &str) {
+        self.actor_restarts.with_label_values(&[actor]).inc();
+        tracing::warn!(actor, "actor restarted by its supervisor");
+    }
+}
+
 /// Seconds since start, computed at scrape time rather than by a ticking task.
 #[derive(Clone)]
 struct Uptime {

@@ -214,11 +214,7 @@ impl Actor for AuditActor {
 
 impl Supervised for AuditActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.metrics
-            .actor_restarts
-            .with_label_values(&["audit"])
-            .inc();
-        tracing::warn!(actor = "audit", "actor restarting");
+        self.metrics.actor_restarted("audit");
     }
 }
 

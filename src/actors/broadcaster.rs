@@ -126,10 +126,7 @@ impl Actor for LogBroadcaster {
 
 impl Supervised for LogBroadcaster {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.metrics
-            .actor_restarts
-            .with_label_values(&["broadcaster"])
-            .inc();
+        self.metrics.actor_restarted("broadcaster");
         // Sessions notice the restart by their own heartbeat; keeping them would be fine too,
         // but a restart is the moment to start from a clean subscriber table.
         self.subscribers.clear();

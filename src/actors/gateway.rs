@@ -46,10 +46,7 @@ impl Actor for GatewayActor {
 
 impl Supervised for GatewayActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.metrics
-            .actor_restarts
-            .with_label_values(&["gateway"])
-            .inc();
+        self.metrics.actor_restarted("gateway");
     }
 }
 

@@ -42,10 +42,7 @@ impl Actor for RconActor {
 
 impl Supervised for RconActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.metrics
-            .actor_restarts
-            .with_label_values(&["rcon"])
-            .inc();
+        self.metrics.actor_restarted("rcon");
     }
 }
 
