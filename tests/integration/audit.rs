@@ -268,3 +268,48 @@ async fn acknowledged_entries_survive_kill_9() {
         "{missing} acknowledged entries lost after kill -9"
     );
 }
+
+#[actix_web::test]
+async fn seeding_again_changes_nothing_and_keeps_what_an_admin_edited() {
+    use guildhall::store::seed;
+    let app = spawn_app().await;
+    let store = &app.state.store;
+    let counts = || async {
+        let roles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roles")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM role_permissions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let modules: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM modules")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        (roles, grants, modules, users)
+    };
+    let before = counts().await;
+    assert_eq!(before.0, 3, "admin, moderator, viewer");
+    assert_eq!(before.2, 3, "admin, moderation, minecraft modules");
+    assert_eq!(before.3, 1, "the initial admin");
+    // An admin takes a permission away from `viewer`; a restart must not give it back.
+    sqlx::query(
+        "DELETE FROM role_permissions WHERE permission = 'minecraft.view' \
+         AND role_id = (SELECT id FROM roles WHERE name = 'viewer')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let report = seed::seed(store, true).await.unwrap();
+    assert!(
+        report.initial_admin_password.is_none(),
+        "admin exists already"
+    );
+    let after = counts().await;
+    assert_eq!(after, (before.0, before.1 - 1, before.2, before.3));
+}
