@@ -53,6 +53,13 @@ const REDIS_URL: Key = key("REDIS_URL", "redis_url", true);
 const REDIS_PREFIX: Key = key("GUILDHALL_REDIS_PREFIX", "redis_prefix", false);
 const DISCORD_TOKEN: Key = key("DISCORD_TOKEN", "discord_token", true);
 const DISCORD_PROXY_URL: Key = key("DISCORD_PROXY_URL", "discord_proxy_url", false);
+const DISCORD_SHARDS: Key = key("GUILDHALL_SHARDS", "shards", false);
+const DISCORD_DEV_GUILD_ID: Key = key("GUILDHALL_DEV_GUILD_ID", "dev_guild_id", false);
+const DISCORD_MEMBERS_INTENT: Key = key(
+    "GUILDHALL_DISCORD_MEMBERS_INTENT",
+    "discord_members_intent",
+    false,
+);
 const JWT_SECRET_KEY: Key = key("JWT_SECRET_KEY", "jwt_secret_key", true);
 const SECRET_KEY: Key = key("SECRET_KEY", "secret_key", true);
 const RCON_HOST: Key = key("RCON_HOST", "rcon_host", false);
@@ -80,6 +87,9 @@ const KEYS: &[&Key] = &[
     &REDIS_PREFIX,
     &DISCORD_TOKEN,
     &DISCORD_PROXY_URL,
+    &DISCORD_SHARDS,
+    &DISCORD_DEV_GUILD_ID,
+    &DISCORD_MEMBERS_INTENT,
     &JWT_SECRET_KEY,
     &SECRET_KEY,
     &RCON_HOST,
@@ -195,6 +205,62 @@ fn redact_url(raw: &str) -> String {
     }
 }
 
+/// Which gateway shards this instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSpec {
+    /// As many as Discord recommends (`GET /gateway/bot`), all in this instance.
+    Auto,
+    /// Shards `first..=last` of `total`, so several instances can split one bot.
+    Range { first: u32, last: u32, total: u32 },
+}
+
+impl ShardSpec {
+    /// `auto` or `a-b/total` (a single shard may be written `a/total`).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("auto") {
+            return Ok(ShardSpec::Auto);
+        }
+        let bad = || format!("`{raw}` is neither `auto` nor a range like `0-3/16`");
+        let (range, total) = raw.split_once('/').ok_or_else(bad)?;
+        let (first, last) = match range.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (range, range),
+        };
+        let number = |s: &str| s.trim().parse::<u32>().map_err(|_| bad());
+        let (first, last, total) = (number(first)?, number(last)?, number(total)?);
+        if total == 0 || total > 4096 {
+            return Err(format!("`{raw}`: the total must be between 1 and 4096"));
+        }
+        if first > last || last >= total {
+            return Err(format!(
+                "`{raw}`: the range must be ascending and below the total (shard ids are 0-based)"
+            ));
+        }
+        Ok(ShardSpec::Range { first, last, total })
+    }
+}
+
+impl fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardSpec::Auto => f.write_str("auto"),
+            ShardSpec::Range { first, last, total } => write!(f, "{first}-{last}/{total}"),
+        }
+    }
+}
+
+/// Everything the Discord gateway needs besides its token.
+#[derive(Debug, Clone)]
+pub struct DiscordSettings {
+    pub shards: ShardSpec,
+    /// Register slash commands in this guild only (instant, for development) instead of globally.
+    pub dev_guild_id: Option<u64>,
+    /// The privileged GUILD_MEMBERS intent, needed for welcome messages; off by default because
+    /// Discord refuses it (close code 4014) unless it is enabled in the developer portal.
+    pub members_intent: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RconSettings {
     pub host: String,
@@ -213,6 +279,7 @@ pub struct Settings {
     pub redis_prefix: String,
     pub discord_token: Option<SecretString>,
     pub discord_proxy_url: Option<Url>,
+    pub discord: DiscordSettings,
     /// `None` means: load or generate it in the data directory on start.
     pub jwt_secret_key: Option<SecretString>,
     pub secret_key: Option<SecretString>,
@@ -455,6 +522,29 @@ impl Settings {
                 }
             })
             .transpose()?;
+        let shards = get(&DISCORD_SHARDS)?
+            .map(|raw| ShardSpec::parse(&raw).map_err(|m| ConfigError::new(DISCORD_SHARDS.env, m)))
+            .transpose()?
+            .unwrap_or(ShardSpec::Auto);
+        let dev_guild_id = get(&DISCORD_DEV_GUILD_ID)?
+            .map(|raw| match raw.trim().parse::<u64>() {
+                Ok(id) if id > 0 => Ok(id),
+                _ => Err(ConfigError::new(
+                    DISCORD_DEV_GUILD_ID.env,
+                    format!("`{raw}` is not a Discord guild id (a positive number)"),
+                )),
+            })
+            .transpose()?;
+        let members_intent = match get(&DISCORD_MEMBERS_INTENT)?.as_deref().map(str::trim) {
+            None | Some("0" | "false" | "off" | "no") => false,
+            Some("1" | "true" | "on" | "yes") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    DISCORD_MEMBERS_INTENT.env,
+                    format!("`{other}` is not a boolean; expected `true` or `false`"),
+                ));
+            }
+        };
         let jwt_secret_key = get(&JWT_SECRET_KEY)?
             .map(|v| check_secret_strength(JWT_SECRET_KEY.env, v))
             .transpose()?;
@@ -522,6 +612,11 @@ impl Settings {
             redis_prefix,
             discord_token,
             discord_proxy_url,
+            discord: DiscordSettings {
+                shards,
+                dev_guild_id,
+                members_intent,
+            },
             jwt_secret_key,
             secret_key,
             rcon,
@@ -569,6 +664,19 @@ impl Settings {
                 self.discord_proxy_url
                     .as_ref()
                     .map_or("(not set)".into(), Url::to_string),
+            ),
+            (&DISCORD_SHARDS, self.discord.shards.to_string()),
+            (
+                &DISCORD_DEV_GUILD_ID,
+                self.discord
+                    .dev_guild_id
+                    .map_or("(not set: commands are registered globally)".into(), |id| {
+                        id.to_string()
+                    }),
+            ),
+            (
+                &DISCORD_MEMBERS_INTENT,
+                self.discord.members_intent.to_string(),
             ),
             (
                 &JWT_SECRET_KEY,
@@ -756,6 +864,17 @@ mod tests {
             (&[("RCON_HOST", "mc")], "RCON_PASSWORD"),
             (&[("REDIS_URL", "http://x")], "REDIS_URL"),
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("GUILDHALL_SHARDS", "4-2/8")], "GUILDHALL_SHARDS"),
+            (&[("GUILDHALL_SHARDS", "0-8/8")], "GUILDHALL_SHARDS"),
+            (&[("GUILDHALL_SHARDS", "some")], "GUILDHALL_SHARDS"),
+            (
+                &[("GUILDHALL_DEV_GUILD_ID", "abc")],
+                "GUILDHALL_DEV_GUILD_ID",
+            ),
+            (
+                &[("GUILDHALL_DISCORD_MEMBERS_INTENT", "maybe")],
+                "GUILDHALL_DISCORD_MEMBERS_INTENT",
+            ),
             (
                 &[("DISCORD_TOKEN", "a"), ("DISCORD_TOKEN_FILE", "/x")],
                 "DISCORD_TOKEN",
@@ -811,6 +930,27 @@ mod tests {
         assert!(described.contains("DISCORD_TOKEN = *** (config file)"));
         assert!(!described.contains("file-token"));
         Ok(())
+    }
+
+    #[test]
+    fn shard_ranges_parse() {
+        assert_eq!(ShardSpec::parse("auto"), Ok(ShardSpec::Auto));
+        assert_eq!(
+            ShardSpec::parse("0-3/16"),
+            Ok(ShardSpec::Range {
+                first: 0,
+                last: 3,
+                total: 16
+            })
+        );
+        assert_eq!(
+            ShardSpec::parse("2/4"),
+            Ok(ShardSpec::Range {
+                first: 2,
+                last: 2,
+                total: 4
+            })
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod ids;
 pub mod metrics;
 pub mod secrets;
+pub mod services;
 pub mod shared;
 pub mod startup;
 pub mod state;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -17,6 +17,11 @@ pub struct Metrics {
     pub log_lines_dropped: IntCounter,
     pub redis_up: IntGauge,
     pub redis_transitions: IntCounterVec,
+    pub discord_guilds: IntGauge,
+    pub discord_shard_latency: GaugeVec,
+    pub discord_commands: IntCounterVec,
+    pub discord_events: IntCounterVec,
+    pub discord_mailbox_depth: IntGauge,
 }
 
 fn register<C: Collector + Clone + 'static>(
@@ -88,6 +93,50 @@ impl Metrics {
                         "Times Redis was found down or back up",
                     ),
                     &["to"],
+                )?,
+            )?,
+            discord_guilds: register(
+                &registry,
+                IntGauge::new(
+                    "guildhall_discord_guilds",
+                    "Guilds the bot is in, across this instance's shards",
+                )?,
+            )?,
+            discord_shard_latency: register(
+                &registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "guildhall_discord_shard_latency_seconds",
+                        "Heartbeat round trip of each gateway shard",
+                    ),
+                    &["shard"],
+                )?,
+            )?,
+            discord_commands: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "guildhall_discord_commands_total",
+                        "Slash commands handled, by command and outcome",
+                    ),
+                    &["command", "outcome"],
+                )?,
+            )?,
+            discord_events: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "guildhall_discord_events_total",
+                        "Gateway events that reached the bot's handler, by type",
+                    ),
+                    &["type"],
+                )?,
+            )?,
+            discord_mailbox_depth: register(
+                &registry,
+                IntGauge::new(
+                    "guildhall_discord_gateway_mailbox_depth",
+                    "Messages waiting in the gateway actor's mailbox",
                 )?,
             )?,
             registry,

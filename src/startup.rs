@@ -15,10 +15,11 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::audit::{AuditActor, AuditLog};
 use crate::actors::broadcaster::LogBroadcaster;
-use crate::actors::gateway::GatewayActor;
+use crate::actors::gateway::{GatewayActor, Shutdown as GatewayShutdown, Start as GatewayStart};
 use crate::actors::rcon::RconActor;
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
+use crate::services::guild_config::GuildConfigCache;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::state::AppState;
@@ -92,7 +93,8 @@ impl Application {
         };
         let gateway = {
             let (token, metrics) = (settings.discord_token.clone(), metrics.clone());
-            Supervisor::start(move |_| GatewayActor::new(token, metrics))
+            let (discord, proxy) = (settings.discord.clone(), settings.discord_proxy_url.clone());
+            Supervisor::start(move |_| GatewayActor::new(token, discord, proxy, metrics))
         };
         let mut rcon = BTreeMap::new();
         if let Some(rcon_settings) = settings.rcon.clone() {
@@ -104,9 +106,9 @@ impl Application {
         }
 
         let state = AppState {
-            store,
+            store: store.clone(),
             rate_limiter: RateLimiter::new(redis.clone()),
-            redis,
+            redis: redis.clone(),
             default_quota: settings.rate_limit_per_minute.map(Quota::per_minute),
             audit,
             broadcaster,
@@ -115,7 +117,9 @@ impl Application {
             metrics,
             secrets,
             started_at,
+            guild_config: GuildConfigCache::new(store.clone(), redis.clone()),
         };
+        state.gateway.do_send(GatewayStart(state.clone()));
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind,
@@ -176,6 +180,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application { server, state, .. } = self;
         let served = server.await;
+        // Close the Discord shards cleanly (close code 1000) rather than letting them time out.
+        let _ = state.gateway.send(GatewayShutdown).await;
         tracing::info!("http server stopped; draining the audit queue");
         if tokio::time::timeout(AUDIT_DRAIN_TIMEOUT, state.audit.drain())
             .await

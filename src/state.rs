@@ -12,6 +12,7 @@ use crate::actors::broadcaster::LogBroadcaster;
 use crate::actors::gateway::GatewayActor;
 use crate::actors::rcon::RconActor;
 use crate::metrics::Metrics;
+use crate::services::guild_config::GuildConfigCache;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::store::Store;
@@ -37,4 +38,6 @@ pub struct AppState {
     pub metrics: Metrics,
     pub secrets: Secrets,
     pub started_at: Instant,
+    /// Per-guild settings and modules, cached (Redis when configured).
+    pub guild_config: GuildConfigCache,
 }

@@ -1,3 +1,296 @@
 //! The Discord bot: gateway events become commands that call the same services and actors as
-//! the web handlers. Populated by the Discord issue; the gateway actor already reports whether
-//! the bot is configured.
+//! the web handlers. `GatewayActor` owns the serenity client; this module is its event handler.
+
+pub mod commands;
+pub mod error;
+pub mod input;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serenity::all::{
+    Context, EventHandler, Guild, GuildMemberUpdateEvent, Interaction, Member, Message,
+    PartialGuild, Ready, ResumedEvent, UnavailableGuild,
+};
+use serenity::builder::CreateMessage;
+use serenity::http::Http;
+
+use crate::actors::gateway::{GatewayEvent, GatewayMailbox};
+use crate::config::{DiscordSettings, ShardSpec};
+use crate::state::AppState;
+use crate::store::guilds::GuildUpsert;
+
+/// What the handler and the commands share for one gateway session.
+pub struct Bot {
+    pub state: AppState,
+    pub gateway: GatewayMailbox,
+    pub settings: DiscordSettings,
+    bot_user_id: AtomicU64,
+    commands_registered: AtomicBool,
+    sweeping: AtomicBool,
+}
+
+impl Bot {
+    pub fn new(state: AppState, gateway: GatewayMailbox, settings: DiscordSettings) -> Self {
+        Self {
+            state,
+            gateway,
+            settings,
+            bot_user_id: AtomicU64::new(0),
+            commands_registered: AtomicBool::new(false),
+            sweeping: AtomicBool::new(false),
+        }
+    }
+
+    pub fn bot_user_id(&self) -> Option<u64> {
+        match self.bot_user_id.load(Ordering::Relaxed) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    fn count(&self, event: &str) {
+        self.state
+            .metrics
+            .discord_events
+            .with_label_values(&[event])
+            .inc();
+    }
+
+    /// Whether this instance serves the guild (its shard is in this instance's range).
+    pub fn serves(&self, guild_id: u64) -> bool {
+        match self.settings.shards {
+            ShardSpec::Auto => true,
+            ShardSpec::Range { first, last, total } => {
+                let shard = (guild_id >> 22) % u64::from(total);
+                (u64::from(first)..=u64::from(last)).contains(&shard)
+            }
+        }
+    }
+
+    /// Bulk-overwrites the slash commands: in the development guild when one is configured
+    /// (instant), globally otherwise. Returns how many were registered.
+    pub async fn register_commands(&self, http: &Http) -> Result<usize, String> {
+        let definitions = commands::definitions();
+        let count = definitions.len();
+        let result = match self.settings.dev_guild_id {
+            Some(guild) => serenity::model::id::GuildId::new(guild)
+                .set_commands(http, definitions)
+                .await
+                .map(|_| ()),
+            None => serenity::model::application::Command::set_global_commands(http, definitions)
+                .await
+                .map(|_| ()),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(count, dev_guild = ?self.settings.dev_guild_id, "slash commands registered");
+                Ok(count)
+            }
+            Err(e) => {
+                let message = crate::services::moderation::describe_discord_error(&e);
+                tracing::warn!(error = %message, "cannot register slash commands");
+                Err(message)
+            }
+        }
+    }
+
+    /// Lifts due temporary bans every `SWEEP_INTERVAL` for as long as the session lives.
+    fn start_ban_sweeper(self: &Arc<Self>, http: Arc<Http>) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let bot = Arc::downgrade(self);
+        actix::spawn(async move {
+            loop {
+                tokio::time::sleep(crate::services::moderation::SWEEP_INTERVAL).await;
+                // The session ended (its Bot was dropped): stop sweeping.
+                let Some(bot) = bot.upgrade() else { return };
+                let Some(me) = bot.bot_user_id() else {
+                    continue;
+                };
+                let swept = crate::services::moderation::expire_temporary_bans(
+                    &bot.state,
+                    &http,
+                    me,
+                    |g| bot.serves(g),
+                )
+                .await;
+                if let Err(e) = swept {
+                    tracing::warn!(error = %e, "cannot read due temporary bans");
+                }
+            }
+        });
+    }
+}
+
+fn to_i64(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+/// serenity's event handler; every method counts its event, so tests (and operators) can see
+/// that an event reached the bot rather than being dropped for an unexpected payload.
+pub struct Handler {
+    bot: Arc<Bot>,
+}
+
+impl Handler {
+    pub fn new(bot: Arc<Bot>) -> Self {
+        Self { bot }
+    }
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        let bot = &self.bot;
+        bot.count("READY");
+        bot.bot_user_id
+            .store(ready.user.id.get(), Ordering::Relaxed);
+        let (shard, total) = ready.shard.map_or((0, 1), |s| (s.id.0, s.total));
+        tracing::info!(
+            shard,
+            total,
+            guilds = ready.guilds.len(),
+            "discord shard ready"
+        );
+        bot.gateway.send(GatewayEvent::Ready {
+            shard,
+            total,
+            guilds: ready.guilds.iter().map(|g| g.id.get()).collect(),
+        });
+        if !bot.commands_registered.swap(true, Ordering::AcqRel)
+            && bot.register_commands(&ctx.http).await.is_err()
+        {
+            // Let the next READY (or `POST /api/v1/bot/reload`) try again.
+            bot.commands_registered.store(false, Ordering::Release);
+        }
+        bot.start_ban_sweeper(ctx.http.clone());
+    }
+
+    async fn resume(&self, ctx: Context, _: ResumedEvent) {
+        self.bot.count("RESUMED");
+        tracing::info!(shard = ctx.shard_id.0, "discord shard resumed");
+        self.bot.gateway.send(GatewayEvent::Resumed {
+            shard: ctx.shard_id.0,
+        });
+    }
+
+    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        let bot = &self.bot;
+        bot.count("GUILD_CREATE");
+        let row = GuildUpsert {
+            id: to_i64(guild.id.get()),
+            name: guild.name.clone(),
+            icon: guild.icon.map(|i| i.to_string()),
+            owner_id: Some(to_i64(guild.owner_id.get())),
+            member_count: Some(i64::try_from(guild.member_count).unwrap_or(i64::MAX)),
+        };
+        if let Err(e) = bot.state.store.upsert_guild(&row).await {
+            tracing::error!(guild = guild.id.get(), error = %e, "cannot record a guild");
+        }
+        bot.gateway
+            .send(GatewayEvent::GuildAvailable(guild.id.get()));
+    }
+
+    async fn guild_update(&self, _ctx: Context, _old: Option<Guild>, new: PartialGuild) {
+        let bot = &self.bot;
+        bot.count("GUILD_UPDATE");
+        let row = GuildUpsert {
+            id: to_i64(new.id.get()),
+            name: new.name.clone(),
+            icon: new.icon.map(|i| i.to_string()),
+            owner_id: Some(to_i64(new.owner_id.get())),
+            member_count: None,
+        };
+        if let Err(e) = bot.state.store.update_guild(&row).await {
+            tracing::error!(guild = new.id.get(), error = %e, "cannot update a guild");
+        }
+    }
+
+    async fn guild_delete(
+        &self,
+        _ctx: Context,
+        incomplete: UnavailableGuild,
+        _full: Option<Guild>,
+    ) {
+        let bot = &self.bot;
+        bot.count("GUILD_DELETE");
+        // `unavailable` means a Discord outage, not that the bot left: keep the guild listed.
+        if incomplete.unavailable {
+            return;
+        }
+        if let Err(e) = bot
+            .state
+            .store
+            .mark_guild_left(to_i64(incomplete.id.get()))
+            .await
+        {
+            tracing::error!(guild = incomplete.id.get(), error = %e, "cannot record leaving a guild");
+        }
+        bot.gateway
+            .send(GatewayEvent::GuildGone(incomplete.id.get()));
+    }
+
+    async fn guild_member_addition(&self, ctx: Context, member: Member) {
+        let bot = &self.bot;
+        bot.count("GUILD_MEMBER_ADD");
+        let guild_id = member.guild_id.get();
+        if let Err(e) = bot
+            .state
+            .store
+            .adjust_member_count(to_i64(guild_id), 1)
+            .await
+        {
+            tracing::warn!(guild = guild_id, error = %e, "cannot update the member count");
+        }
+        let Ok(config) = bot.state.guild_config.get(to_i64(guild_id)).await else {
+            return;
+        };
+        let (Some(channel), Some(text)) = (
+            config.settings.welcome_channel_id,
+            config.settings.welcome_message.as_deref(),
+        ) else {
+            return;
+        };
+        let content = text.replace("{user}", &format!("<@{}>", member.user.id.get()));
+        let sent = serenity::model::id::ChannelId::new(channel as u64)
+            .send_message(&ctx.http, CreateMessage::new().content(content))
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(guild = guild_id, error = %crate::services::moderation::describe_discord_error(&e), "cannot send the welcome message");
+        }
+    }
+
+    async fn guild_member_update(
+        &self,
+        _ctx: Context,
+        _old: Option<Member>,
+        _new: Option<Member>,
+        _event: GuildMemberUpdateEvent,
+    ) {
+        self.bot.count("GUILD_MEMBER_UPDATE");
+    }
+
+    async fn message(&self, _ctx: Context, _message: Message) {
+        self.bot.count("MESSAGE_CREATE");
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        self.bot.count("INTERACTION_CREATE");
+        if let Interaction::Command(command) = interaction {
+            commands::handle(&self.bot, &ctx, &command).await;
+        }
+    }
+}
+
+impl Bot {
+    /// The gateway actor's detailed status (latency per shard), if it answers.
+    pub async fn gateway_status(&self) -> Option<crate::actors::gateway::BotStatus> {
+        self.state
+            .gateway
+            .send(crate::actors::gateway::GetBotStatus)
+            .await
+            .ok()
+    }
+}

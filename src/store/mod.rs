@@ -2,7 +2,9 @@
 //! No SQL lives outside this folder.
 
 pub mod audit;
+pub mod cases;
 mod error;
+pub mod guilds;
 pub mod seed;
 pub mod users;
 

@@ -50,10 +50,18 @@ async fn ready_reports_database_redis_gateway_and_rcon() {
 
 #[actix_web::test]
 async fn ready_names_a_configured_rcon_server_and_a_set_token() {
+    // The token is refused by the fake Discord (close code 4004), so the gateway fails.
+    let fake = crate::common::fake_discord::FakeDiscord::start().await;
+    let proxy = fake.url.clone();
     let app = crate::common::spawn_app_with(|env| {
         env.insert("RCON_HOST".into(), "127.0.0.1".into());
         env.insert("RCON_PASSWORD".into(), "minecraft-secret".into());
         env.insert("DISCORD_TOKEN".into(), "not-a-real-token".into());
+        env.insert("DISCORD_PROXY_URL".into(), proxy);
+    })
+    .await;
+    crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        app.get_json("/ready").await.1["gateway"]["status"] == "failed"
     })
     .await;
     let (status, body) = app.get_json("/ready").await;
@@ -66,10 +74,11 @@ async fn ready_names_a_configured_rcon_server_and_a_set_token() {
         body["gateway"]["reason"]
             .as_str()
             .unwrap()
-            .contains("DISCORD_TOKEN is set"),
+            .contains("check DISCORD_TOKEN"),
         "{body}"
     );
     assert!(!body.to_string().contains("minecraft-secret"));
+    assert!(!body.to_string().contains("not-a-real-token"));
 }
 
 #[actix_web::test]

@@ -7,5 +7,6 @@ mod common;
 mod actors;
 mod audit;
 mod binary;
+mod discord;
 mod http;
 mod shared_state;

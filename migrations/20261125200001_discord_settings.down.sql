@@ -1,0 +1,1 @@
+ALTER TABLE guild_settings DROP COLUMN minecraft_role_id;

@@ -1,0 +1,174 @@
+//! `/settings show|set` and `/module list|enable|disable`; both need Manage Server.
+
+use serenity::all::{
+    CommandOptionType, CreateCommand, CreateCommandOption, CreateEmbed, Permissions,
+};
+
+use super::{Invocation, Reply};
+use crate::bot::error::CommandError;
+use crate::bot::input::{ModuleName, SettingKey};
+use crate::services::guild_config::{apply_setting, save_settings, set_module, show_setting};
+use crate::store::audit::Actor;
+
+pub fn definitions() -> Vec<CreateCommand> {
+    let key = {
+        let mut o = CreateCommandOption::new(CommandOptionType::String, "key", "The setting")
+            .required(true);
+        for k in SettingKey::ALL {
+            o = o.add_string_choice(k.as_str(), k.as_str());
+        }
+        o
+    };
+    let module = || {
+        let mut o = CreateCommandOption::new(CommandOptionType::String, "module", "The module")
+            .required(true);
+        for m in ModuleName::ALL {
+            o = o.add_string_choice(m.as_str(), m.as_str());
+        }
+        o
+    };
+    vec![
+        CreateCommand::new("settings")
+            .description("This server's bot settings")
+            .default_member_permissions(Permissions::MANAGE_GUILD)
+            .dm_permission(false)
+            .add_option(CreateCommandOption::new(
+                CommandOptionType::SubCommand,
+                "show",
+                "Show the settings",
+            ))
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::SubCommand, "set", "Change a setting")
+                    .add_sub_option(key)
+                    .add_sub_option(
+                        CreateCommandOption::new(
+                            CommandOptionType::String,
+                            "value",
+                            "A channel, a role, text, or `none` to clear",
+                        )
+                        .required(true)
+                        .max_length(1000),
+                    ),
+            ),
+        CreateCommand::new("module")
+            .description("The bot's modules on this server")
+            .default_member_permissions(Permissions::MANAGE_GUILD)
+            .dm_permission(false)
+            .add_option(CreateCommandOption::new(
+                CommandOptionType::SubCommand,
+                "list",
+                "List the modules",
+            ))
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::SubCommand,
+                    "enable",
+                    "Enable a module",
+                )
+                .add_sub_option(module()),
+            )
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::SubCommand,
+                    "disable",
+                    "Disable a module",
+                )
+                .add_sub_option(module()),
+            ),
+    ]
+}
+
+fn require_manage(inv: &Invocation<'_>) -> Result<(), CommandError> {
+    if inv.has(Permissions::MANAGE_GUILD) {
+        Ok(())
+    } else {
+        Err(CommandError::MissingPermission("Manage Server"))
+    }
+}
+
+pub async fn settings(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
+    require_manage(inv)?;
+    match inv.sub() {
+        "show" => {
+            let mut embed = CreateEmbed::new().title("Settings");
+            for key in SettingKey::ALL {
+                embed = embed.field(key.as_str(), show_setting(&inv.config.settings, key), false);
+            }
+            Ok(Reply::private("This server's settings:").with_embed(embed))
+        }
+        "set" => {
+            let raw_key = inv
+                .string("key")
+                .ok_or_else(|| CommandError::invalid("key", "is required"))?;
+            let key = SettingKey::parse(raw_key).map_err(|p| CommandError::invalid("key", p))?;
+            let value = inv
+                .string("value")
+                .ok_or_else(|| CommandError::invalid("value", "is required"))?;
+            let mut settings = inv.config.settings.clone();
+            apply_setting(&mut settings, key, value)
+                .map_err(|p| CommandError::invalid("value", p))?;
+            let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+            save_settings(
+                &inv.bot.state,
+                guild,
+                &settings,
+                Actor::Discord {
+                    user_id: inv.user_id,
+                },
+                &[key.as_str()],
+            )
+            .await?;
+            Ok(Reply::private(format!(
+                "`{}` is now {}.",
+                key.as_str(),
+                show_setting(&settings, key)
+            )))
+        }
+        other => Err(CommandError::invalid(
+            "subcommand",
+            format!("`{other}` is not one of show, set"),
+        )),
+    }
+}
+
+pub async fn module(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
+    require_manage(inv)?;
+    match inv.sub() {
+        "list" => {
+            let lines: Vec<String> = inv
+                .config
+                .modules
+                .iter()
+                .map(|(name, on)| {
+                    format!("`{name}` — {}", if *on { "enabled" } else { "disabled" })
+                })
+                .collect();
+            Ok(Reply::private(lines.join("\n")))
+        }
+        sub @ ("enable" | "disable") => {
+            let raw = inv
+                .string("module")
+                .ok_or_else(|| CommandError::invalid("module", "is required"))?;
+            let module = ModuleName::parse(raw).map_err(|p| CommandError::invalid("module", p))?;
+            let enabled = sub == "enable";
+            set_module(
+                &inv.bot.state,
+                i64::try_from(inv.guild_id).unwrap_or(i64::MAX),
+                module,
+                enabled,
+                Actor::Discord {
+                    user_id: inv.user_id,
+                },
+            )
+            .await?;
+            Ok(Reply::private(format!(
+                "The {module} module is now {}.",
+                if enabled { "enabled" } else { "disabled" }
+            )))
+        }
+        other => Err(CommandError::invalid(
+            "subcommand",
+            format!("`{other}` is not one of list, enable, disable"),
+        )),
+    }
+}

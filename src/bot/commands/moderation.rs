@@ -1,0 +1,435 @@
+//! `/warn`, `/kick`, `/ban`, `/unban`, `/timeout`, `/untimeout` (through the moderation
+//! service, like the API), `/purge`, `/cases` and `/case show|reason`.
+
+use serenity::all::{
+    ChannelId, CommandOptionType, CreateCommand, CreateCommandOption, CreateEmbed, MessageId,
+    Permissions, Timestamp,
+};
+
+use super::{Invocation, Reply};
+use crate::bot::error::CommandError;
+use crate::bot::input::{MAX_BAN, MAX_TIMEOUT, ModDuration, PurgeCount, Reason};
+use crate::services::moderation::{self, Action, Invoker, Request, describe_discord_error};
+use crate::store::audit::{Actor, NewAuditEntry};
+use crate::store::cases::CaseRow;
+
+/// Discord's bulk delete refuses messages older than 14 days.
+const BULK_DELETE_MAX_AGE_MS: i64 = 14 * 24 * 3600 * 1000;
+const CASES_SHOWN: i64 = 10;
+
+fn user_opt(name: &str, description: &str) -> CreateCommandOption {
+    CreateCommandOption::new(CommandOptionType::User, name, description).required(true)
+}
+
+fn reason_opt() -> CreateCommandOption {
+    CreateCommandOption::new(
+        CommandOptionType::String,
+        "reason",
+        "Why (shown in the case)",
+    )
+    .max_length(512)
+}
+
+fn duration_opt(required: bool) -> CreateCommandOption {
+    CreateCommandOption::new(
+        CommandOptionType::String,
+        "duration",
+        "How long, e.g. 10m, 2h, 7d",
+    )
+    .required(required)
+}
+
+fn mod_command(name: &str, description: &str, perms: Permissions) -> CreateCommand {
+    CreateCommand::new(name)
+        .description(description)
+        .default_member_permissions(perms)
+        .dm_permission(false)
+}
+
+pub fn definitions() -> Vec<CreateCommand> {
+    vec![
+        mod_command("warn", "Warn a member", Permissions::MODERATE_MEMBERS)
+            .add_option(user_opt("user", "Who"))
+            .add_option(reason_opt()),
+        mod_command("kick", "Kick a member", Permissions::KICK_MEMBERS)
+            .add_option(user_opt("user", "Who"))
+            .add_option(reason_opt()),
+        mod_command("ban", "Ban a user", Permissions::BAN_MEMBERS)
+            .add_option(user_opt("user", "Who"))
+            .add_option(reason_opt())
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::Integer,
+                    "delete_messages",
+                    "Days of their messages to delete (0-7)",
+                )
+                .min_int_value(0)
+                .max_int_value(7),
+            )
+            .add_option(duration_opt(false)),
+        mod_command("unban", "Lift a ban", Permissions::BAN_MEMBERS)
+            .add_option(user_opt("user", "Who"))
+            .add_option(reason_opt()),
+        mod_command(
+            "timeout",
+            "Time a member out",
+            Permissions::MODERATE_MEMBERS,
+        )
+        .add_option(user_opt("user", "Who"))
+        .add_option(duration_opt(true))
+        .add_option(reason_opt()),
+        mod_command("untimeout", "Lift a timeout", Permissions::MODERATE_MEMBERS)
+            .add_option(user_opt("user", "Who"))
+            .add_option(reason_opt()),
+        mod_command(
+            "purge",
+            "Delete recent messages in this channel",
+            Permissions::MANAGE_MESSAGES,
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::Integer, "count", "How many (1-100)")
+                .required(true)
+                .min_int_value(1)
+                .max_int_value(100),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::User, "user", "Only this user's")
+                .required(false),
+        ),
+        mod_command(
+            "cases",
+            "Recent moderation cases",
+            Permissions::MODERATE_MEMBERS,
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::User, "user", "Only this user's")
+                .required(false),
+        ),
+        mod_command("case", "A moderation case", Permissions::MODERATE_MEMBERS)
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::SubCommand, "show", "Show a case")
+                    .add_sub_option(
+                        CreateCommandOption::new(
+                            CommandOptionType::Integer,
+                            "number",
+                            "Case number",
+                        )
+                        .required(true)
+                        .min_int_value(1),
+                    ),
+            )
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::SubCommand,
+                    "reason",
+                    "Change a case's reason",
+                )
+                .add_sub_option(
+                    CreateCommandOption::new(CommandOptionType::Integer, "number", "Case number")
+                        .required(true)
+                        .min_int_value(1),
+                )
+                .add_sub_option(
+                    CreateCommandOption::new(CommandOptionType::String, "text", "The new reason")
+                        .required(true)
+                        .max_length(512),
+                ),
+            ),
+    ]
+}
+
+fn reason(inv: &Invocation<'_>) -> Result<Option<Reason>, CommandError> {
+    inv.string("reason")
+        .map(|r| Reason::parse(r).map_err(|p| CommandError::invalid("reason", p)))
+        .transpose()
+        .map(Option::flatten)
+}
+
+/// One of the six member actions: parse, then the shared moderation service.
+pub async fn action(inv: &Invocation<'_>, name: &str) -> Result<Reply, CommandError> {
+    let target = inv.require_user("user")?;
+    let reason = reason(inv)?;
+    let action = match name {
+        "warn" => Action::Warn,
+        "kick" => Action::Kick,
+        "ban" => {
+            let days = inv.integer("delete_messages").unwrap_or(0);
+            let delete_message_days =
+                u8::try_from(days).ok().filter(|d| *d <= 7).ok_or_else(|| {
+                    CommandError::invalid(
+                        "delete_messages",
+                        format!("{days} is not between 0 and 7 days"),
+                    )
+                })?;
+            let duration = inv
+                .string("duration")
+                .map(|d| {
+                    ModDuration::parse(d, MAX_BAN).map_err(|p| CommandError::invalid("duration", p))
+                })
+                .transpose()?;
+            Action::Ban {
+                delete_message_days,
+                duration,
+            }
+        }
+        "unban" => Action::Unban,
+        "timeout" => {
+            let raw = inv
+                .string("duration")
+                .ok_or_else(|| CommandError::invalid("duration", "is required"))?;
+            Action::Timeout {
+                duration: ModDuration::parse(raw, MAX_TIMEOUT)
+                    .map_err(|p| CommandError::invalid("duration", p))?,
+            }
+        }
+        _ => Action::Untimeout,
+    };
+    let http = &inv.ctx.http;
+    let me = match inv.bot.bot_user_id() {
+        Some(id) => id,
+        None => http
+            .get_current_user()
+            .await
+            .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?
+            .id
+            .get(),
+    };
+    let has_mod_role = inv
+        .config
+        .settings
+        .mod_role_id
+        .is_some_and(|r| inv.member_roles().contains(&(r as u64)));
+    let done = moderation::act(
+        &inv.bot.state,
+        http,
+        me,
+        Request {
+            guild_id: inv.guild_id,
+            target,
+            action,
+            reason,
+            actor: Actor::Discord {
+                user_id: inv.user_id,
+            },
+            invoker: Some(Invoker {
+                user_id: inv.user_id,
+                roles: inv.member_roles(),
+                permissions: inv.permissions,
+                has_mod_role,
+            }),
+            bot_permissions: inv.command.app_permissions,
+            request_id: Some(format!("interaction:{}", inv.command.id.get())),
+            ip: None,
+        },
+    )
+    .await?;
+    Ok(Reply::public(format!("{}.", done.summary)))
+}
+
+pub async fn purge(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
+    let raw = inv
+        .integer("count")
+        .ok_or_else(|| CommandError::invalid("count", "is required"))?;
+    let count = PurgeCount::parse(raw).map_err(|p| CommandError::invalid("count", p))?;
+    if !inv.has(Permissions::MANAGE_MESSAGES) {
+        return Err(CommandError::MissingPermission("Manage Messages"));
+    }
+    let bot_perms = inv
+        .command
+        .app_permissions
+        .unwrap_or_else(Permissions::empty);
+    if !(bot_perms.contains(Permissions::ADMINISTRATOR)
+        || bot_perms.contains(Permissions::MANAGE_MESSAGES))
+    {
+        return Err(CommandError::Moderation(
+            moderation::ModerationError::BotMissing("Manage Messages"),
+        ));
+    }
+    let only = inv.user("user");
+    let channel = inv.command.channel_id;
+    let http = &inv.ctx.http;
+    let fetched = http
+        .get_messages(channel, None, Some(100))
+        .await
+        .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?;
+    let oldest_allowed = crate::ids::now_ms() - BULK_DELETE_MAX_AGE_MS;
+    let ids: Vec<MessageId> = fetched
+        .iter()
+        .filter(|m| only.is_none_or(|u| m.author.id.get() == u))
+        .filter(|m| m.timestamp.unix_timestamp() * 1000 > oldest_allowed)
+        .take(count.get() as usize)
+        .map(|m| m.id)
+        .collect();
+    let reason = format!("purge by discord:{} via guildhall", inv.user_id);
+    match ids.as_slice() {
+        [] => {
+            return Ok(Reply::private(
+                "There are no recent messages to delete (Discord cannot bulk-delete messages older than 14 days).",
+            ));
+        }
+        [one] => http
+            .delete_message(channel, *one, Some(&reason))
+            .await
+            .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?,
+        many => ChannelId::new(channel.get())
+            .delete_messages(http, many.iter().copied())
+            .await
+            .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?,
+    }
+    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+    inv.bot
+        .state
+        .audit
+        .record(
+            NewAuditEntry::new(
+                Actor::Discord {
+                    user_id: inv.user_id,
+                },
+                "moderation.purge",
+            )
+            .target(format!("discord_channel:{}", channel.get()))
+            .guild(guild)
+            .details(serde_json::json!({
+                "requested": count.get(),
+                "deleted": ids.len(),
+                "user": only.map(|u| u.to_string()),
+            })),
+        )
+        .await
+        .map_err(|e| CommandError::Moderation(e.into()))?;
+    Ok(Reply::private(format!("Deleted {} message(s).", ids.len())))
+}
+
+fn case_line(c: &CaseRow) -> String {
+    format!(
+        "#{} {} <@{}> — {}{}",
+        c.case_number,
+        c.action,
+        c.target_user_id,
+        c.reason.as_deref().unwrap_or("no reason"),
+        c.expires_at
+            .map(|e| format!(
+                " (until <t:{}:f>{})",
+                e / 1000,
+                if c.resolved { ", lifted" } else { "" }
+            ))
+            .unwrap_or_default()
+    )
+}
+
+fn require_view(inv: &Invocation<'_>) -> Result<(), CommandError> {
+    let has_mod_role = inv
+        .config
+        .settings
+        .mod_role_id
+        .is_some_and(|r| inv.member_roles().contains(&(r as u64)));
+    if has_mod_role
+        || inv.has(Permissions::MODERATE_MEMBERS)
+        || inv.has(Permissions::KICK_MEMBERS)
+        || inv.has(Permissions::BAN_MEMBERS)
+    {
+        Ok(())
+    } else {
+        Err(CommandError::MissingPermission("Timeout Members"))
+    }
+}
+
+pub async fn cases(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
+    require_view(inv)?;
+    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+    let user = inv
+        .user("user")
+        .map(|u| i64::try_from(u).unwrap_or(i64::MAX));
+    let rows = inv
+        .bot
+        .state
+        .store
+        .list_cases(guild, user, CASES_SHOWN)
+        .await?;
+    if rows.is_empty() {
+        return Ok(Reply::private("No cases yet."));
+    }
+    Ok(Reply::private("Recent cases:").with_embed(
+        CreateEmbed::new()
+            .title("Cases")
+            .description(rows.iter().map(case_line).collect::<Vec<_>>().join("\n")),
+    ))
+}
+
+pub async fn case(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
+    require_view(inv)?;
+    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+    let number = inv
+        .integer("number")
+        .ok_or_else(|| CommandError::invalid("number", "is required"))?;
+    if number < 1 {
+        return Err(CommandError::invalid(
+            "number",
+            format!("{number} is not a case number"),
+        ));
+    }
+    let not_found =
+        || CommandError::NotFound(format!("There is no case #{number} on this server."));
+    match inv.sub() {
+        "show" => {
+            let c = inv
+                .bot
+                .state
+                .store
+                .case_by_number(guild, number)
+                .await?
+                .ok_or_else(not_found)?;
+            let mut embed = CreateEmbed::new()
+                .title(format!("Case #{} — {}", c.case_number, c.action))
+                .field("User", format!("<@{}>", c.target_user_id), true)
+                .field("By", c.actor_label.clone(), true)
+                .field(
+                    "Reason",
+                    c.reason.clone().unwrap_or_else(|| "—".into()),
+                    false,
+                );
+            if let Ok(ts) = Timestamp::from_millis(c.created_at) {
+                embed = embed.timestamp(ts);
+            }
+            Ok(Reply::private(case_line(&c)).with_embed(embed))
+        }
+        "reason" => {
+            let text = inv
+                .string("text")
+                .ok_or_else(|| CommandError::invalid("text", "is required"))?;
+            let reason = Reason::parse(text)
+                .map_err(|p| CommandError::invalid("text", p))?
+                .ok_or_else(|| CommandError::invalid("text", "is empty"))?;
+            let c = inv
+                .bot
+                .state
+                .store
+                .set_case_reason(guild, number, reason.as_str())
+                .await?
+                .ok_or_else(not_found)?;
+            inv.bot
+                .state
+                .audit
+                .record(
+                    NewAuditEntry::new(
+                        Actor::Discord {
+                            user_id: inv.user_id,
+                        },
+                        "moderation.case_reason",
+                    )
+                    .target(format!("case:{guild}:{number}"))
+                    .guild(guild)
+                    .details(
+                        serde_json::json!({ "case_number": number, "reason": reason.as_str() }),
+                    ),
+                )
+                .await
+                .map_err(|e| CommandError::Moderation(e.into()))?;
+            Ok(Reply::private(format!("Updated: {}", case_line(&c))))
+        }
+        other => Err(CommandError::invalid(
+            "subcommand",
+            format!("`{other}` is not one of show, reason"),
+        )),
+    }
+}

@@ -1,0 +1,844 @@
+//! A fake Discord: REST API v10 and the gateway, on 127.0.0.1, speaking the real protocol so
+//! that guildhall's real serenity client runs against it. It records every REST call and every
+//! gateway frame the bot sends, so tests assert on what the bot did, not on its internals.
+//!
+//! Gateway: HELLO, IDENTIFY → READY (+ GUILD_CREATE for the shard's guilds), heartbeats and
+//! ACKs, RESUME → RESUMED, dispatches on demand, close codes (4004, 4014, any) and plain drops.
+//! REST: gateway discovery, `/users/@me`, command bulk overwrite, interaction callbacks, member
+//! kick/ban/timeout, roles and members, messages (create, list, bulk delete).
+#![allow(dead_code)]
+
+pub mod payloads;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+pub use payloads::{FakeGuild, FakeMember, FakeRole, Opt, perms};
+
+pub const BOT_ID: u64 = 900_000_000_000_000_001;
+pub const APPLICATION_ID: u64 = 900_000_000_000_000_002;
+pub const TOKEN: &str = "fake-bot-token.for-tests.only";
+/// Heartbeat interval announced in HELLO; short so latency shows up quickly.
+pub const HEARTBEAT_MS: u64 = 1_000;
+
+/// One REST call as the fake received it.
+#[derive(Debug, Clone)]
+pub struct RestCall {
+    pub method: String,
+    /// Path without `/api/v10`, e.g. `/guilds/1/members/2`.
+    pub path: String,
+    pub query: String,
+    pub body: Value,
+    /// `X-Audit-Log-Reason`, URL-decoded.
+    pub audit_reason: Option<String>,
+    pub authorization: Option<String>,
+}
+
+/// What the fake does when a shard identifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnIdentify {
+    Ready,
+    Close(u16),
+}
+
+enum Control {
+    Dispatch(String, Value),
+    Close(u16),
+    /// Drop the TCP connection without a close frame.
+    Drop,
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<RestCall>,
+    on_identify: Option<OnIdentify>,
+    connections: u32,
+    identifies: Vec<Value>,
+    resumes: u32,
+    /// Close codes the bot sent.
+    client_close_codes: Vec<u16>,
+    sessions: HashMap<u32, mpsc::UnboundedSender<Control>>,
+    guilds: BTreeMap<u64, FakeGuild>,
+    recommended_shards: u32,
+    /// Messages per channel, newest first, for purge.
+    messages: HashMap<u64, Vec<Value>>,
+    /// Artificial delay of REST answers (latency tests).
+    rest_delay: Option<Duration>,
+}
+
+pub struct FakeDiscord {
+    /// REST base, what `DISCORD_PROXY_URL` is set to.
+    pub url: String,
+    pub gateway_url: String,
+    state: Arc<Mutex<State>>,
+    next_id: Arc<AtomicU64>,
+    server: actix_web::dev::ServerHandle,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    match state.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl FakeDiscord {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(State {
+            recommended_shards: 1,
+            ..State::default()
+        }));
+        let next_id = Arc::new(AtomicU64::new(1_100_000_000_000_000_000));
+
+        let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake gateway");
+        let gateway_url = format!("ws://{}", ws_listener.local_addr().expect("addr"));
+        {
+            let state = state.clone();
+            let gateway_url = gateway_url.clone();
+            actix_web::rt::spawn(async move {
+                while let Ok((stream, _)) = ws_listener.accept().await {
+                    let state = state.clone();
+                    let gateway_url = gateway_url.clone();
+                    actix_web::rt::spawn(async move {
+                        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                            gateway_session(ws, state, gateway_url).await;
+                        }
+                    });
+                }
+            });
+        }
+
+        let http_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake rest");
+        let url = format!("http://{}", http_listener.local_addr().expect("addr"));
+        let data = web::Data::new(Rest {
+            state: state.clone(),
+            gateway_url: gateway_url.clone(),
+            next_id: next_id.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(1 << 20))
+                .default_service(web::to(rest))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(http_listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self {
+            url,
+            gateway_url,
+            state,
+            next_id,
+            server: handle,
+        }
+    }
+
+    /// Environment for `spawn_app_with`: the token and the proxy pointing at this fake.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DISCORD_TOKEN".into(), TOKEN.into()),
+            ("DISCORD_PROXY_URL".into(), self.url.clone()),
+        ]
+    }
+
+    pub fn add_guild(&self, guild: FakeGuild) {
+        lock(&self.state).guilds.insert(guild.id, guild);
+    }
+
+    pub fn guild(&self, id: u64) -> Option<FakeGuild> {
+        lock(&self.state).guilds.get(&id).cloned()
+    }
+
+    pub fn set_on_identify(&self, mode: OnIdentify) {
+        lock(&self.state).on_identify = Some(mode);
+    }
+
+    pub fn set_recommended_shards(&self, n: u32) {
+        lock(&self.state).recommended_shards = n;
+    }
+
+    pub fn set_messages(&self, channel: u64, messages: Vec<Value>) {
+        lock(&self.state).messages.insert(channel, messages);
+    }
+
+    pub fn set_rest_delay(&self, delay: Option<Duration>) {
+        lock(&self.state).rest_delay = delay;
+    }
+
+    pub fn next_snowflake(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn calls(&self) -> Vec<RestCall> {
+        lock(&self.state).calls.clone()
+    }
+
+    pub fn calls_matching(&self, method: &str, path_prefix: &str) -> Vec<RestCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.path.starts_with(path_prefix))
+            .collect()
+    }
+
+    /// Calls that changed something on Discord (everything but GETs and interaction replies).
+    pub fn side_effects(&self) -> Vec<RestCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method != "GET" && !c.path.starts_with("/interactions/"))
+            .filter(|c| !c.path.starts_with("/applications/"))
+            .collect()
+    }
+
+    /// Interaction callbacks (`POST /interactions/{id}/{token}/callback`) for one interaction.
+    pub fn replies_to(&self, interaction_id: u64) -> Vec<Value> {
+        let prefix = format!("/interactions/{interaction_id}/");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path.starts_with(&prefix))
+            .map(|c| c.body)
+            .collect()
+    }
+
+    pub fn connections(&self) -> u32 {
+        lock(&self.state).connections
+    }
+
+    pub fn identifies(&self) -> usize {
+        lock(&self.state).identifies.len()
+    }
+
+    pub fn identify_payloads(&self) -> Vec<Value> {
+        lock(&self.state).identifies.clone()
+    }
+
+    pub fn resumes(&self) -> u32 {
+        lock(&self.state).resumes
+    }
+
+    pub fn client_close_codes(&self) -> Vec<u16> {
+        lock(&self.state).client_close_codes.clone()
+    }
+
+    pub fn connected_shards(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = lock(&self.state)
+            .sessions
+            .iter()
+            .filter(|(_, tx)| !tx.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Waits until `shard` has identified (or resumed) and holds an open session.
+    pub async fn wait_for_session(&self, shard: u32, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.connected_shards().contains(&shard) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Sends a dispatch to a shard. Panics if serenity's own model would not parse it: a payload
+    /// with a missing field would otherwise be dropped silently by the client.
+    pub fn dispatch(&self, shard: u32, event: &str, data: Value) {
+        check_parses(event, &data);
+        let st = lock(&self.state);
+        let tx = st.sessions.get(&shard).expect("shard has a session");
+        tx.send(Control::Dispatch(event.to_owned(), data))
+            .expect("session is open");
+    }
+
+    /// Sends a prepared frame without the parse check (the benchmark, which checked once).
+    pub fn dispatch_unchecked(&self, shard: u32, event: &str, data: Value) {
+        let st = lock(&self.state);
+        if let Some(tx) = st.sessions.get(&shard) {
+            let _ = tx.send(Control::Dispatch(event.to_owned(), data));
+        }
+    }
+
+    pub fn close_session(&self, shard: u32, code: u16) {
+        if let Some(tx) = lock(&self.state).sessions.get(&shard) {
+            let _ = tx.send(Control::Close(code));
+        }
+    }
+
+    pub fn drop_session(&self, shard: u32) {
+        if let Some(tx) = lock(&self.state).sessions.get(&shard) {
+            let _ = tx.send(Control::Drop);
+        }
+    }
+
+    /// An INTERACTION_CREATE for a slash command in `guild_id`, invoked by `invoker`, with the
+    /// invoker's and the bot's permissions computed from the guild's roles (or forced).
+    pub fn command_interaction(
+        &self,
+        guild_id: u64,
+        invoker: u64,
+        command: &str,
+        options: Vec<Opt>,
+    ) -> (u64, Value) {
+        let guild = self.guild(guild_id).unwrap_or_else(|| FakeGuild {
+            id: guild_id,
+            name: "unknown".into(),
+            owner_id: 1,
+            roles: vec![],
+            members: vec![FakeMember {
+                id: invoker,
+                username: "stranger".into(),
+                roles: vec![],
+                bot: false,
+            }],
+            channels: vec![],
+        });
+        let invoker_perms = guild.permissions_of(invoker);
+        let bot_perms = guild.permissions_of(BOT_ID);
+        self.command_interaction_with(&guild, invoker, invoker_perms, bot_perms, command, options)
+    }
+
+    pub fn command_interaction_with(
+        &self,
+        guild: &FakeGuild,
+        invoker: u64,
+        invoker_perms: u64,
+        bot_perms: u64,
+        command: &str,
+        options: Vec<Opt>,
+    ) -> (u64, Value) {
+        let id = self.next_snowflake();
+        let invoker_member = guild.member(invoker).cloned().unwrap_or(FakeMember {
+            id: invoker,
+            username: format!("user{invoker}"),
+            roles: vec![],
+            bot: false,
+        });
+        // Users named in options are resolved, as Discord does.
+        let mut users = serde_json::Map::new();
+        let mut members = serde_json::Map::new();
+        fn collect(opts: &[Value], out: &mut Vec<u64>) {
+            for o in opts {
+                if o["type"] == 6
+                    && let Some(id) = o["value"].as_str().and_then(|s| s.parse().ok())
+                {
+                    out.push(id);
+                }
+                if let Some(inner) = o["options"].as_array() {
+                    collect(inner, out);
+                }
+            }
+        }
+        let options: Vec<Value> = options.iter().map(Opt::to_json).collect();
+        let mut user_ids = Vec::new();
+        collect(&options, &mut user_ids);
+        for uid in user_ids {
+            match guild.member(uid) {
+                Some(m) => {
+                    users.insert(uid.to_string(), payloads::user(m.id, &m.username, m.bot));
+                    let mut pm = payloads::member(guild.id, m, Some(guild.permissions_of(uid)));
+                    if let Some(obj) = pm.as_object_mut() {
+                        obj.remove("user");
+                        obj.remove("guild_id");
+                    }
+                    members.insert(uid.to_string(), pm);
+                }
+                None => {
+                    users.insert(
+                        uid.to_string(),
+                        payloads::user(uid, &format!("user{uid}"), false),
+                    );
+                }
+            }
+        }
+        let channel_id = guild.channels.first().map_or(guild.id, |c| c.0);
+        let payload = json!({
+            "id": id.to_string(),
+            "application_id": APPLICATION_ID.to_string(),
+            "type": 2,
+            "data": {
+                "id": "1000",
+                "name": command,
+                "type": 1,
+                "options": options,
+                "resolved": {"users": users, "members": members},
+                "guild_id": guild.id.to_string()
+            },
+            "guild_id": guild.id.to_string(),
+            "channel": payloads::channel(guild.id, channel_id, "general"),
+            "channel_id": channel_id.to_string(),
+            "member": payloads::member(guild.id, &invoker_member, Some(invoker_perms)),
+            "token": format!("interaction-token-{id}"),
+            "version": 1,
+            "app_permissions": bot_perms.to_string(),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": guild.id.to_string()},
+            "context": 0,
+            "attachment_size_limit": 8_388_608
+        });
+        (id, payload)
+    }
+
+    pub fn stop(&self) {
+        let handle = self.server.clone();
+        actix_web::rt::spawn(async move { handle.stop(false).await });
+    }
+}
+
+/// Panics unless serenity parses `data` as the named event (not as `Event::Unknown`).
+pub fn check_parses(event: &str, data: &Value) {
+    use serenity::model::event::{Event, GatewayEvent};
+    let frame = json!({"op": 0, "s": 1, "t": event, "d": data});
+    match serde_json::from_value::<GatewayEvent>(frame) {
+        Ok(GatewayEvent::Dispatch(_, Event::Unknown(_))) => {
+            panic!("serenity does not recognise the {event} payload")
+        }
+        Ok(GatewayEvent::Dispatch(..)) => {}
+        Ok(other) => panic!("{event} parsed as a non-dispatch: {other:?}"),
+        Err(e) => panic!("serenity rejects the {event} payload: {e}"),
+    }
+}
+
+async fn send_json<S>(ws: &mut S, value: &Value) -> bool
+where
+    S: SinkExt<WsMessage> + Unpin,
+{
+    ws.send(WsMessage::Text(value.to_string())).await.is_ok()
+}
+
+async fn gateway_session(
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    state: Arc<Mutex<State>>,
+    gateway_url: String,
+) {
+    let (mut sink, mut stream) = ws.split();
+    lock(&state).connections += 1;
+    if !send_json(
+        &mut sink,
+        &json!({"op": 10, "s": null, "t": null, "d": {"heartbeat_interval": HEARTBEAT_MS}}),
+    )
+    .await
+    {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Control>();
+    let mut seq: u64 = 0;
+    let mut shard: Option<u32> = None;
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    WsMessage::Text(t) => t,
+                    WsMessage::Close(frame) => {
+                        let code = frame.map_or(1005, |f| u16::from(f.code));
+                        lock(&state).client_close_codes.push(code);
+                        let _ = sink.send(WsMessage::Close(None)).await;
+                        break;
+                    }
+                    _ => continue,
+                };
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else { break };
+                match frame["op"].as_u64() {
+                    Some(1) => {
+                        let acked = send_json(&mut sink, &json!({"op": 11, "s": null, "t": null, "d": null})).await;
+                        if !acked {
+                            break;
+                        }
+                    }
+                    Some(2) => {
+                        let d = frame["d"].clone();
+                        let id = d["shard"][0].as_u64().unwrap_or(0) as u32;
+                        let total = d["shard"][1].as_u64().unwrap_or(1).max(1) as u32;
+                        let mode = {
+                            let mut st = lock(&state);
+                            st.identifies.push(d.clone());
+                            st.on_identify.unwrap_or(OnIdentify::Ready)
+                        };
+                        if let OnIdentify::Close(code) = mode {
+                            let _ = sink
+                                .send(WsMessage::Close(Some(CloseFrame {
+                                    code: CloseCode::from(code),
+                                    reason: "closed by the fake".into(),
+                                })))
+                                .await;
+                            break;
+                        }
+                        if d["token"].as_str() != Some(TOKEN) && d["token"].as_str() != Some(&format!("Bot {TOKEN}")) {
+                            let _ = sink
+                                .send(WsMessage::Close(Some(CloseFrame {
+                                    code: CloseCode::from(4004),
+                                    reason: "Authentication failed.".into(),
+                                })))
+                                .await;
+                            break;
+                        }
+                        shard = Some(id);
+                        let guilds: Vec<FakeGuild> = lock(&state)
+                            .guilds
+                            .values()
+                            .filter(|g| ((g.id >> 22) % u64::from(total)) == u64::from(id))
+                            .cloned()
+                            .collect();
+                        let ready = json!({
+                            "v": 10,
+                            "user": payloads::user(BOT_ID, "guildhall", true),
+                            "guilds": guilds.iter().map(|g| json!({"id": g.id.to_string(), "unavailable": true})).collect::<Vec<_>>(),
+                            "session_id": format!("session-{id}-{}", rand_suffix()),
+                            "resume_gateway_url": gateway_url,
+                            "shard": [id, total],
+                            "application": {"id": APPLICATION_ID.to_string(), "flags": 0}
+                        });
+                        check_parses("READY", &ready);
+                        seq += 1;
+                        if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": "READY", "d": ready})).await {
+                            break;
+                        }
+                        for g in guilds {
+                            let payload = payloads::guild_create(&g);
+                            check_parses("GUILD_CREATE", &payload);
+                            seq += 1;
+                            if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": "GUILD_CREATE", "d": payload})).await {
+                                break;
+                            }
+                        }
+                        lock(&state).sessions.insert(id, tx.clone());
+                    }
+                    Some(6) => {
+                        let d = &frame["d"];
+                        // The session id encodes the shard, as Discord's sessions belong to one.
+                        let id = d["session_id"]
+                            .as_str()
+                            .and_then(|s| s.split('-').nth(1))
+                            .and_then(|s| s.parse::<u32>().ok())
+                            .unwrap_or(0);
+                        seq = d["seq"].as_u64().unwrap_or(seq);
+                        shard = Some(id);
+                        {
+                            let mut st = lock(&state);
+                            st.resumes += 1;
+                            st.sessions.insert(id, tx.clone());
+                        }
+                        seq += 1;
+                        if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": "RESUMED", "d": {"_trace": ["fake"]}})).await {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            control = rx.recv() => {
+                match control {
+                    Some(Control::Dispatch(t, d)) => {
+                        seq += 1;
+                        if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": t, "d": d})).await {
+                            break;
+                        }
+                    }
+                    Some(Control::Close(code)) => {
+                        let _ = sink
+                            .send(WsMessage::Close(Some(CloseFrame {
+                                code: CloseCode::from(code),
+                                reason: "closed by the fake".into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                    Some(Control::Drop) | None => break,
+                }
+            }
+        }
+    }
+    if let Some(id) = shard {
+        let mut st = lock(&state);
+        if st.sessions.get(&id).is_some_and(|s| s.same_channel(&tx)) {
+            st.sessions.remove(&id);
+        }
+    }
+    // Dropping both halves closes the TCP connection without a close frame.
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
+struct Rest {
+    state: Arc<Mutex<State>>,
+    gateway_url: String,
+    next_id: Arc<AtomicU64>,
+}
+
+fn discord_error(status: u16, code: u32, message: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+        .json(json!({"code": code, "message": message}))
+}
+
+async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> HttpResponse {
+    let method = req.method().as_str().to_owned();
+    let full = req.path().to_owned();
+    let Some(path) = full.strip_prefix("/api/v10") else {
+        return discord_error(404, 0, "404: Not Found");
+    };
+    let path = path.to_owned();
+    let body_json: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&body)}))
+    };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let call = RestCall {
+        method: method.clone(),
+        path: path.clone(),
+        query: req.query_string().to_owned(),
+        body: body_json.clone(),
+        audit_reason: header("x-audit-log-reason").map(|r| {
+            url::form_urlencoded::parse(format!("r={r}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or(r)
+        }),
+        authorization: header("authorization"),
+    };
+    let delay = {
+        let mut st = lock(&data.state);
+        st.calls.push(call.clone());
+        st.rest_delay
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    // `GET /gateway` needs no token on Discord either.
+    if path != "/gateway" && call.authorization.as_deref() != Some(&format!("Bot {TOKEN}")) {
+        return discord_error(401, 0, "401: Unauthorized");
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let id = |i: usize| segments.get(i).and_then(|s| s.parse::<u64>().ok());
+    let st_guild = |g: u64| lock(&data.state).guilds.get(&g).cloned();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["gateway"]) => HttpResponse::Ok().json(json!({"url": data.gateway_url})),
+        ("GET", ["gateway", "bot"]) => {
+            let shards = lock(&data.state).recommended_shards;
+            HttpResponse::Ok().json(json!({
+                "url": data.gateway_url,
+                "shards": shards,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+            }))
+        }
+        ("GET", ["users", "@me"]) => {
+            HttpResponse::Ok().json(payloads::user(BOT_ID, "guildhall", true))
+        }
+        ("PUT", ["applications", _, "commands"])
+        | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
+            let guild_id = if segments.len() == 5 { id(3) } else { None };
+            let commands: Vec<Value> = body_json
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    let cid = data.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+                    c["id"] = json!(cid);
+                    c["application_id"] = json!(APPLICATION_ID.to_string());
+                    c["version"] = json!(cid);
+                    if c.get("type").is_none() {
+                        c["type"] = json!(1);
+                    }
+                    if let Some(g) = guild_id {
+                        c["guild_id"] = json!(g.to_string());
+                    }
+                    c
+                })
+                .collect();
+            HttpResponse::Ok().json(commands)
+        }
+        ("POST", ["interactions", _, _, "callback"]) => HttpResponse::NoContent().finish(),
+        ("DELETE", ["guilds", _, "members", _])
+        | ("PUT", ["guilds", _, "bans", _])
+        | ("DELETE", ["guilds", _, "bans", _]) => HttpResponse::NoContent().finish(),
+        ("GET", ["guilds", _, "roles"]) => match id(1).and_then(st_guild) {
+            Some(g) => HttpResponse::Ok().json(
+                g.roles
+                    .iter()
+                    .map(|r| payloads::role(g.id, r))
+                    .collect::<Vec<_>>(),
+            ),
+            None => discord_error(404, 10004, "Unknown Guild"),
+        },
+        ("GET", ["guilds", _]) => match id(1).and_then(st_guild) {
+            Some(g) => HttpResponse::Ok().json(payloads::guild_base(&g)),
+            None => discord_error(404, 10004, "Unknown Guild"),
+        },
+        ("GET", ["guilds", _, "members", _]) | ("PATCH", ["guilds", _, "members", _]) => {
+            match (id(1).and_then(st_guild), id(3)) {
+                (Some(g), Some(uid)) => match g.member(uid) {
+                    Some(m) => {
+                        let mut v = payloads::member(g.id, m, None);
+                        if method == "PATCH"
+                            && let Some(until) = body_json.get("communication_disabled_until")
+                        {
+                            v["communication_disabled_until"] = until.clone();
+                        }
+                        HttpResponse::Ok().json(v)
+                    }
+                    None => discord_error(404, 10007, "Unknown Member"),
+                },
+                _ => discord_error(404, 10004, "Unknown Guild"),
+            }
+        }
+        ("POST", ["channels", _, "messages"]) => {
+            let channel = id(1).unwrap_or(0);
+            let mid = data.next_id.fetch_add(1, Ordering::Relaxed);
+            let bot = FakeMember {
+                id: BOT_ID,
+                username: "guildhall".into(),
+                roles: vec![],
+                bot: true,
+            };
+            let mut m = payloads::message(
+                mid,
+                0,
+                channel,
+                &bot,
+                body_json["content"].as_str().unwrap_or(""),
+            );
+            if let Some(obj) = m.as_object_mut() {
+                obj.remove("guild_id");
+                obj.remove("member");
+            }
+            m["embeds"] = body_json.get("embeds").cloned().unwrap_or(json!([]));
+            HttpResponse::Ok().json(m)
+        }
+        ("GET", ["channels", _, "messages"]) => {
+            let channel = id(1).unwrap_or(0);
+            let limit: usize = req
+                .query_string()
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("limit="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(50);
+            let msgs = lock(&data.state)
+                .messages
+                .get(&channel)
+                .cloned()
+                .unwrap_or_default();
+            HttpResponse::Ok().json(msgs.into_iter().take(limit).collect::<Vec<_>>())
+        }
+        ("POST", ["channels", _, "messages", "bulk-delete"])
+        | ("DELETE", ["channels", _, "messages", _]) => HttpResponse::NoContent().finish(),
+        _ => discord_error(404, 0, "404: Not Found"),
+    }
+}
+
+/// A typical guild: owner, admin role above mod role above member role, the bot's role between
+/// mod and admin, and a few members.
+pub fn standard_guild(id: u64) -> FakeGuild {
+    let r = |n: u64| id + n;
+    FakeGuild {
+        id,
+        name: format!("Guild {id}"),
+        owner_id: OWNER,
+        roles: vec![
+            FakeRole {
+                id,
+                name: "@everyone".into(),
+                position: 0,
+                permissions: perms::NONE,
+            },
+            FakeRole {
+                id: r(1),
+                name: "member".into(),
+                position: 1,
+                permissions: perms::NONE,
+            },
+            FakeRole {
+                id: r(2),
+                name: "mod".into(),
+                position: 2,
+                permissions: perms::MODERATOR,
+            },
+            FakeRole {
+                id: r(3),
+                name: "bot".into(),
+                position: 3,
+                permissions: perms::BOT,
+            },
+            FakeRole {
+                id: r(4),
+                name: "admin".into(),
+                position: 4,
+                permissions: perms::ADMINISTRATOR,
+            },
+        ],
+        members: vec![
+            FakeMember {
+                id: OWNER,
+                username: "owner".into(),
+                roles: vec![],
+                bot: false,
+            },
+            FakeMember {
+                id: ADMIN,
+                username: "admin".into(),
+                roles: vec![r(4)],
+                bot: false,
+            },
+            FakeMember {
+                id: MODERATOR,
+                username: "moderator".into(),
+                roles: vec![r(2)],
+                bot: false,
+            },
+            FakeMember {
+                id: MEMBER,
+                username: "member".into(),
+                roles: vec![r(1)],
+                bot: false,
+            },
+            FakeMember {
+                id: OTHER_MEMBER,
+                username: "other".into(),
+                roles: vec![r(1)],
+                bot: false,
+            },
+            FakeMember {
+                id: BOT_ID,
+                username: "guildhall".into(),
+                roles: vec![r(3)],
+                bot: true,
+            },
+        ],
+        channels: vec![(r(10), "general".into()), (r(11), "mod-log".into())],
+    }
+}
+
+pub const OWNER: u64 = 800_000_000_000_000_001;
+pub const ADMIN: u64 = 800_000_000_000_000_002;
+pub const MODERATOR: u64 = 800_000_000_000_000_003;
+pub const MEMBER: u64 = 800_000_000_000_000_004;
+pub const OTHER_MEMBER: u64 = 800_000_000_000_000_005;
