@@ -101,7 +101,8 @@ impl Bot {
             return;
         }
         let bot = Arc::downgrade(self);
-        actix::spawn(async move {
+        // A plain tokio task: this runs from serenity's tasks, outside actix's local set.
+        tokio::spawn(async move {
             loop {
                 tokio::time::sleep(crate::services::moderation::SWEEP_INTERVAL).await;
                 // The session ended (its Bot was dropped): stop sweeping.

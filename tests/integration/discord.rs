@@ -341,3 +341,431 @@ async fn kick_from_discord_deletes_the_member_replies_and_records_case_audit_and
     );
     let _ = OTHER_MEMBER;
 }
+
+#[actix_web::test]
+async fn a_command_of_a_disabled_module_answers_module_disabled_and_does_nothing() {
+    let (fake, app) = connected().await;
+    let reply = invoke(
+        &fake,
+        ADMIN,
+        "module",
+        vec![Opt::sub(
+            "disable",
+            vec![Opt::string("module", "moderation")],
+        )],
+    )
+    .await;
+    assert!(content(&reply).contains("disabled"), "{reply}");
+    let before = fake.side_effects().len();
+    let reply = invoke(&fake, MODERATOR, "kick", vec![Opt::user("user", MEMBER)]).await;
+    assert!(is_ephemeral(&reply));
+    assert!(
+        content(&reply).contains("moderation module is disabled"),
+        "{reply}"
+    );
+    assert_eq!(
+        fake.side_effects().len(),
+        before,
+        "{:?}",
+        fake.side_effects()
+    );
+    assert!(
+        app.state
+            .store
+            .case_by_number(GUILD as i64, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // /help lists only enabled modules' commands.
+    let help = invoke(&fake, MEMBER, "help", vec![]).await;
+    let text = help["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!text.contains("/kick") && text.contains("/ping"), "{text}");
+    // Enabling it again works through the same cache invalidation.
+    invoke(
+        &fake,
+        ADMIN,
+        "module",
+        vec![Opt::sub(
+            "enable",
+            vec![Opt::string("module", "moderation")],
+        )],
+    )
+    .await;
+    let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("case #1"), "{reply}");
+}
+
+#[actix_web::test]
+async fn missing_permissions_of_the_invoker_or_the_bot_are_refused_without_side_effects() {
+    let (fake, app) = connected().await;
+    let guild = standard_guild(GUILD);
+    // A plain member cannot kick.
+    let reply = invoke(&fake, MEMBER, "kick", vec![Opt::user("user", OTHER_MEMBER)]).await;
+    assert!(is_ephemeral(&reply));
+    assert!(content(&reply).contains("Kick Members"), "{reply}");
+    // The bot without Ban Members cannot ban.
+    let (id, payload) = fake.command_interaction_with(
+        &guild,
+        MODERATOR,
+        fake_discord::perms::MODERATOR,
+        fake_discord::perms::NONE,
+        "ban",
+        vec![Opt::user("user", MEMBER)],
+    );
+    fake.dispatch(0, "INTERACTION_CREATE", payload);
+    assert!(eventually(WAIT, || async { !fake.replies_to(id).is_empty() }).await);
+    let reply = fake.replies_to(id).remove(0);
+    assert!(
+        content(&reply).contains("bot needs the Ban Members"),
+        "{reply}"
+    );
+    assert!(fake.side_effects().is_empty(), "{:?}", fake.side_effects());
+    assert!(
+        app.state
+            .store
+            .list_cases(GUILD as i64, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[actix_web::test]
+async fn bad_input_gets_a_clear_ephemeral_answer_and_no_side_effect() {
+    let (fake, app) = connected().await;
+    let long = "x".repeat(513);
+    let cases: Vec<(u64, &str, Vec<Opt>, &str)> = vec![
+        (
+            MODERATOR,
+            "timeout",
+            vec![Opt::user("user", MEMBER), Opt::string("duration", "0s")],
+            "zero",
+        ),
+        (
+            MODERATOR,
+            "timeout",
+            vec![Opt::user("user", MEMBER), Opt::string("duration", "-5m")],
+            "negative",
+        ),
+        (
+            MODERATOR,
+            "timeout",
+            vec![Opt::user("user", MEMBER), Opt::string("duration", "100y")],
+            "maximum",
+        ),
+        (
+            MODERATOR,
+            "ban",
+            vec![Opt::user("user", MEMBER), Opt::string("duration", "100y")],
+            "maximum",
+        ),
+        (
+            MODERATOR,
+            "timeout",
+            vec![
+                Opt::user("user", MEMBER),
+                Opt::string("duration", "garbage"),
+            ],
+            "not a duration",
+        ),
+        (
+            MODERATOR,
+            "purge",
+            vec![Opt::int("count", 0)],
+            "out of range",
+        ),
+        (
+            MODERATOR,
+            "purge",
+            vec![Opt::int("count", 10_000)],
+            "out of range",
+        ),
+        (
+            MODERATOR,
+            "kick",
+            vec![Opt::user("user", MEMBER), Opt::string("reason", &long)],
+            "513 characters",
+        ),
+        (
+            MODERATOR,
+            "kick",
+            vec![Opt::user("user", ADMIN)],
+            "not below yours",
+        ),
+        (
+            MODERATOR,
+            "kick",
+            vec![Opt::user("user", BOT_ID)],
+            "will not kick itself",
+        ),
+        (ADMIN, "ban", vec![Opt::user("user", OWNER)], "owner"),
+        (
+            MODERATOR,
+            "kick",
+            vec![Opt::user("user", MODERATOR)],
+            "yourself",
+        ),
+        (
+            ADMIN,
+            "module",
+            vec![Opt::sub("enable", vec![Opt::string("module", "fun")])],
+            "not a module",
+        ),
+        (
+            ADMIN,
+            "settings",
+            vec![Opt::sub(
+                "set",
+                vec![Opt::string("key", "colour"), Opt::string("value", "red")],
+            )],
+            "not a setting",
+        ),
+        (
+            ADMIN,
+            "settings",
+            vec![Opt::sub(
+                "set",
+                vec![
+                    Opt::string("key", "log_channel"),
+                    Opt::string("value", "#general"),
+                ],
+            )],
+            "not a channel",
+        ),
+        (
+            MODERATOR,
+            "case",
+            vec![Opt::sub("show", vec![Opt::int("number", 99)])],
+            "no case #99",
+        ),
+    ];
+    for (invoker, command, options, expected) in cases {
+        let reply = invoke(&fake, invoker, command, options).await;
+        assert!(is_ephemeral(&reply), "/{command}: {reply}");
+        assert!(
+            content(&reply)
+                .to_lowercase()
+                .contains(&expected.to_lowercase()),
+            "/{command} expected `{expected}`: {}",
+            content(&reply)
+        );
+    }
+    // Above the bot: a member whose role outranks the bot's (admin kicking a mod-above-bot).
+    let mut guild = standard_guild(GUILD);
+    guild
+        .members
+        .iter_mut()
+        .find(|m| m.id == OTHER_MEMBER)
+        .unwrap()
+        .roles = vec![GUILD + 4];
+    fake.add_guild(guild);
+    let reply = invoke(&fake, OWNER, "kick", vec![Opt::user("user", OTHER_MEMBER)]).await;
+    assert!(content(&reply).contains("below the bot's"), "{reply}");
+
+    assert!(fake.side_effects().is_empty(), "{:?}", fake.side_effects());
+    assert!(
+        app.state
+            .store
+            .list_cases(GUILD as i64, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let settings = app.state.store.guild_settings(GUILD as i64).await.unwrap();
+    assert_eq!(settings, Default::default());
+}
+
+#[actix_web::test]
+async fn an_interaction_for_a_guild_the_bot_does_not_know_is_refused() {
+    let (fake, _app) = connected().await;
+    let reply = invoke_in(
+        &fake,
+        1_300_000_000_000_000_000,
+        MODERATOR,
+        "kick",
+        vec![Opt::user("user", MEMBER)],
+    )
+    .await;
+    assert!(is_ephemeral(&reply));
+    assert!(content(&reply).contains("not known to the bot"), "{reply}");
+    assert!(fake.side_effects().is_empty());
+}
+
+#[actix_web::test]
+async fn guild_create_update_and_delete_keep_the_guilds_table_current() {
+    let (fake, app) = connected().await;
+    let mut guild = standard_guild(GUILD);
+    guild.name = "Renamed".into();
+    fake.dispatch(
+        0,
+        "GUILD_UPDATE",
+        fake_discord::payloads::guild_base(&guild),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            app.state
+                .store
+                .guild(GUILD as i64)
+                .await
+                .unwrap()
+                .unwrap()
+                .name
+                == "Renamed"
+        })
+        .await
+    );
+    let second = standard_guild(GUILD + 1_000_000_000);
+    fake.dispatch(
+        0,
+        "GUILD_CREATE",
+        fake_discord::payloads::guild_create(&second),
+    );
+    assert!(eventually(WAIT, || async { bot_status(&app).await.guilds == 2 }).await);
+    fake.dispatch(
+        0,
+        "GUILD_DELETE",
+        serde_json::json!({"id": GUILD.to_string()}),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            app.state.store.list_guilds(false).await.unwrap().len() == 1
+        })
+        .await
+    );
+    let left = app.state.store.guild(GUILD as i64).await.unwrap().unwrap();
+    assert!(left.left_at.is_some());
+    assert_eq!(events(&app, "GUILD_DELETE").await, 1.0);
+    assert_eq!(app.metric("guildhall_discord_guilds").await, Some(1.0));
+    // A command there is now refused.
+    let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("not known"), "{reply}");
+}
+
+#[actix_web::test]
+async fn a_temporary_ban_expires_by_itself_even_after_a_restart() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let first = spawn_bot(&fake).await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&first).await.status.label() == "connected"
+                && first
+                    .state
+                    .store
+                    .guild(GUILD as i64)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+        })
+        .await
+    );
+    let reply = invoke(
+        &fake,
+        MODERATOR,
+        "ban",
+        vec![
+            Opt::user("user", MEMBER),
+            Opt::string("duration", "3s"),
+            Opt::string("reason", "cool off"),
+        ],
+    )
+    .await;
+    assert!(content(&reply).contains("case #1"), "{reply}");
+    assert_eq!(
+        fake.calls_matching("PUT", &format!("/guilds/{GUILD}/bans/{MEMBER}"))
+            .len(),
+        1
+    );
+    // Stop before it expires; a second daemon on the same database lifts it.
+    first.handle.stop(true).await;
+    let db_url = first.db.url.clone();
+    let second = spawn_bot_with(&fake, move |env| {
+        env.insert("DATABASE_URL".into(), db_url);
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !fake
+                .calls_matching("DELETE", &format!("/guilds/{GUILD}/bans/{MEMBER}"))
+                .is_empty()
+        })
+        .await,
+        "the ban was not lifted"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            second
+                .state
+                .store
+                .case_by_number(GUILD as i64, 2)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+        })
+        .await
+    );
+    let unban = second
+        .state
+        .store
+        .case_by_number(GUILD as i64, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unban.action, "unban");
+    assert_eq!(unban.actor_label, "system");
+    assert!(
+        second
+            .state
+            .store
+            .case_by_number(GUILD as i64, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .resolved
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        fake.calls_matching("DELETE", &format!("/guilds/{GUILD}/bans/"))
+            .len(),
+        1,
+        "lifted once"
+    );
+}
+
+#[actix_web::test]
+async fn every_dispatched_event_reaches_the_handler() {
+    let (fake, app) = connected().await;
+    let guild = standard_guild(GUILD);
+    let member = guild.member(MEMBER).unwrap().clone();
+    for _ in 0..3 {
+        fake.dispatch(
+            0,
+            "MESSAGE_CREATE",
+            fake_discord::payloads::message(
+                fake.next_snowflake(),
+                GUILD,
+                GUILD + 10,
+                &member,
+                "hello",
+            ),
+        );
+        fake.dispatch(
+            0,
+            "GUILD_MEMBER_UPDATE",
+            fake_discord::payloads::guild_member_update(GUILD, &member),
+        );
+    }
+    assert!(
+        eventually(WAIT, || async {
+            events(&app, "MESSAGE_CREATE").await == 3.0
+                && events(&app, "GUILD_MEMBER_UPDATE").await == 3.0
+        })
+        .await
+    );
+}

@@ -66,6 +66,10 @@ impl FakeGuild {
 
     /// The guild's permissions of a member: the union of @everyone's and its roles' bits.
     pub fn permissions_of(&self, member: u64) -> u64 {
+        // The owner has every permission, whatever their roles.
+        if member == self.owner_id {
+            return perms::ADMINISTRATOR | perms::MODERATOR | perms::MANAGE_GUILD;
+        }
         let everyone = self.role(self.id).map_or(0, |r| r.permissions);
         self.member(member).map_or(everyone, |m| {
             m.roles
