@@ -42,6 +42,8 @@ pub struct RestCall {
     /// `X-Audit-Log-Reason`, URL-decoded.
     pub audit_reason: Option<String>,
     pub authorization: Option<String>,
+    /// When the request arrived (before the fake did any work on it).
+    pub received_at: Instant,
 }
 
 /// What the fake does when a shard identifies.
@@ -74,6 +76,8 @@ struct State {
     messages: HashMap<u64, Vec<Value>>,
     /// Artificial delay of REST answers (latency tests).
     rest_delay: Option<Duration>,
+    /// When each INTERACTION_CREATE frame was written to the socket, by interaction id.
+    interaction_sent_at: HashMap<String, Instant>,
 }
 
 pub struct FakeDiscord {
@@ -213,6 +217,25 @@ impl FakeDiscord {
             .filter(|c| c.method == "POST" && c.path.starts_with(&prefix))
             .map(|c| c.body)
             .collect()
+    }
+
+    /// From the moment the INTERACTION_CREATE frame was written to the moment the bot's
+    /// callback arrived: the bot's round trip, without the fake's own work on either side.
+    pub fn interaction_round_trip(&self, interaction_id: u64) -> Option<Duration> {
+        let st = lock(&self.state);
+        let sent = st.interaction_sent_at.get(&interaction_id.to_string())?;
+        let prefix = format!("/interactions/{interaction_id}/");
+        st.calls
+            .iter()
+            .find(|c| c.method == "POST" && c.path.starts_with(&prefix))
+            .map(|c| c.received_at.saturating_duration_since(*sent))
+    }
+
+    /// Forgets recorded REST calls (long benchmarks).
+    pub fn clear_calls(&self) {
+        let mut st = lock(&self.state);
+        st.calls.clear();
+        st.interaction_sent_at.clear();
     }
 
     pub fn connections(&self) -> u32 {
@@ -550,8 +573,12 @@ async fn gateway_session(
                 match control {
                     Some(Control::Dispatch(t, d)) => {
                         seq += 1;
+                        let interaction = (t == "INTERACTION_CREATE").then(|| d["id"].as_str().unwrap_or_default().to_owned());
                         if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": t, "d": d})).await {
                             break;
+                        }
+                        if let Some(id) = interaction {
+                            lock(&state).interaction_sent_at.insert(id, Instant::now());
                         }
                     }
                     Some(Control::Close(code)) => {
@@ -594,6 +621,7 @@ fn discord_error(status: u16, code: u32, message: &str) -> HttpResponse {
 }
 
 async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> HttpResponse {
+    let received_at = Instant::now();
     let method = req.method().as_str().to_owned();
     let full = req.path().to_owned();
     let Some(path) = full.strip_prefix("/api/v10") else {
@@ -624,6 +652,7 @@ async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> Http
                 .unwrap_or(r)
         }),
         authorization: header("authorization"),
+        received_at,
     };
     let delay = {
         let mut st = lock(&data.state);
