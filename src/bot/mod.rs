@@ -5,8 +5,9 @@ pub mod commands;
 pub mod error;
 pub mod input;
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use serenity::all::{
     Context, EventHandler, Guild, GuildMemberUpdateEvent, Interaction, Member, Message,
@@ -28,6 +29,9 @@ pub struct Bot {
     bot_user_id: AtomicU64,
     commands_registered: AtomicBool,
     sweeping: AtomicBool,
+    /// Guilds this session received (GUILD_CREATE) and has not left: commands from any other
+    /// guild are refused without a database round trip.
+    guilds: RwLock<HashSet<u64>>,
 }
 
 impl Bot {
@@ -39,6 +43,7 @@ impl Bot {
             bot_user_id: AtomicU64::new(0),
             commands_registered: AtomicBool::new(false),
             sweeping: AtomicBool::new(false),
+            guilds: RwLock::new(HashSet::new()),
         }
     }
 
@@ -46,6 +51,26 @@ impl Bot {
         match self.bot_user_id.load(Ordering::Relaxed) {
             0 => None,
             id => Some(id),
+        }
+    }
+
+    /// Whether this session is in the guild.
+    pub fn knows_guild(&self, guild_id: u64) -> bool {
+        match self.guilds.read() {
+            Ok(g) => g.contains(&guild_id),
+            Err(p) => p.into_inner().contains(&guild_id),
+        }
+    }
+
+    fn set_guild(&self, guild_id: u64, present: bool) {
+        let mut guilds = match self.guilds.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if present {
+            guilds.insert(guild_id);
+        } else {
+            guilds.remove(&guild_id);
         }
     }
 
@@ -190,6 +215,7 @@ impl EventHandler for Handler {
         if let Err(e) = bot.state.store.upsert_guild(&row).await {
             tracing::error!(guild = guild.id.get(), error = %e, "cannot record a guild");
         }
+        bot.set_guild(guild.id.get(), true);
         bot.gateway
             .send(GatewayEvent::GuildAvailable(guild.id.get()));
     }
@@ -221,6 +247,7 @@ impl EventHandler for Handler {
         if incomplete.unavailable {
             return;
         }
+        bot.set_guild(incomplete.id.get(), false);
         if let Err(e) = bot
             .state
             .store

@@ -264,3 +264,30 @@ pub async fn set_module(
         .map_err(|e| crate::bot::error::CommandError::Moderation(e.into()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_config_round_trips_through_json() {
+        let config = GuildConfig {
+            settings: GuildSettings {
+                log_channel_id: Some(42),
+                ..GuildSettings::default()
+            },
+            modules: BTreeMap::from([("moderation".to_owned(), false)]),
+        };
+        let text = serde_json::to_string(&Cached {
+            generation: 3,
+            config: config.clone(),
+        })
+        .unwrap_or_default();
+        let back: Result<Cached, _> = serde_json::from_str(&text);
+        assert!(
+            back.as_ref().is_ok_and(|c| c.config == config),
+            "{text} {:?}",
+            back.err()
+        );
+    }
+}

@@ -769,3 +769,96 @@ async fn every_dispatched_event_reaches_the_handler() {
         .await
     );
 }
+
+#[actix_web::test]
+async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
+    let Some(redis) = crate::common::redis_url() else {
+        return;
+    };
+    let prefix = format!("gh-test-{}", crate::common::random_suffix());
+    let (redis_a, prefix_a) = (redis.clone(), prefix.clone());
+    let a = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), redis_a);
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix_a);
+    })
+    .await;
+    let db_url = a.db.url.clone();
+    let b = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), redis);
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix);
+        env.insert("DATABASE_URL".into(), db_url);
+    })
+    .await;
+    let guild = GUILD as i64;
+    a.state
+        .store
+        .upsert_guild(&guildhall::store::guilds::GuildUpsert {
+            id: guild,
+            name: "Shared".into(),
+            icon: None,
+            owner_id: Some(OWNER as i64),
+            member_count: Some(3),
+        })
+        .await
+        .unwrap();
+    use guildhall::bot::input::ModuleName;
+    // Both instances read (and cache) the default: enabled.
+    assert!(
+        a.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Moderation)
+    );
+    assert!(
+        b.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Moderation)
+    );
+    guildhall::services::guild_config::set_module(
+        &a.state,
+        guild,
+        ModuleName::Moderation,
+        false,
+        guildhall::store::audit::Actor::System,
+    )
+    .await
+    .unwrap();
+    // The other instance sees it at once, not after a TTL.
+    assert!(
+        !b.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Moderation)
+    );
+    // A reload on one instance invalidates every guild everywhere.
+    a.state
+        .store
+        .set_guild_module(guild, "admin", false)
+        .await
+        .unwrap();
+    assert!(
+        b.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Admin),
+        "still cached"
+    );
+    a.state.guild_config.reload_all().await;
+    assert!(
+        !b.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Admin)
+    );
+}

@@ -241,12 +241,7 @@ async fn run(
         return utility::ping(bot, ctx).await;
     }
     let guild_id = command.guild_id.ok_or(CommandError::NotInGuild)?.get();
-    let known = bot
-        .state
-        .store
-        .guild(i64::try_from(guild_id).unwrap_or(i64::MAX))
-        .await?
-        .is_some_and(|g| g.is_present());
+    let known = bot.knows_guild(guild_id);
     if !known {
         return Err(CommandError::UnknownGuild);
     }
