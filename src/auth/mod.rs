@@ -1,4 +1,8 @@
 //! Authentication and authorisation primitives.
 
+pub mod api_keys;
+pub mod digest;
 pub mod password;
 pub mod rbac;
+pub mod tokens;
+pub mod totp;

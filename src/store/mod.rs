@@ -1,10 +1,15 @@
 //! Data access over sqlx's `Any` driver: one schema and one SQL text for SQLite and PostgreSQL.
 //! No SQL lives outside this folder.
 
+pub mod api_keys;
 pub mod audit;
 pub mod cases;
 mod error;
 pub mod guilds;
+pub mod instance_settings;
+pub mod invites;
+pub mod refresh_tokens;
+pub mod roles;
 pub mod seed;
 pub mod users;
 

@@ -26,8 +26,6 @@ pub async fn create(
     password_hash: &str,
     role: Option<&str>,
 ) -> Result<User, StoreError> {
-    let now = now_ms();
-    let id = next_id();
     let mut tx = store.pool().begin().await?;
     let role_id: Option<i64> = match role {
         Some(name) => Some(
@@ -39,6 +37,29 @@ pub async fn create(
         ),
         None => None,
     };
+    let user = insert(&mut tx, username, password_hash).await?;
+    if let Some(role_id) = role_id {
+        sqlx::query(
+            "INSERT INTO role_grants (user_id, role_id, guild_id, created_at) VALUES ($1, $2, 0, $3)",
+        )
+        .bind(user.id)
+        .bind(role_id)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a user without roles inside the caller's transaction; `Conflict` when the name is taken.
+pub(crate) async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    username: &str,
+    password_hash: &str,
+) -> Result<User, StoreError> {
+    let now = now_ms();
+    let id = next_id();
     let inserted = sqlx::query(
         "INSERT INTO users (id, username, password_hash, disabled, mfa_enabled, token_version, \
          created_at, updated_at) VALUES ($1, $2, $3, 0, 0, 0, $4, $4) \
@@ -48,7 +69,7 @@ pub async fn create(
     .bind(username)
     .bind(password_hash)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     if inserted == 0 {
@@ -56,17 +77,6 @@ pub async fn create(
             "username `{username}` is taken"
         )));
     }
-    if let Some(role_id) = role_id {
-        sqlx::query(
-            "INSERT INTO role_grants (user_id, role_id, guild_id, created_at) VALUES ($1, $2, 0, $3)",
-        )
-        .bind(id)
-        .bind(role_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
     Ok(User {
         id,
         username: username.to_owned(),
@@ -99,4 +109,205 @@ pub async fn global_roles(store: &Store, user_id: i64) -> Result<Vec<String>, St
     .bind(user_id)
     .fetch_all(store.pool())
     .await?)
+}
+
+/// What authentication needs about a user. `mfa_secret` is set once enrolment has started.
+#[derive(Clone)]
+pub struct Credentials {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub mfa_enabled: bool,
+    pub mfa_secret: Option<String>,
+    pub mfa_last_step: Option<i64>,
+    pub token_version: i64,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("disabled", &self.disabled)
+            .field("mfa_enabled", &self.mfa_enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+const CREDENTIAL_COLUMNS: &str = "id, username, password_hash, disabled, mfa_enabled, mfa_secret, \
+     mfa_last_step, token_version";
+
+fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<Credentials, StoreError> {
+    Ok(Credentials {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        mfa_enabled: row.try_get::<i64, _>("mfa_enabled")? != 0,
+        mfa_secret: row.try_get("mfa_secret")?,
+        mfa_last_step: row.try_get("mfa_last_step")?,
+        token_version: row.try_get("token_version")?,
+    })
+}
+
+pub async fn credentials_by_username(
+    store: &Store,
+    username: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM users WHERE username = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(username)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(credentials_from_row)
+        .transpose()
+}
+
+pub async fn credentials_by_id(store: &Store, id: i64) -> Result<Option<Credentials>, StoreError> {
+    let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM users WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(credentials_from_row)
+        .transpose()
+}
+
+/// Invalidates every outstanding token of the user (and their refresh families).
+pub async fn bump_token_version(store: &Store, id: i64) -> Result<i64, StoreError> {
+    let now = now_ms();
+    let mut tx = store.pool().begin().await?;
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE users SET token_version = token_version + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING token_version",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    sqlx::query(
+        "UPDATE refresh_token_families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// Sets a new password hash and revokes every outstanding token, in one transaction.
+pub async fn set_password(store: &Store, id: i64, password_hash: &str) -> Result<(), StoreError> {
+    let n = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Starts (or restarts) MFA enrolment: the secret is kept but not yet required.
+pub async fn set_pending_mfa_secret(
+    store: &Store,
+    id: i64,
+    secret: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE users SET mfa_secret = $2, updated_at = $3 WHERE id = $1 AND mfa_enabled = 0",
+    )
+    .bind(id)
+    .bind(secret)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Accepts TOTP `step` for the user if it is later than every step accepted before; false
+/// means the code was already used (replay) or a later one was.
+pub async fn advance_mfa_step(store: &Store, id: i64, step: i64) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE users SET mfa_last_step = $2 WHERE id = $1 \
+         AND (mfa_last_step IS NULL OR mfa_last_step < $2)",
+    )
+    .bind(id)
+    .bind(step)
+    .execute(store.pool())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Turns MFA on with fresh recovery codes (replacing any old ones).
+pub async fn enable_mfa(
+    store: &Store,
+    id: i64,
+    recovery_hashes: &[String],
+) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
+    sqlx::query("UPDATE users SET mfa_enabled = 1, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for hash in recovery_hashes {
+        sqlx::query("INSERT INTO mfa_recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)")
+            .bind(next_id())
+            .bind(id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn disable_mfa(store: &Store, id: i64) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
+    sqlx::query(
+        "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_last_step = NULL, \
+         updated_at = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Spends a recovery code; false when no unused code has that digest.
+pub async fn use_recovery_code(
+    store: &Store,
+    user_id: i64,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 \
+         AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?
+    .rows_affected();
+    Ok(n >= 1)
 }

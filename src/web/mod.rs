@@ -3,10 +3,13 @@
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod middleware;
+pub mod openapi;
 pub mod pages;
 pub mod request_span;
+pub mod validate;
 
 use actix_web::{HttpRequest, web};
 
@@ -16,11 +19,19 @@ use middleware::MAX_BODY_BYTES;
 /// Routes and extractor configuration. Middleware is applied in `startup`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY_BYTES)
+                .error_handler(validate::json_error),
+        )
         .service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/ready").route(web::get().to(health::ready)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
-        .service(web::scope("/api/v1").configure(api::configure))
+        .service(
+            web::scope(extract::API_PREFIX)
+                .wrap(actix_web::middleware::from_fn(extract::require_declared))
+                .configure(api::configure),
+        )
         .service(web::resource("/").route(web::get().to(pages::index::index)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
 }

@@ -4,6 +4,7 @@
 //! be cut to simulate a dependency going away, and helpers to run the real binary.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod fake_discord;
 pub mod proxy;
 

@@ -6,7 +6,9 @@ mod common;
 
 mod actors;
 mod audit;
+mod auth;
 mod binary;
 mod discord;
 mod http;
+mod routes;
 mod shared_state;

@@ -1,0 +1,632 @@
+//! Sign-in, tokens and the auth extractor, including the hostile cases.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use guildhall::auth::tokens::{self, Extra, TokenType};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::auth::{PASSWORD, access_token, create_user, token_with_role};
+use crate::common::spawn_app;
+
+#[actix_web::test]
+async fn login_returns_tokens_that_me_accepts_with_the_roles_permissions() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "mod", &[("moderator", 0)]).await;
+    let (status, body) = app.login(&name, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["refresh_expires_in"], 7 * 24 * 3600);
+    let access = body["access_token"].as_str().unwrap();
+    let (status, me) = app.call("GET", "/api/v1/auth/me", Some(access), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["username"], name.as_str());
+    assert_eq!(me["via"], "access_token");
+    let perms: Vec<&str> = me["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        perms.contains(&"moderation.act") && !perms.contains(&"users.manage"),
+        "{perms:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_new_account_with_no_roles_holds_no_permissions() {
+    let app = spawn_app().await;
+    let (id, _) = create_user(&app, "plain", &[]).await;
+    let token = access_token(&app, id);
+    let (status, me) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["permissions"], json!([]));
+    assert_eq!(me["guild_permissions"], json!({}));
+}
+
+#[actix_web::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer_and_both_are_audited() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "victim", &[]).await;
+    let started = std::time::Instant::now();
+    let (s1, b1) = app.login(&name, "not the password at all").await;
+    let wrong_password = started.elapsed();
+    let started = std::time::Instant::now();
+    let (s2, b2) = app
+        .login("nobody_by_this_name", "not the password at all")
+        .await;
+    let unknown_user = started.elapsed();
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(b1, b2, "the two failures must be indistinguishable");
+    // Both run one argon2 verification; allow generous noise on shared cores.
+    let (fast, slow) = if wrong_password < unknown_user {
+        (wrong_password, unknown_user)
+    } else {
+        (unknown_user, wrong_password)
+    };
+    assert!(
+        slow.as_secs_f64() < fast.as_secs_f64() * 4.0 + 0.05,
+        "wrong password {wrong_password:?} vs unknown user {unknown_user:?}"
+    );
+    let entries = guildhall::store::audit::list(
+        &app.state.store,
+        &guildhall::store::audit::AuditFilter {
+            action: Some("auth.login_failed".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e.ip.as_deref() == Some("127.0.0.1")));
+}
+
+#[actix_web::test]
+async fn thirty_wrong_passwords_in_a_row_are_rate_limited_and_then_even_the_right_one_waits() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "target", &[]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let response = app
+            .send(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({ "username": name, "password": "wrong password guess" })),
+            )
+            .await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=900).contains(&retry), "Retry-After {retry}");
+        }
+        statuses.push(response.status());
+    }
+    let unauthorized = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((unauthorized, limited), (10, 20), "{statuses:?}");
+    let (status, _) = app.login(&name, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[actix_web::test]
+async fn a_disabled_user_cannot_sign_in_and_loses_its_tokens() {
+    let app = spawn_app().await;
+    let (id, name) = create_user(&app, "gone", &[("viewer", 0)]).await;
+    let token = access_token(&app, id);
+    sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
+        .bind(id)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(app.login(&name, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+fn forge(header: Value, claims: Value, key: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{h}.{c}").as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{h}.{c}.{sig}")
+}
+
+fn claims(user_id: i64, typ: &str, exp_offset: i64) -> Value {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    json!({
+        "sub": user_id.to_string(), "iss": "guildhall", "aud": "guildhall-api",
+        "exp": now + exp_offset, "iat": now - 10, "nbf": now - 10,
+        "jti": "x1", "typ": typ, "ver": 0
+    })
+}
+
+#[actix_web::test]
+async fn hostile_tokens_are_refused_with_401() {
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    let (id, _) = create_user(&app, "holder", &[("admin", 0)]).await;
+    let key = app
+        .state
+        .secrets
+        .jwt_secret_key
+        .expose_secret()
+        .as_bytes()
+        .to_vec();
+    let hs256 = json!({ "alg": "HS256", "typ": "JWT" });
+    let good = forge(hs256.clone(), claims(id, "access", 600), &key);
+    let (status, _) = app.call("GET", "/api/v1/auth/me", Some(&good), None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the forging helper makes valid tokens"
+    );
+
+    let mut no_jti = claims(id, "access", 600);
+    no_jti.as_object_mut().unwrap().remove("jti");
+    let mut wrong_aud = claims(id, "access", 600);
+    wrong_aud["aud"] = json!("someone-else");
+    let mut wrong_iss = claims(id, "access", 600);
+    wrong_iss["iss"] = json!("evil");
+    let mut future_nbf = claims(id, "access", 6000);
+    future_nbf["nbf"] = json!(jsonwebtoken::get_current_timestamp() + 3000);
+    let mut old_version = claims(id, "access", 600);
+    old_version["ver"] = json!(-1);
+    let unsigned = {
+        let h = URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT" }).to_string());
+        let c = URL_SAFE_NO_PAD.encode(claims(id, "access", 600).to_string());
+        format!("{h}.{c}.")
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("garbage", "not.a.jwt".into()),
+        ("empty segments", "..".into()),
+        ("NUL bytes", "abc\u{0}def".replace('\u{0}', "%00")),
+        (
+            "expired",
+            forge(hs256.clone(), claims(id, "access", -120), &key),
+        ),
+        (
+            "foreign key",
+            forge(hs256.clone(), claims(id, "access", 600), b"some other key"),
+        ),
+        ("alg none", unsigned),
+        (
+            "alg HS512",
+            forge(
+                json!({"alg":"HS512","typ":"JWT"}),
+                claims(id, "access", 600),
+                &key,
+            ),
+        ),
+        (
+            "refresh as access",
+            forge(hs256.clone(), claims(id, "refresh", 600), &key),
+        ),
+        (
+            "mfa challenge as access",
+            forge(hs256.clone(), claims(id, "mfa_challenge", 600), &key),
+        ),
+        (
+            "session as bearer",
+            forge(hs256.clone(), claims(id, "session", 600), &key),
+        ),
+        ("no jti", forge(hs256.clone(), no_jti, &key)),
+        ("wrong audience", forge(hs256.clone(), wrong_aud, &key)),
+        ("wrong issuer", forge(hs256.clone(), wrong_iss, &key)),
+        ("not yet valid", forge(hs256.clone(), future_nbf, &key)),
+        ("revoked version", forge(hs256.clone(), old_version, &key)),
+        (
+            "unknown user",
+            forge(hs256.clone(), claims(999, "access", 600), &key),
+        ),
+        (
+            "SQL in subject",
+            forge(
+                hs256.clone(),
+                {
+                    let mut c = claims(id, "access", 600);
+                    c["sub"] = json!("1 OR 1=1");
+                    c
+                },
+                &key,
+            ),
+        ),
+    ];
+    for (name, token) in cases {
+        let (status, body) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{name}");
+    }
+    for header in ["Basic abc", "Bearer", "bearer x", "Token x"] {
+        let response = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header}");
+    }
+    let (status, _) = app.call("GET", "/api/v1/auth/me", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no credentials");
+}
+
+#[actix_web::test]
+async fn an_access_token_is_refused_as_a_refresh_token() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "rt", &[]).await;
+    let (_, body) = app.login(&name, PASSWORD).await;
+    let access = body["access_token"].as_str().unwrap();
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": access })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (status, _) = app
+        .call("GET", "/api/v1/auth/me", Some(refresh), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "refresh token used as access token"
+    );
+}
+
+#[actix_web::test]
+async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_whole_family() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "rot", &[]).await;
+    let (_, first) = app.login(&name, PASSWORD).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |t: String| {
+        let app = &app;
+        async move {
+            app.call(
+                "POST",
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": t })),
+            )
+            .await
+        }
+    };
+    let (status, second) = refresh(r1.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2, "the refresh token rotates");
+    let (status, me) = app
+        .call(
+            "GET",
+            "/api/v1/auth/me",
+            second["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+
+    // The old token comes back: the family dies, including the newest token.
+    assert_eq!(refresh(r1).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(refresh(r2).await.0, StatusCode::UNAUTHORIZED);
+    let reuse = guildhall::store::audit::list(
+        &app.state.store,
+        &guildhall::store::audit::AuditFilter {
+            action: Some("auth.refresh_reuse".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(reuse.len(), 1);
+
+    // Another sign-in's family is unaffected.
+    let (_, other) = app.login(&name, PASSWORD).await;
+    assert_eq!(
+        refresh(other["refresh_token"].as_str().unwrap().to_owned())
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn refresh_tokens_are_stored_only_as_digests() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "dig", &[]).await;
+    let (_, body) = app.login(&name, PASSWORD).await;
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT current_token_hash FROM refresh_token_families")
+            .fetch_all(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].len(), 64, "hex SHA-256");
+    assert!(!stored[0].contains(refresh) && !refresh.contains(&stored[0]));
+}
+
+#[actix_web::test]
+async fn logout_invalidates_the_users_access_and_refresh_tokens() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "out", &[]).await;
+    let (_, a) = app.login(&name, PASSWORD).await;
+    let (_, b) = app.login(&name, PASSWORD).await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/auth/logout",
+            a["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for token in [&a, &b] {
+        let (status, _) = app
+            .call(
+                "GET",
+                "/api/v1/auth/me",
+                token["access_token"].as_str(),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = app
+            .call(
+                "POST",
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": token["refresh_token"] })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[actix_web::test]
+async fn a_password_change_revokes_old_tokens_and_checks_the_policy() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "pw", &[]).await;
+    let (_, session) = app.login(&name, PASSWORD).await;
+    let old = session["access_token"].as_str().unwrap();
+    for (body, field) in [
+        (
+            json!({ "current_password": "wrong wrong wrong", "new_password": "a brand new passphrase" }),
+            "current_password",
+        ),
+        (
+            json!({ "current_password": PASSWORD, "new_password": "short" }),
+            "new_password",
+        ),
+        (
+            json!({ "current_password": PASSWORD, "new_password": "password1234" }),
+            "new_password",
+        ),
+    ] {
+        let (status, err) = app
+            .call("POST", "/api/v1/auth/password", Some(old), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().starts_with(field),
+            "{err}"
+        );
+    }
+    let (status, fresh) = app
+        .call(
+            "POST",
+            "/api/v1/auth/password",
+            Some(old),
+            Some(json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert_eq!(
+        app.call("GET", "/api/v1/auth/me", Some(old), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.call(
+            "GET",
+            "/api/v1/auth/me",
+            fresh["access_token"].as_str(),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(app.login(&name, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login(&name, "a brand new passphrase").await.0,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn login_sets_a_strict_http_only_session_cookie_that_needs_csrf_to_change_state() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "web", &[("viewer", 0)]).await;
+    let response = app
+        .send(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "username": name, "password": PASSWORD })),
+        )
+        .await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("guildhall_session="), "{cookie}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on loopback: no Secure flag"
+    );
+    let body: Value = response.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+
+    let me = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "reads need no CSRF token");
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["via"], "session");
+
+    let post = |csrf: Option<&str>| {
+        let mut r = app
+            .client
+            .post(app.url("/api/v1/auth/logout"))
+            .header("cookie", &pair);
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        r.send()
+    };
+    for bad in [None, Some("wrong"), Some("")] {
+        let r = post(bad).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "csrf_failed");
+    }
+    assert_eq!(
+        post(Some(csrf)).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[actix_web::test]
+async fn the_session_cookie_is_secure_behind_tls() {
+    let app = spawn_app().await;
+    let (_, name) = create_user(&app, "tls", &[]).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({ "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[actix_web::test]
+async fn login_bodies_are_strict_and_errors_name_the_field() {
+    let app = spawn_app().await;
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "unknown field",
+            json!({"username":"a","password":"b","admin":true}).to_string(),
+            "admin",
+        ),
+        (
+            "missing field",
+            json!({"username":"a"}).to_string(),
+            "password",
+        ),
+        (
+            "wrong type",
+            json!({"username":1,"password":"b"}).to_string(),
+            "invalid type",
+        ),
+        ("malformed", "{\"username\": ".to_owned(), "invalid JSON"),
+        (
+            "NUL in username",
+            json!({"username":"ad\u{0}min","password":"b"}).to_string(),
+            "username",
+        ),
+        (
+            "huge username",
+            json!({"username":"x".repeat(5000),"password":"b"}).to_string(),
+            "username",
+        ),
+        (
+            "huge password",
+            json!({"username":"a","password":"x".repeat(5000)}).to_string(),
+            "password",
+        ),
+    ];
+    for (name, body, needle) in cases {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{name}: {message}");
+    }
+}
+
+#[actix_web::test]
+async fn a_ten_mib_body_is_refused_before_it_is_read() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 10 * 1024 * 1024])
+        .send()
+        .await;
+    // The server may answer and close before the client finished sending.
+    if let Ok(response) = response {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}
+
+#[actix_web::test]
+async fn tokens_issued_by_the_library_round_trip_through_the_api() {
+    let app = spawn_app().await;
+    let admin = token_with_role(&app, "admin", 0).await;
+    let (status, me) = app.call("GET", "/api/v1/auth/me", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(me["permissions"].as_array().unwrap().len() >= 13);
+    let (mfa, _) = tokens::issue(
+        &app.state.secrets.jwt_secret_key,
+        TokenType::MfaChallenge,
+        me["id"].as_i64().unwrap(),
+        0,
+        tokens::MFA_CHALLENGE_TTL,
+        Extra::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        app.call("GET", "/api/v1/auth/me", Some(&mfa), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -1,0 +1,71 @@
+//! The route-permission mechanism: every route under /api/v1 declares its access rule.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, test, web};
+use guildhall::web::extract::{self, Access};
+
+use crate::common::spawn_app;
+
+#[actix_web::test]
+async fn a_resource_mounted_without_a_declaration_is_refused_before_its_handler_runs() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = ran.clone();
+    let app = test::init_service(
+        App::new().service(
+            web::scope(extract::API_PREFIX)
+                .wrap(from_fn(extract::require_declared))
+                .route(
+                    "/sneaky/{id}",
+                    web::get().to(move || {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        async { HttpResponse::Ok().finish() }
+                    }),
+                ),
+        ),
+    )
+    .await;
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/sneaky/1")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "the undeclared handler must not run"
+    );
+    let unmatched = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/api/v1/nothing").to_request(),
+    )
+    .await;
+    assert_eq!(unmatched.status(), 404, "unmatched paths are still 404");
+}
+
+#[actix_web::test]
+async fn every_route_of_the_running_api_is_declared_and_none_is_public_by_accident() {
+    let _app = spawn_app().await;
+    let routes = extract::declared_routes();
+    assert!(routes.len() >= 10, "{routes:?}");
+    // Public routes are the sign-in family only: adding another needs a deliberate edit here.
+    let public: Vec<String> = routes
+        .iter()
+        .filter(|r| r.access == Access::Public)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        public,
+        [
+            "POST /api/v1/auth/login",
+            "POST /api/v1/auth/login/mfa",
+            "POST /api/v1/auth/refresh",
+            "POST /api/v1/auth/register",
+        ]
+    );
+}
