@@ -72,6 +72,7 @@ const RATE_LIMIT: Key = key(
     "rate_limit_per_minute",
     false,
 );
+const API_DOCS: Key = key("GUILDHALL_API_DOCS", "api_docs", false);
 const SHUTDOWN_TIMEOUT: Key = key(
     "GUILDHALL_SHUTDOWN_TIMEOUT_SECS",
     "shutdown_timeout_secs",
@@ -99,6 +100,7 @@ const KEYS: &[&Key] = &[
     &RUST_LOG,
     &RATE_LIMIT,
     &SHUTDOWN_TIMEOUT,
+    &API_DOCS,
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -289,6 +291,8 @@ pub struct Settings {
     /// Requests per minute per client address; `None` turns the limit off.
     pub rate_limit_per_minute: Option<u32>,
     pub shutdown_timeout: Duration,
+    /// Serve the API reference at `/docs`; on by default in debug builds.
+    pub api_docs: bool,
     /// Where each key's value came from, for `check-config`.
     origins: BTreeMap<&'static str, Origin>,
 }
@@ -603,6 +607,18 @@ impl Settings {
         let shutdown_timeout: u64 =
             parse_number(SHUTDOWN_TIMEOUT.env, get(&SHUTDOWN_TIMEOUT)?, 30, 0..=3600)?;
 
+        let api_docs = match get(&API_DOCS)?.as_deref() {
+            None => cfg!(debug_assertions),
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    API_DOCS.env,
+                    format!("`{other}` is not a boolean; use true or false"),
+                ));
+            }
+        };
+
         Ok(Settings {
             bind,
             data_dir,
@@ -624,6 +640,7 @@ impl Settings {
             log_filter,
             rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
             shutdown_timeout: Duration::from_secs(shutdown_timeout),
+            api_docs,
             origins,
         })
     }
@@ -730,6 +747,7 @@ impl Settings {
                 &SHUTDOWN_TIMEOUT,
                 self.shutdown_timeout.as_secs().to_string(),
             ),
+            (&API_DOCS, self.api_docs.to_string()),
         ];
         rows.into_iter()
             .map(|(key, value)| format!("{} = {} ({})", key.env, value, origin(key.env)))

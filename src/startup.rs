@@ -130,9 +130,11 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
         let data = web::Data::new(state.clone());
+        let docs = web::Data::new(routes::openapi::DocsEnabled(settings.api_docs));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(docs.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
                 // Innermost first: the edge sees every response, errors included.

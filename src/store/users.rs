@@ -311,3 +311,110 @@ pub async fn use_recovery_code(
     .rows_affected();
     Ok(n >= 1)
 }
+
+/// One role given to a user: globally (`guild_id` 0) or in one guild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrant {
+    pub role_id: i64,
+    pub role: String,
+    pub guild_id: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub disabled: bool,
+    pub mfa_enabled: bool,
+    pub created_at: i64,
+    pub roles: Vec<RoleGrant>,
+}
+
+/// Every user with their role grants, by username.
+pub async fn list(store: &Store) -> Result<Vec<UserSummary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, username, disabled, mfa_enabled, created_at FROM users ORDER BY username",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let grants = sqlx::query(
+        "SELECT g.user_id, g.role_id, r.name, g.guild_id FROM role_grants g \
+         JOIN roles r ON r.id = g.role_id ORDER BY r.name, g.guild_id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut by_user: std::collections::HashMap<i64, Vec<RoleGrant>> = Default::default();
+    for g in grants {
+        by_user
+            .entry(g.try_get("user_id")?)
+            .or_default()
+            .push(RoleGrant {
+                role_id: g.try_get("role_id")?,
+                role: g.try_get("name")?,
+                guild_id: g.try_get("guild_id")?,
+            });
+    }
+    rows.iter()
+        .map(|row| {
+            let id: i64 = row.try_get("id")?;
+            Ok(UserSummary {
+                id,
+                username: row.try_get("username")?,
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+                mfa_enabled: row.try_get::<i64, _>("mfa_enabled")? != 0,
+                created_at: row.try_get("created_at")?,
+                roles: by_user.remove(&id).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+pub async fn summary(store: &Store, id: i64) -> Result<UserSummary, StoreError> {
+    list(store)
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .ok_or(StoreError::NotFound)
+}
+
+/// Replaces a user's role grants in one transaction.
+pub async fn replace_grants(
+    store: &Store,
+    user_id: i64,
+    grants: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut tx = store.pool().begin().await?;
+    sqlx::query("DELETE FROM role_grants WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    for (role_id, guild_id) in grants {
+        sqlx::query(
+            "INSERT INTO role_grants (user_id, role_id, guild_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, role_id, guild_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(role_id)
+        .bind(guild_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn set_disabled(store: &Store, id: i64, disabled: bool) -> Result<(), StoreError> {
+    let n = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(super::flag(disabled))
+        .bind(now_ms())
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

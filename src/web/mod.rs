@@ -32,6 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(extract::require_declared))
                 .configure(api::configure),
         )
+        .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
+        .service(web::resource("/docs").route(web::get().to(openapi::docs_page)))
+        .service(web::resource("/docs/redoc.standalone.js").route(web::get().to(openapi::redoc_js)))
         .service(web::resource("/").route(web::get().to(pages::index::index)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
 }

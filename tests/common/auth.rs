@@ -119,3 +119,67 @@ impl TestApp {
         .await
     }
 }
+
+/// An HS256 JWT signed with `key` carrying exactly `claims` (for hostile-token tests).
+pub fn forge(header: &Value, claims: &Value, key: &[u8]) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, Mac};
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("hmac key");
+    mac.update(format!("{h}.{c}").as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{h}.{c}.{sig}")
+}
+
+/// Access-token claims for `user_id`, expiring `exp_offset` seconds from now.
+pub fn claims(user_id: i64, typ: &str, exp_offset: i64) -> Value {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    serde_json::json!({
+        "sub": user_id.to_string(), "iss": "guildhall", "aud": "guildhall-api",
+        "exp": now + exp_offset, "iat": now - 10, "nbf": now - 10,
+        "jti": "x1", "typ": typ, "ver": 0
+    })
+}
+
+/// A correctly signed access token that expired two minutes ago.
+pub fn expired_token(app: &TestApp, user_id: i64) -> String {
+    use secrecy::ExposeSecret;
+    forge(
+        &serde_json::json!({ "alg": "HS256", "typ": "JWT" }),
+        &claims(user_id, "access", -120),
+        app.state.secrets.jwt_secret_key.expose_secret().as_bytes(),
+    )
+}
+
+/// An API key of `user_id` with `permissions`, optionally limited to one guild.
+pub async fn api_key(
+    app: &TestApp,
+    user_id: i64,
+    permissions: &[&str],
+    guild: Option<i64>,
+) -> String {
+    use guildhall::auth::api_keys;
+    use guildhall::store::api_keys as store;
+    let generated = api_keys::generate(&app.state.secrets.secret_key);
+    let perms = permissions
+        .iter()
+        .map(|p| p.parse().expect("permission"))
+        .collect();
+    store::create(
+        &app.state.store,
+        store::NewApiKey {
+            prefix: &generated.prefix,
+            secret_hash: &generated.secret_hash,
+            name: "test key",
+            user_id,
+            permissions: &perms,
+            guild_id: guild,
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("create key");
+    api_keys::expose(&generated).to_owned()
+}

@@ -4,11 +4,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod actors;
 mod audit;
 mod auth;
 mod binary;
 mod discord;
 mod http;
+mod mfa;
+mod route_table;
 mod routes;
 mod shared_state;

@@ -69,3 +69,60 @@ async fn every_route_of_the_running_api_is_declared_and_none_is_public_by_accide
         ]
     );
 }
+
+#[actix_web::test]
+async fn the_openapi_document_lists_exactly_the_declared_routes() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get_json("/api/openapi.json").await;
+    assert_eq!(status, 200);
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let declared: std::collections::BTreeSet<String> = extract::declared_routes()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let undocumented: Vec<_> = declared.difference(&documented).collect();
+    let phantom: Vec<_> = documented
+        .difference(&declared)
+        .filter(|r| !r.starts_with("GET /health"))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "declared but not in OpenAPI: {undocumented:?}"
+    );
+    assert!(
+        phantom.is_empty(),
+        "in OpenAPI but not mounted: {phantom:?}"
+    );
+}
+
+#[actix_web::test]
+async fn the_docs_page_is_served_from_vendored_assets_in_debug_builds_and_can_be_turned_off() {
+    let app = spawn_app().await;
+    let page = app.get("/docs").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/docs/redoc.standalone.js") && !html.contains("://"),
+        "{html}"
+    );
+    let js = app.get("/docs/redoc.standalone.js").await;
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().await.unwrap().len() > 500_000);
+    let off = crate::common::spawn_app_with(|env| {
+        env.insert("GUILDHALL_API_DOCS".into(), "false".into());
+    })
+    .await;
+    assert_eq!(off.get("/docs").await.status(), 404);
+    assert_eq!(
+        off.get("/api/openapi.json").await.status(),
+        200,
+        "the document stays available"
+    );
+}

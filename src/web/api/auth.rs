@@ -20,7 +20,7 @@ use crate::store::{StoreError, instance_settings, invites, refresh_tokens, roles
 use crate::types::{NewPassword, Username};
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, RequestMeta, SESSION_COOKIE, Via, declare};
-use crate::web::validate;
+use crate::web::validate::{self, Json};
 
 /// Sign-in attempts per account (by username) in 15 minutes, whatever the outcome.
 pub const LOGIN_PER_ACCOUNT: Quota = Quota {
@@ -41,6 +41,21 @@ pub const REFRESH_PER_ACCOUNT: Quota = Quota::per_minute(20);
 const REFRESH_DOMAIN: &str = "refresh_token";
 const MAX_PASSWORD_BYTES: usize = 4096;
 const MAX_TOKEN_BYTES: usize = 4096;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login,
+    login_mfa,
+    refresh,
+    logout,
+    me,
+    change_password,
+    mfa_enable,
+    mfa_verify,
+    mfa_disable,
+    register
+))]
+pub struct Doc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(declare("/auth/register").post(Access::Public, register))
@@ -384,7 +399,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     meta: RequestMeta,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let username = validate::text("username", &body.username, 1, 64)?;
     validate::secret_len("password", &body.password, MAX_PASSWORD_BYTES)?;
@@ -459,7 +474,7 @@ pub async fn login_mfa(
     state: web::Data<AppState>,
     req: HttpRequest,
     meta: RequestMeta,
-    body: web::Json<MfaLoginRequest>,
+    body: Json<MfaLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len("mfa_token", &body.mfa_token, MAX_TOKEN_BYTES)?;
     let (code, recovery) = match (&body.code, &body.recovery_code) {
@@ -522,7 +537,7 @@ pub async fn login_mfa(
 pub async fn refresh(
     state: web::Data<AppState>,
     meta: RequestMeta,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len("refresh_token", &body.refresh_token, MAX_TOKEN_BYTES)?;
     limit(&state, "refresh:ip", meta.client(), REFRESH_PER_IP).await?;
@@ -684,7 +699,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     auth: Auth,
-    body: web::Json<PasswordChange>,
+    body: Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len(
         "current_password",
@@ -771,7 +786,7 @@ pub async fn mfa_verify(
     state: web::Data<AppState>,
     req: HttpRequest,
     auth: Auth,
-    body: web::Json<CodeRequest>,
+    body: Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len("code", &body.code, 64)?;
     let user = own_account(&state, &auth).await?;
@@ -825,7 +840,7 @@ pub async fn mfa_disable(
     state: web::Data<AppState>,
     req: HttpRequest,
     auth: Auth,
-    body: web::Json<MfaDisableRequest>,
+    body: Json<MfaDisableRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len("password", &body.password, MAX_PASSWORD_BYTES)?;
     validate::secret_len("code", &body.code, 64)?;
@@ -862,7 +877,7 @@ pub async fn mfa_disable(
 pub async fn register(
     state: web::Data<AppState>,
     meta: RequestMeta,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let username =
         Username::parse(&body.username).map_err(|m| ApiError::invalid_field("username", m))?;

@@ -3,8 +3,28 @@
 
 use actix_web::web;
 
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
+pub mod roles;
+pub mod users;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure);
+    cfg.configure(users::configure);
+    cfg.configure(roles::configure);
+    cfg.configure(api_keys::configure);
+    cfg.configure(audit::configure);
+}
+
+/// Every module's OpenAPI paths, merged into `/api/openapi.json` (one line per module).
+pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    vec![
+        auth::Doc::openapi(),
+        users::Doc::openapi(),
+        roles::Doc::openapi(),
+        api_keys::Doc::openapi(),
+        audit::Doc::openapi(),
+    ]
 }

@@ -1,0 +1,708 @@
+//! Users, roles, registration and invites, API keys and the audit log over the API.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::auth::{PASSWORD, access_token, admin_token, api_key, create_user};
+use crate::common::{TestApp, spawn_app};
+
+const GUILD: &str = "333333333333333333";
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn an_admin_creates_a_user_with_a_guild_scoped_role_who_can_then_sign_in() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let (status, user) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            Some(
+                json!({ "username": "newmod", "password": "a long enough passphrase",
+                "roles": [{ "role": "moderator", "guild_id": GUILD }] }),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert!(user["id"].is_string(), "ids are strings: {user}");
+    assert_eq!(user["roles"][0]["guild_id"], GUILD);
+    let (status, session) = app.login("newmod", "a long enough passphrase").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, me) = app
+        .call(
+            "GET",
+            "/api/v1/auth/me",
+            session["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(me["permissions"], json!([]));
+    assert!(
+        me["guild_permissions"][GUILD]
+            .as_array()
+            .unwrap()
+            .contains(&json!("moderation.act"))
+    );
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"users.create".to_owned())
+    );
+}
+
+#[actix_web::test]
+async fn disabling_a_user_revokes_its_tokens_at_once() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let (id, name) = create_user(&app, "victim", &[("viewer", 0)]).await;
+    let (_, session) = app.login(&name, PASSWORD).await;
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}"),
+            Some(&admin),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["disabled"], true);
+    let (status, _) = app
+        .call(
+            "GET",
+            "/api/v1/auth/me",
+            session["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": session["refresh_token"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"users.disable".to_owned())
+    );
+}
+
+#[actix_web::test]
+async fn nobody_can_grant_more_than_they_hold() {
+    let app = spawn_app().await;
+    // A user manager who is not an admin.
+    let admin = admin_token(&app).await;
+    let (status, role) = app
+        .call(
+            "POST",
+            "/api/v1/roles",
+            Some(&admin),
+            Some(json!({ "name": "usermgr", "permissions": ["users.manage", "bot.view"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
+    let (mgr, _) = create_user(&app, "mgr", &[("usermgr", 0)]).await;
+    let token = access_token(&app, mgr);
+    let (target, _) = create_user(&app, "target", &[]).await;
+    for grant in [
+        json!({ "role": "admin" }),
+        json!({ "role": "moderator", "guild_id": GUILD }),
+    ] {
+        let (status, body) = app
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{target}"),
+                Some(&token),
+                Some(json!({ "roles": [grant] })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{target}"),
+            Some(&token),
+            Some(json!({ "roles": [{ "role": "usermgr" }] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "granting what one holds is fine");
+    // Nor can the manager disable an admin.
+    let (admin_id, _) = create_user(&app, "boss", &[("admin", 0)]).await;
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{admin_id}"),
+            Some(&token),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn roles_are_created_and_changed_with_checked_permission_names() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let (status, err) = app
+        .call(
+            "POST",
+            "/api/v1/roles",
+            Some(&admin),
+            Some(json!({ "name": "x", "permissions": ["bot.view", "bot.everything"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("permissions[1]"),
+        "{err}"
+    );
+    let (status, err) = app
+        .call(
+            "POST",
+            "/api/v1/roles",
+            Some(&admin),
+            Some(json!({ "name": "Bad Name", "permissions": [] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name"),
+        "{err}"
+    );
+    let (status, role) = app
+        .call(
+            "POST",
+            "/api/v1/roles",
+            Some(&admin),
+            Some(json!({ "name": "helper", "permissions": ["bot.view"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
+    let id = role["id"].as_str().unwrap();
+    let (status, role) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/roles/{id}"),
+            Some(&admin),
+            Some(json!({ "permissions": ["bot.view", "settings.read"], "description": "helps" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{role}");
+    assert_eq!(role["permissions"], json!(["bot.view", "settings.read"]));
+    let (status, again) = app
+        .call(
+            "POST",
+            "/api/v1/roles",
+            Some(&admin),
+            Some(json!({ "name": "helper", "permissions": [] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    let (_, list) = app.call("GET", "/api/v1/roles", Some(&admin), None).await;
+    let admin_role = list["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .unwrap();
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/roles/{}", admin_role["id"].as_str().unwrap()),
+            Some(&admin),
+            Some(json!({ "permissions": ["bot.view"] })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the admin role keeps every permission"
+    );
+    let actions = audit_actions(&app).await;
+    assert!(
+        actions.contains(&"roles.create".to_owned())
+            && actions.contains(&"roles.update".to_owned())
+    );
+}
+
+#[actix_web::test]
+async fn registration_is_closed_until_opened_or_an_invite_is_used_once() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let register = |name: &str, invite: Option<&str>| {
+        let mut body = json!({ "username": name, "password": "a long enough passphrase" });
+        if let Some(i) = invite {
+            body["invite"] = json!(i);
+        }
+        let app = &app;
+        async move {
+            app.call("POST", "/api/v1/auth/register", None, Some(body))
+                .await
+        }
+    };
+    assert_eq!(register("early", None).await.0, StatusCode::FORBIDDEN);
+    let (status, invite) = app
+        .call("POST", "/api/v1/users/invites", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invite}");
+    let code = invite["invite"].as_str().unwrap();
+    assert_eq!(
+        register("bogus", Some("ghi_nope")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, user) = register("invited", Some(code)).await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(
+        register("second", Some(code)).await.0,
+        StatusCode::BAD_REQUEST,
+        "single use"
+    );
+    let (status, _) = app
+        .call(
+            "PUT",
+            "/api/v1/instance/settings",
+            Some(&admin),
+            Some(json!({ "registration_open": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, user) = register("walkin", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let (_, session) = app.login("walkin", "a long enough passphrase").await;
+    let (_, me) = app
+        .call(
+            "GET",
+            "/api/v1/auth/me",
+            session["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        me["permissions"],
+        json!([]),
+        "a new account starts with no permissions"
+    );
+    assert_eq!(register("walkin", None).await.0, StatusCode::CONFLICT);
+    assert_eq!(register("x", None).await.0, StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
+async fn an_api_key_is_shown_once_stored_hashed_and_works_until_revoked() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let (status, created) = app
+        .call(
+            "POST",
+            "/api/v1/api-keys",
+            Some(&admin),
+            Some(json!({ "name": "ci", "permissions": ["audit.read", "api_keys.manage"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let prefix = created["prefix"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("ghk_{prefix}_")) && prefix.len() == 8,
+        "{key}"
+    );
+    let stored: String = sqlx::query_scalar("SELECT secret_hash FROM api_keys WHERE prefix = $1")
+        .bind(prefix)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert!(!key.contains(&stored) && stored.len() == 64);
+    let (_, listed) = app
+        .call("GET", "/api/v1/api-keys", Some(&admin), None)
+        .await;
+    assert!(
+        !listed.to_string().contains(&key[13..]),
+        "the secret is never listed"
+    );
+
+    // Both header forms work; the key holds only its permissions.
+    let via_header = app
+        .client
+        .get(app.url("/api/v1/audit"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_header.status(), StatusCode::OK);
+    assert_eq!(
+        app.call("GET", "/api/v1/audit", Some(&key), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/users", Some(&key), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&key), None).await;
+    assert_eq!(me["via"], "api_key");
+
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/api-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call("GET", "/api/v1/audit", Some(&key), None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    let actions = audit_actions(&app).await;
+    assert!(
+        actions.contains(&"api_keys.create".to_owned())
+            && actions.contains(&"api_keys.revoke".to_owned())
+    );
+    let (_, log) = app
+        .call(
+            "GET",
+            "/api/v1/audit?action=api_keys.create",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(
+        !log.to_string().contains(&key),
+        "the key never reaches the audit log"
+    );
+}
+
+#[actix_web::test]
+async fn a_key_cannot_exceed_its_creator_and_follows_the_creators_grants() {
+    let app = spawn_app().await;
+    let (id, _) = create_user(&app, "keymaker", &[("moderator", 0)]).await;
+    // Moderators may not manage keys at all.
+    let token = access_token(&app, id);
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/api-keys",
+            Some(&token),
+            Some(json!({ "name": "k", "permissions": ["audit.read"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (admin_id, _) = create_user(&app, "keyadmin", &[("moderator", 0)]).await;
+    sqlx::query("INSERT INTO role_grants (user_id, role_id, guild_id, created_at) SELECT $1, id, 0, 0 FROM roles WHERE name = 'admin'")
+        .bind(admin_id)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let admin = access_token(&app, admin_id);
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/api-keys",
+            Some(&admin),
+            Some(json!({ "name": "scoped", "permissions": ["audit.read"], "guild_id": GUILD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let scoped = body["key"].as_str().unwrap().to_owned();
+    let (status, _) = app.call("GET", "/api/v1/audit", Some(&scoped), None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a guild-scoped key reads only its guild"
+    );
+    let (status, _) = app
+        .call(
+            "GET",
+            &format!("/api/v1/audit?guild={GUILD}"),
+            Some(&scoped),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Take admin away from the creator: the key loses it on the next request.
+    sqlx::query("DELETE FROM role_grants WHERE user_id = $1")
+        .bind(admin_id)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let (status, _) = app
+        .call(
+            "GET",
+            &format!("/api/v1/audit?guild={GUILD}"),
+            Some(&scoped),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    for (body, field) in [
+        (
+            json!({ "name": "k", "permissions": ["nope"] }),
+            "permissions[0]",
+        ),
+        (json!({ "name": "k", "permissions": [] }), "permissions"),
+        (json!({ "name": "", "permissions": ["bot.view"] }), "name"),
+        (
+            json!({ "name": "k", "permissions": ["bot.view"], "expires_at": 1 }),
+            "expires_at",
+        ),
+        (
+            json!({ "name": "k", "permissions": ["bot.view"], "guild_id": "-5" }),
+            "guild_id",
+        ),
+    ] {
+        let boss = crate::common::auth::admin_token(&app).await;
+        let (status, err) = app
+            .call("POST", "/api/v1/api-keys", Some(&boss), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().starts_with(field),
+            "{field}: {err}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_expired_key_is_refused_and_use_is_recorded_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    let (id, _) = create_user(&app, "keyuser", &[("admin", 0)]).await;
+    let key = api_key(&app, id, &["audit.read"], None).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.call("GET", "/api/v1/audit", Some(&key), None).await.0,
+            StatusCode::OK
+        );
+    }
+    let used: Vec<Option<i64>> = sqlx::query_scalar("SELECT last_used_at FROM api_keys")
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap();
+    let first = used[0].expect("recorded");
+    assert_eq!(
+        app.call("GET", "/api/v1/audit", Some(&key), None).await.0,
+        StatusCode::OK
+    );
+    let again: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(again, Some(first), "not rewritten within a minute");
+    sqlx::query("UPDATE api_keys SET expires_at = 1")
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.call("GET", "/api/v1/audit", Some(&key), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let tampered = format!("{}X", &key[..key.len() - 1]);
+    assert_eq!(
+        app.call("GET", "/api/v1/audit", Some(&tampered), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[actix_web::test]
+async fn the_audit_log_filters_and_pages_with_a_cursor_and_cannot_be_changed() {
+    let app = spawn_app().await;
+    let (id, name) = create_user(&app, "auditor", &[("admin", 0)]).await;
+    for _ in 0..5 {
+        app.login(&name, "wrong password!!").await;
+    }
+    app.login(&name, PASSWORD).await;
+    let token = access_token(&app, id);
+    let (status, page) = app
+        .call(
+            "GET",
+            &format!("/api/v1/audit?actor={id}&action=auth.login_failed&limit=2"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["ip"], "127.0.0.1");
+    assert!(entries[0]["request_id"].is_string(), "{page}");
+    let mut seen = entries.len();
+    let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let (_, next) = app
+            .call(
+                "GET",
+                &format!("/api/v1/audit?actor={id}&action=auth.login_failed&limit=2&before={c}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        seen += next["entries"].as_array().unwrap().len();
+        cursor = next["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, 5);
+    let (_, all) = app
+        .call("GET", "/api/v1/audit?action=auth.login", Some(&token), None)
+        .await;
+    assert_eq!(all["entries"].as_array().unwrap().len(), 1);
+    let (_, none) = app
+        .call("GET", "/api/v1/audit?from=0&to=1", Some(&token), None)
+        .await;
+    assert_eq!(none["entries"], json!([]));
+    for (query, param) in [
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("actor=-1", "actor"),
+        ("before=99999999999999999999", "before"),
+        ("from=yesterday", "from"),
+        ("sort=id", "sort"),
+    ] {
+        let (status, err) = app
+            .call("GET", &format!("/api/v1/audit?{query}"), Some(&token), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().starts_with(param),
+            "{query}: {err}"
+        );
+    }
+    for method in ["PUT", "PATCH", "DELETE", "POST"] {
+        let (status, _) = app
+            .call(method, "/api/v1/audit", Some(&token), Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+}
+
+#[actix_web::test]
+async fn hostile_ids_and_strings_get_a_400_naming_the_parameter() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    for raw in [
+        "-1",
+        "0",
+        "18446744073709551616",
+        "9223372036854775808",
+        "abc",
+        "1.5",
+        "1%20OR%201=1",
+        "%27%3B%20DROP%20TABLE%20users%3B--",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%00",
+        "1%00",
+    ] {
+        for (method, path) in [
+            ("PATCH", "/api/v1/users/"),
+            ("PATCH", "/api/v1/roles/"),
+            ("DELETE", "/api/v1/api-keys/"),
+        ] {
+            let (status, err) = app
+                .call(
+                    method,
+                    &format!("{path}{raw}"),
+                    Some(&admin),
+                    Some(json!({})),
+                )
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{method} {path}{raw}: {err}"
+            );
+            assert!(
+                err["error"]["message"].as_str().unwrap().starts_with("id:"),
+                "{err}"
+            );
+        }
+    }
+    for (field, value) in [
+        ("username", json!("robert'); DROP TABLE users;--")),
+        ("username", json!("../../etc/passwd")),
+        ("username", json!("nul\u{0}byte")),
+        ("password", json!("short\u{0}")),
+    ] {
+        let mut body = json!({ "username": "fine_name", "password": "a long enough passphrase" });
+        body[field] = value;
+        let (status, err) = app
+            .call("POST", "/api/v1/users", Some(&admin), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().starts_with(field),
+            "{err}"
+        );
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "only the seeded admin and the test admin exist");
+    let (_, err) = app
+        .call(
+            "PATCH",
+            "/api/v1/users/5",
+            Some(&admin),
+            Some(json!({ "roles": [{ "role": "viewer", "guild_id": -3 }] })),
+        )
+        .await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("roles[0].guild_id"),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn every_body_refuses_unknown_fields_naming_them() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    for (method, path) in [
+        ("POST", "/api/v1/users"),
+        ("POST", "/api/v1/roles"),
+        ("POST", "/api/v1/api-keys"),
+        ("PUT", "/api/v1/instance/settings"),
+        ("POST", "/api/v1/auth/refresh"),
+        ("POST", "/api/v1/auth/register"),
+    ] {
+        let (status, err): (StatusCode, Value) = app
+            .call(
+                method,
+                path,
+                Some(&admin),
+                Some(json!({ "is_admin": true })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is_admin"),
+            "{path}: {err}"
+        );
+    }
+}
