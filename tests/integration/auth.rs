@@ -615,3 +615,69 @@ async fn tokens_issued_by_the_library_round_trip_through_the_api() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[actix_web::test]
+async fn the_per_account_sign_in_limit_is_shared_by_instances_through_redis() {
+    let Some(redis) = crate::common::redis_url() else {
+        return;
+    };
+    let prefix = format!("test-{}", crate::common::random_suffix());
+    let configure = |env: &mut std::collections::HashMap<String, String>| {
+        env.insert("REDIS_URL".into(), redis.clone());
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix.clone());
+    };
+    let a = crate::common::spawn_app_with(configure).await;
+    let b = crate::common::spawn_app_with(configure).await;
+    let mut statuses = Vec::new();
+    for i in 0..14 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        statuses.push(app.login("shared_target", "wrong password guess").await.0);
+    }
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        limited, 4,
+        "10 attempts across both instances, not 10 each: {statuses:?}"
+    );
+}
+
+#[actix_web::test]
+async fn sign_ins_hash_off_the_executor_so_other_requests_are_not_stalled() {
+    let app = spawn_app().await;
+    let mut names = Vec::new();
+    for _ in 0..16 {
+        names.push(create_user(&app, "burst", &[]).await.1);
+    }
+    let started = std::time::Instant::now();
+    let logins: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let (client, url, n) = (app.client.clone(), app.url("/api/v1/auth/login"), n.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({ "username": n, "password": PASSWORD }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut worst = std::time::Duration::ZERO;
+    while started.elapsed() < std::time::Duration::from_millis(400) {
+        let t = std::time::Instant::now();
+        assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+        worst = worst.max(t.elapsed());
+    }
+    for l in logins {
+        assert_eq!(l.await.unwrap(), StatusCode::OK);
+    }
+    // Eight argon2id verifications take far longer than this on two cores.
+    assert!(
+        worst < std::time::Duration::from_millis(150),
+        "/health took {worst:?} during sign-ins"
+    );
+}
