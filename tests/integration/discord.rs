@@ -862,3 +862,369 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
             .module_enabled(ModuleName::Admin)
     );
 }
+
+#[actix_web::test]
+async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_and_audit_entry() {
+    use guildhall::store::audit::Actor;
+    use guildhall::web::api::moderation::{ModerationBody, moderate};
+    let (fake, app) = connected().await;
+    let dashboard_user = Actor::User {
+        id: 7,
+        username: "alice".into(),
+    };
+    let body = ModerationBody {
+        user_id: MEMBER.to_string(),
+        reason: Some("from the dashboard".into()),
+        duration: None,
+        delete_message_days: None,
+    };
+    let case = moderate(
+        &app.state,
+        dashboard_user.clone(),
+        &GUILD.to_string(),
+        "kick",
+        &body,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(case.case_number, 1);
+    assert_eq!(case.action, "kick");
+    assert_eq!(case.actor_label, "user:alice");
+    assert_eq!(
+        fake.calls_matching("DELETE", &format!("/guilds/{GUILD}/members/{MEMBER}"))
+            .len(),
+        1
+    );
+    // A second kick, from Discord, gets the next number in the same sequence.
+    let reply = invoke(
+        &fake,
+        MODERATOR,
+        "kick",
+        vec![Opt::user("user", OTHER_MEMBER)],
+    )
+    .await;
+    assert!(content(&reply).contains("case #2"), "{reply}");
+    let audit: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT action, actor_label, actor_user_id FROM audit_log WHERE action = 'moderation.kick' ORDER BY created_at, id",
+    )
+    .fetch_all(app.state.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        vec![
+            (
+                "moderation.kick".to_owned(),
+                "user:alice".to_owned(),
+                Some(7)
+            ),
+            (
+                "moderation.kick".to_owned(),
+                format!("discord:{MODERATOR}"),
+                None
+            ),
+        ]
+    );
+
+    // The bot's own checks apply to the API too: the owner is protected, bad input is named.
+    let refusal = moderate(
+        &app.state,
+        dashboard_user.clone(),
+        &GUILD.to_string(),
+        "ban",
+        &ModerationBody {
+            user_id: OWNER.to_string(),
+            reason: None,
+            duration: None,
+            delete_message_days: None,
+        },
+        None,
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(refusal.code(), "conflict");
+    let bad: Vec<(&str, ModerationBody, &str)> = vec![
+        (
+            "timeout",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: Some("0s".into()),
+                delete_message_days: None,
+            },
+            "duration",
+        ),
+        (
+            "timeout",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: None,
+                delete_message_days: None,
+            },
+            "duration",
+        ),
+        (
+            "ban",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: Some("100y".into()),
+                delete_message_days: None,
+            },
+            "duration",
+        ),
+        (
+            "ban",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: None,
+                delete_message_days: Some(9),
+            },
+            "delete_message_days",
+        ),
+        (
+            "kick",
+            ModerationBody {
+                user_id: "someone".into(),
+                reason: None,
+                duration: None,
+                delete_message_days: None,
+            },
+            "user_id",
+        ),
+        (
+            "kick",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: Some("x".repeat(600)),
+                duration: None,
+                delete_message_days: None,
+            },
+            "reason",
+        ),
+        (
+            "explode",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: None,
+                delete_message_days: None,
+            },
+            "action",
+        ),
+    ];
+    for (action, body, field) in bad {
+        let e = moderate(
+            &app.state,
+            dashboard_user.clone(),
+            &GUILD.to_string(),
+            action,
+            &body,
+            None,
+            None,
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(e.code(), "invalid_field", "{action}: {e}");
+        assert!(e.to_string().starts_with(field), "{action}: {e}");
+    }
+    let unknown = moderate(
+        &app.state,
+        dashboard_user,
+        "1300000000000000000",
+        "warn",
+        &ModerationBody {
+            user_id: MEMBER.to_string(),
+            reason: None,
+            duration: None,
+            delete_message_days: None,
+        },
+        None,
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(unknown.code(), "not_found");
+    assert_eq!(
+        app.state
+            .store
+            .list_cases(GUILD as i64, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[actix_web::test]
+async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord() {
+    use guildhall::store::audit::Actor;
+    use guildhall::web::api::{guilds, settings};
+    let (fake, app) = connected().await;
+    let actor = Actor::User {
+        id: 7,
+        username: "alice".into(),
+    };
+    let guild = GUILD.to_string();
+    let body = serde_json::json!({"log_channel": (GUILD + 11).to_string(), "welcome_message": "Hi {user}"});
+    let saved =
+        settings::put_settings(&app.state, actor.clone(), &guild, body.as_object().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(saved["settings"]["log_channel"], (GUILD + 11).to_string());
+    // Bad keys and values are refused, naming the field, and change nothing.
+    for (body, field) in [
+        (serde_json::json!({"colour": "red"}), "colour"),
+        (
+            serde_json::json!({"log_channel": "#general"}),
+            "log_channel",
+        ),
+        (serde_json::json!({"mod_role": true}), "mod_role"),
+        (
+            serde_json::json!({"minecraft_server": "bad name!"}),
+            "minecraft_server",
+        ),
+    ] {
+        let e =
+            settings::put_settings(&app.state, actor.clone(), &guild, body.as_object().unwrap())
+                .await
+                .err()
+                .unwrap();
+        assert_eq!(e.code(), "invalid_field");
+        assert!(e.to_string().starts_with(field), "{e}");
+    }
+    let shown = settings::get_settings(&app.state, &guild).await.unwrap();
+    assert_eq!(shown["settings"]["welcome_message"], "Hi {user}");
+    assert_eq!(
+        settings::get_settings(&app.state, "abc")
+            .await
+            .err()
+            .unwrap()
+            .code(),
+        "invalid_field"
+    );
+    assert_eq!(
+        settings::get_settings(&app.state, "42")
+            .await
+            .err()
+            .unwrap()
+            .code(),
+        "not_found"
+    );
+
+    // A module disabled from the API is disabled for the slash commands at once.
+    guilds::put_module(
+        &app.state,
+        actor.clone(),
+        &guild,
+        "moderation",
+        &guilds::ModuleBody { enabled: false },
+    )
+    .await
+    .unwrap();
+    let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("module is disabled"), "{reply}");
+    let e = guilds::put_module(
+        &app.state,
+        actor,
+        &guild,
+        "fun",
+        &guilds::ModuleBody { enabled: true },
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), "invalid_field");
+    let listed = guilds::list_guilds(&app.state).await.unwrap();
+    assert_eq!(listed["guilds"].as_array().unwrap().len(), 1);
+    let one = guilds::get_guild(&app.state, &guild).await.unwrap();
+    assert_eq!(one["modules"]["moderation"], false);
+}
+
+#[actix_web::test]
+async fn reload_resyncs_the_commands_and_reloads_the_caches() {
+    use guildhall::store::audit::Actor;
+    let (fake, app) = connected().await;
+    let result = guildhall::web::api::bot::reload(&app.state, Actor::System)
+        .await
+        .unwrap();
+    assert_eq!(result["commands_registered"], 14);
+    assert_eq!(fake.calls_matching("PUT", "/applications/").len(), 2);
+    let status = guildhall::web::api::bot::status(&app.state).await.unwrap();
+    assert_eq!(status.status.label(), "connected");
+    let modules = guildhall::web::api::bot::modules(&app.state).await.unwrap();
+    assert_eq!(modules["modules"].as_array().unwrap().len(), 3);
+}
+
+#[actix_web::test]
+async fn commands_go_to_the_dev_guild_when_one_is_configured() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let _app = spawn_bot_with(&fake, |env| {
+        env.insert("GUILDHALL_DEV_GUILD_ID".into(), GUILD.to_string());
+    })
+    .await;
+    assert!(
+        eventually(WAIT, || async {
+            !fake.calls_matching("PUT", "/applications/").is_empty()
+        })
+        .await
+    );
+    let put = &fake.calls_matching("PUT", "/applications/")[0];
+    assert_eq!(
+        put.path,
+        format!(
+            "/applications/{}/guilds/{GUILD}/commands",
+            fake_discord::APPLICATION_ID
+        )
+    );
+}
+
+#[actix_web::test]
+async fn a_shard_range_runs_only_those_shards_of_the_total() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let app = spawn_bot_with(&fake, |env| {
+        env.insert("GUILDHALL_SHARDS".into(), "1-2/4".into());
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            let s = bot_status(&app).await;
+            s.shards.len() == 2 && s.status.label() == "connected"
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    let status = bot_status(&app).await;
+    assert_eq!(status.shard_total, Some(4));
+    assert_eq!(
+        status.shards.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let shards: Vec<Vec<u64>> = fake
+        .identify_payloads()
+        .iter()
+        .map(|p| {
+            p["shard"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert!(
+        shards.contains(&vec![1, 4]) && shards.contains(&vec![2, 4]),
+        "{shards:?}"
+    );
+}

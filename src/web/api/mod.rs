@@ -1,6 +1,14 @@
 //! The JSON API under `/api/v1`. Each resource module exposes `configure(cfg)` and is mounted
 //! here, inside the `/api/v1` scope. Mount every route through `extract::declare` (see there).
 
+// The Discord resources (issue 4). Their routes are mounted once the `Auth` extractor of issue
+// 3 exists, since every one of them needs a permission; until then they are called in-process.
+pub mod bot;
+pub mod discord_common;
+pub mod guilds;
+pub mod moderation;
+pub mod settings;
+
 use actix_web::web;
 
 pub mod api_keys;
