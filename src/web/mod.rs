@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pages;
 pub mod request_span;
 pub mod validate;
+pub mod ws;
 
 use actix_web::{HttpRequest, web};
 
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(web::resource("/docs").route(web::get().to(openapi::docs_page)))
         .service(web::resource("/docs/redoc.standalone.js").route(web::get().to(openapi::redoc_js)))
+        .configure(ws::configure)
         .service(web::resource("/").route(web::get().to(pages::index::index)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
 }

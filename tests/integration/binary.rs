@@ -443,3 +443,42 @@ async fn migrate_and_revert_round_trip_and_user_create_is_audited() {
     assert_eq!(entries[0].details["username"], "alice");
     assert_eq!(entries[0].details["via"], "cli");
 }
+
+#[actix_web::test]
+async fn a_request_in_flight_at_sigterm_is_answered_before_exit() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[("GUILDHALL_BIND", "127.0.0.1:0")]);
+    let body = r#"{"username":"nobody-here","password":"not the right password"}"#;
+    let (first, rest) = body.split_at(20);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // The request is half received when the signal arrives.
+    unsafe {
+        libc::kill(daemon.child.id() as i32, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        http_status(daemon.port, "/health").is_none(),
+        "no new connections are served after SIGTERM"
+    );
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "the in-flight request got its answer: {response:?}"
+    );
+    assert!(response.contains(r#""code":"#), "{response}");
+    let (status, lines) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+}

@@ -15,3 +15,4 @@ mod mfa;
 mod route_table;
 mod routes;
 mod shared_state;
+mod ws;
