@@ -1228,3 +1228,116 @@ async fn a_shard_range_runs_only_those_shards_of_the_total() {
         "{shards:?}"
     );
 }
+
+#[actix_web::test]
+async fn the_http_api_moderates_and_configures_through_rbac() {
+    use crate::common::auth::{access_token, admin_token, create_user};
+    let (fake, app) = connected().await;
+    let admin = admin_token(&app).await;
+    let (status, body) = app
+        .call("GET", "/api/v1/bot/status", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "connected");
+    assert_eq!(body["shards"][0]["stage"], "connected");
+    assert_eq!(body["guilds"], 1);
+
+    // A moderator of this guild may act here, through the same service as /kick.
+    let (mod_id, _) = create_user(&app, "mod", &[("moderator", GUILD as i64)]).await;
+    let moderator = access_token(&app, mod_id);
+    let path = format!("/api/v1/guilds/{GUILD}/moderation/timeout");
+    let (status, case) = app
+        .call("POST", &path, Some(&moderator), Some(serde_json::json!({"user_id": MEMBER.to_string(), "duration": "10m", "reason": "calm down"})))
+        .await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!(case["case_number"], 1);
+    assert_eq!(case["action"], "timeout");
+    let patches = fake.calls_matching("PATCH", &format!("/guilds/{GUILD}/members/{MEMBER}"));
+    assert_eq!(patches.len(), 1);
+    assert!(patches[0].body["communication_disabled_until"].is_string());
+    // Bad input names its field; nothing happens.
+    let (status, body) = app
+        .call(
+            "POST",
+            &path,
+            Some(&moderator),
+            Some(serde_json::json!({"user_id": MEMBER.to_string(), "duration": "-5m"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("duration")
+    );
+    // A moderator of another guild may not.
+    let (other_id, _) = create_user(&app, "othermod", &[("moderator", 42)]).await;
+    let other = access_token(&app, other_id);
+    let (status, _) = app
+        .call(
+            "POST",
+            &path,
+            Some(&other),
+            Some(serde_json::json!({"user_id": MEMBER.to_string(), "duration": "10m"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(fake.calls_matching("PATCH", "/guilds/").len(), 1);
+
+    // Settings and modules from the API, seen by the bot.
+    let (status, body) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/settings/{GUILD}"),
+            Some(&admin),
+            Some(serde_json::json!({"mod_role": (GUILD + 2).to_string()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/settings/{GUILD}"),
+            Some(&admin),
+            Some(serde_json::json!({"nonsense": 1})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_field");
+    let (status, _) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/modules/moderation"),
+            Some(&admin),
+            Some(serde_json::json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reply = invoke(&fake, MODERATOR, "kick", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("module is disabled"), "{reply}");
+    let (status, body) = app
+        .call(
+            "GET",
+            &format!("/api/v1/guilds/{GUILD}/cases"),
+            Some(&moderator),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["cases"].as_array().unwrap().len(), 1);
+    let (status, body) = app
+        .call("GET", "/api/v1/guilds", Some(&moderator), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["guilds"][0]["id"], GUILD.to_string());
+    // A moderator of another guild sees none of this one.
+    let (status, body) = app.call("GET", "/api/v1/guilds", Some(&other), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["guilds"].as_array().unwrap().len(), 0);
+    let (status, body) = app
+        .call("POST", "/api/v1/bot/reload", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["commands_registered"], 14);
+}

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::web::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleBody {
     pub enabled: bool,
@@ -48,4 +48,91 @@ pub async fn put_module(
         .await
         .map_err(command_to_api)?;
     Ok(json!({ "guild_id": id.to_string(), "module": module.as_str(), "enabled": body.enabled }))
+}
+
+// ---- routes ----------------------------------------------------------------------------------
+
+use actix_web::{HttpRequest, HttpResponse, web as aweb};
+
+use crate::auth::rbac::Permission;
+use crate::web::extract::{Access, Auth, declare};
+use crate::web::openapi::ErrorBody;
+use crate::web::validate::Json;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list_route, get_route, put_module_route),
+    components(schemas(ModuleBody))
+)]
+pub struct Doc;
+
+pub fn configure(cfg: &mut aweb::ServiceConfig) {
+    cfg.service(declare("/guilds").get(Access::AnyGuild(Permission::BotView), list_route))
+        .service(
+            declare("/guilds/{guild_id}")
+                .get(Access::Guild(Permission::BotView, "guild_id"), get_route),
+        )
+        .service(declare("/guilds/{guild_id}/modules/{module}").put(
+            Access::Guild(Permission::ModulesManage, "guild_id"),
+            put_module_route,
+        ));
+}
+
+#[utoipa::path(get, path = "/api/v1/guilds", tag = "guilds",
+    params(("guild" = Option<String>, Query, description = "Ignored; callers with guild grants see their guilds")),
+    responses((status = 200, description = "The guilds the bot is in (those the caller may see)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id))]
+pub async fn list_route(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let mut guilds = state.store.list_guilds(false).await?;
+    if !auth.grants.allows_globally(Permission::BotView) {
+        let visible = auth.guilds_with(Permission::BotView);
+        guilds.retain(|g| visible.contains(&g.id));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "guilds": guilds })))
+}
+
+fn param(req: &HttpRequest, name: &str) -> String {
+    req.match_info().get(name).unwrap_or_default().to_owned()
+}
+
+#[utoipa::path(get, path = "/api/v1/guilds/{guild_id}", tag = "guilds",
+    params(("guild_id" = String, Path, description = "Discord guild id")),
+    responses((status = 200, description = "The guild, its settings and modules"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
+pub async fn get_route(
+    state: aweb::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+) -> Result<HttpResponse, ApiError> {
+    tracing::Span::current().record("guild", auth.guild()?);
+    Ok(HttpResponse::Ok().json(get_guild(&state, &param(&req, "guild_id")).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/guilds/{guild_id}/modules/{module}", tag = "guilds", request_body = ModuleBody,
+    params(("guild_id" = String, Path, description = "Discord guild id"),
+        ("module" = String, Path, description = "admin, moderation or minecraft")),
+    responses((status = 200, description = "The module's new state"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
+pub async fn put_module_route(
+    state: aweb::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+    body: Json<ModuleBody>,
+) -> Result<HttpResponse, ApiError> {
+    tracing::Span::current().record("guild", auth.guild()?);
+    let result = put_module(
+        &state,
+        auth.actor.clone(),
+        &param(&req, "guild_id"),
+        &param(&req, "module"),
+        &body.0,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
 }

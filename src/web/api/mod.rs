@@ -1,8 +1,7 @@
 //! The JSON API under `/api/v1`. Each resource module exposes `configure(cfg)` and is mounted
 //! here, inside the `/api/v1` scope. Mount every route through `extract::declare` (see there).
 
-// The Discord resources (issue 4). Their routes are mounted once the `Auth` extractor of issue
-// 3 exists, since every one of them needs a permission; until then they are called in-process.
+// The Discord resources (issue 4).
 pub mod bot;
 pub mod discord_common;
 pub mod guilds;
@@ -23,6 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(roles::configure);
     cfg.configure(api_keys::configure);
     cfg.configure(audit::configure);
+    cfg.configure(bot::configure);
+    cfg.configure(settings::configure);
+    cfg.configure(guilds::configure);
+    cfg.configure(moderation::configure);
 }
 
 /// Every module's OpenAPI paths, merged into `/api/openapi.json` (one line per module).
@@ -34,5 +37,9 @@ pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
         roles::Doc::openapi(),
         api_keys::Doc::openapi(),
         audit::Doc::openapi(),
+        bot::Doc::openapi(),
+        settings::Doc::openapi(),
+        guilds::Doc::openapi(),
+        moderation::Doc::openapi(),
     ]
 }

@@ -14,7 +14,7 @@ use crate::store::audit::Actor;
 use crate::store::cases::CaseRow;
 use crate::web::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModerationBody {
     /// The target's Discord user id (a string, as snowflakes exceed JavaScript's integers).
@@ -162,4 +162,86 @@ pub async fn moderate(
     )
     .await?;
     Ok(done.case)
+}
+
+// ---- routes ----------------------------------------------------------------------------------
+
+use actix_web::{HttpRequest, HttpResponse, web as aweb};
+
+use crate::auth::rbac::Permission;
+use crate::web::extract::{Access, Auth, declare};
+use crate::web::openapi::ErrorBody;
+use crate::web::validate::Json;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(post_action, list_cases), components(schemas(ModerationBody)))]
+pub struct Doc;
+
+pub fn configure(cfg: &mut aweb::ServiceConfig) {
+    cfg.service(declare("/guilds/{guild_id}/moderation/{action}").post(
+        Access::Guild(Permission::ModerationAct, "guild_id"),
+        post_action,
+    ))
+    .service(declare("/guilds/{guild_id}/cases").get(
+        Access::Guild(Permission::ModerationView, "guild_id"),
+        list_cases,
+    ));
+}
+
+#[utoipa::path(post, path = "/api/v1/guilds/{guild_id}/moderation/{action}", tag = "moderation",
+    request_body = ModerationBody,
+    params(("guild_id" = String, Path, description = "Discord guild id"),
+        ("action" = String, Path, description = "warn, kick, ban, unban, timeout or untimeout")),
+    responses((status = 201, description = "The case created"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
+pub async fn post_action(
+    state: aweb::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+    body: Json<ModerationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let guild = auth.guild()?;
+    tracing::Span::current().record("guild", guild);
+    let action = req
+        .match_info()
+        .get("action")
+        .unwrap_or_default()
+        .to_owned();
+    let meta = auth.meta().clone();
+    let case = moderate(
+        &state,
+        auth.actor.clone(),
+        &guild.to_string(),
+        &action,
+        &body.0,
+        meta.request_id,
+        meta.ip,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(case))
+}
+
+#[utoipa::path(get, path = "/api/v1/guilds/{guild_id}/cases", tag = "moderation",
+    params(("guild_id" = String, Path, description = "Discord guild id"),
+        ("user" = Option<String>, Query, description = "Only this Discord user's cases")),
+    responses((status = 200, description = "The newest 100 cases"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
+pub async fn list_cases(
+    state: aweb::Data<AppState>,
+    auth: Auth,
+    query: aweb::Query<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let guild = auth.guild()?;
+    tracing::Span::current().record("guild", guild);
+    let user = query
+        .get("user")
+        .map(|u| crate::web::extract::parse_snowflake("user", u))
+        .transpose()?;
+    let cases = state.store.list_cases(guild, user, 100).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": cases })))
 }

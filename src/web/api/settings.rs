@@ -75,3 +75,82 @@ pub fn command_to_api(e: CommandError) -> ApiError {
         other => ApiError::Internal(anyhow::anyhow!("{other}")),
     }
 }
+
+// ---- routes ----------------------------------------------------------------------------------
+
+use actix_web::{HttpRequest, HttpResponse, web as aweb};
+
+use crate::auth::rbac::Permission;
+use crate::web::extract::{Access, Auth, declare};
+use crate::web::openapi::ErrorBody;
+use crate::web::validate::Json;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_route, put_route), components(schemas(SettingsUpdate)))]
+pub struct Doc;
+
+/// The body of `PUT /settings/{guild_id}`: any subset; `null` clears a setting.
+#[derive(utoipa::ToSchema)]
+pub struct SettingsUpdate {
+    pub log_channel: Option<String>,
+    pub mod_role: Option<String>,
+    pub welcome_channel: Option<String>,
+    pub welcome_message: Option<String>,
+    pub minecraft_server: Option<String>,
+    pub minecraft_role: Option<String>,
+}
+
+pub fn configure(cfg: &mut aweb::ServiceConfig) {
+    cfg.service(
+        declare("/settings/{guild_id}")
+            .get(
+                Access::Guild(Permission::SettingsRead, "guild_id"),
+                get_route,
+            )
+            .put(
+                Access::Guild(Permission::SettingsWrite, "guild_id"),
+                put_route,
+            ),
+    );
+}
+
+fn guild_param(req: &HttpRequest) -> String {
+    req.match_info()
+        .get("guild_id")
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/{guild_id}", tag = "guilds",
+    params(("guild_id" = String, Path, description = "Discord guild id")),
+    responses((status = 200, description = "The guild's settings"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
+pub async fn get_route(
+    state: aweb::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+) -> Result<HttpResponse, ApiError> {
+    let guild = auth.guild()?;
+    tracing::Span::current().record("guild", guild);
+    Ok(HttpResponse::Ok().json(get_settings(&state, &guild_param(&req)).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/{guild_id}", tag = "guilds", request_body = SettingsUpdate,
+    params(("guild_id" = String, Path, description = "Discord guild id")),
+    responses((status = 200, description = "The guild's settings after the change"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
+pub async fn put_route(
+    state: aweb::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+    body: Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let guild = auth.guild()?;
+    tracing::Span::current().record("guild", guild);
+    let saved = put_settings(&state, auth.actor.clone(), &guild_param(&req), &body.0).await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
