@@ -1341,3 +1341,156 @@ async fn the_http_api_moderates_and_configures_through_rbac() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["commands_registered"], 14);
 }
+
+#[actix_web::test]
+async fn minecraft_commands_answer_not_configured_until_rcon_is_available() {
+    let (fake, _app) = connected().await;
+    // The module is off by default.
+    let reply = invoke(&fake, ADMIN, "mc", vec![Opt::sub("status", vec![])]).await;
+    assert!(
+        content(&reply).contains("minecraft module is disabled"),
+        "{reply}"
+    );
+    invoke(
+        &fake,
+        ADMIN,
+        "module",
+        vec![Opt::sub("enable", vec![Opt::string("module", "minecraft")])],
+    )
+    .await;
+    let reply = invoke(&fake, MEMBER, "mc", vec![Opt::sub("status", vec![])]).await;
+    assert!(is_ephemeral(&reply));
+    assert!(
+        content(&reply).contains("Minecraft is not configured"),
+        "{reply}"
+    );
+    // `/mc cmd` needs the configured role before anything else.
+    let reply = invoke(
+        &fake,
+        ADMIN,
+        "mc",
+        vec![Opt::sub("cmd", vec![Opt::string("command", "stop")])],
+    )
+    .await;
+    assert!(content(&reply).contains("Minecraft role"), "{reply}");
+    assert!(fake.side_effects().is_empty());
+}
+
+#[actix_web::test]
+async fn a_new_member_is_welcomed_when_a_welcome_message_is_set() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let app = spawn_bot_with(&fake, |env| {
+        env.insert("GUILDHALL_DISCORD_MEMBERS_INTENT".into(), "true".into());
+    })
+    .await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+                && app
+                    .state
+                    .store
+                    .guild(GUILD as i64)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+        })
+        .await
+    );
+    let welcome = GUILD + 10;
+    invoke(
+        &fake,
+        ADMIN,
+        "settings",
+        vec![Opt::sub(
+            "set",
+            vec![
+                Opt::string("key", "welcome_channel"),
+                Opt::string("value", &welcome.to_string()),
+            ],
+        )],
+    )
+    .await;
+    invoke(
+        &fake,
+        ADMIN,
+        "settings",
+        vec![Opt::sub(
+            "set",
+            vec![
+                Opt::string("key", "welcome_message"),
+                Opt::string("value", "Welcome, {user}!"),
+            ],
+        )],
+    )
+    .await;
+    let newcomer = fake_discord::FakeMember {
+        id: 800_000_000_000_000_099,
+        username: "newcomer".into(),
+        roles: vec![],
+        bot: false,
+    };
+    fake.dispatch(
+        0,
+        "GUILD_MEMBER_ADD",
+        fake_discord::payloads::member(GUILD, &newcomer, None),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            !fake
+                .calls_matching("POST", &format!("/channels/{welcome}/messages"))
+                .is_empty()
+        })
+        .await
+    );
+    let sent = &fake.calls_matching("POST", &format!("/channels/{welcome}/messages"))[0];
+    assert_eq!(
+        sent.body["content"],
+        format!("Welcome, <@{}>!", newcomer.id)
+    );
+    assert_eq!(events(&app, "GUILD_MEMBER_ADD").await, 1.0);
+    assert_eq!(
+        app.state
+            .store
+            .guild(GUILD as i64)
+            .await
+            .unwrap()
+            .unwrap()
+            .member_count,
+        7
+    );
+}
+
+#[actix_web::test]
+async fn a_restart_of_the_gateway_actor_reconnects_with_a_new_session() {
+    let (fake, app) = connected().await;
+    app.state
+        .gateway
+        .send(guildhall::actors::Restart {
+            reason: "operator".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || async { fake.identifies() == 2 }).await,
+        "identifies: {}",
+        fake.identifies()
+    );
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await
+    );
+    // The old session was closed, not leaked: one live session.
+    assert!(eventually(WAIT, || async { fake.connected_shards() == vec![0] }).await);
+    assert!(
+        app.metric("guildhall_actor_restarts_total{actor=\"gateway\"}")
+            .await
+            >= Some(1.0)
+    );
+    // And commands still work.
+    let reply = invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(is_ephemeral(&reply));
+}
