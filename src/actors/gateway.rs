@@ -272,6 +272,8 @@ impl GatewayActor {
         self.shard_total = None;
         self.connected_since = None;
         self.metrics.discord_guilds.set(0);
+        // A new session starts from `connecting`, so watchers see the reconnection.
+        self.publish();
 
         let mut builder = HttpBuilder::new(token.expose_secret());
         if let Some(proxy) = &self.proxy {

@@ -1494,3 +1494,63 @@ async fn a_restart_of_the_gateway_actor_reconnects_with_a_new_session() {
     let reply = invoke(&fake, MEMBER, "help", vec![]).await;
     assert!(is_ephemeral(&reply));
 }
+
+struct StatusCollector(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl actix::Actor for StatusCollector {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<guildhall::actors::broadcaster::Broadcast> for StatusCollector {
+    type Result = ();
+
+    fn handle(&mut self, msg: guildhall::actors::broadcaster::Broadcast, _: &mut Self::Context) {
+        if let guildhall::actors::broadcaster::Broadcast::Status(event) = msg
+            && event.component == "gateway"
+        {
+            self.0.lock().unwrap().push(event.status.clone());
+        }
+    }
+}
+
+#[actix_web::test]
+async fn gateway_status_changes_go_to_the_status_stream_and_ping_reports_latency() {
+    use actix::Actor;
+    use guildhall::actors::broadcaster::{Subscribe, Topic};
+    let (fake, app) = connected().await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collector = StatusCollector(seen.clone()).start();
+    app.state
+        .broadcaster
+        .send(Subscribe {
+            topic: Topic::Status,
+            recipient: collector.recipient(),
+        })
+        .await
+        .unwrap();
+    app.state
+        .gateway
+        .send(guildhall::actors::Restart {
+            reason: "test".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            let seen = seen.lock().unwrap();
+            seen.iter().any(|s| s["status"] == "connecting")
+                && seen.last().is_some_and(|s| s["status"] == "connected")
+        })
+        .await,
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    let last = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["shards"][0]["stage"], "connected");
+
+    let reply = invoke(&fake, MEMBER, "ping", vec![]).await;
+    assert!(is_ephemeral(&reply));
+    let text = content(&reply);
+    assert!(text.contains("Pong") && text.contains("REST:"), "{text}");
+    assert!(!fake.calls_matching("GET", "/users/@me").is_empty());
+}
