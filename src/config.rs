@@ -79,6 +79,9 @@ const SHUTDOWN_TIMEOUT: Key = key(
     false,
 );
 
+const RCON_TIMEOUT: Key = key("GUILDHALL_RCON_TIMEOUT_MS", "rcon_timeout_ms", false);
+const RCON_POLL: Key = key("GUILDHALL_RCON_POLL_MS", "rcon_poll_ms", false);
+
 const KEYS: &[&Key] = &[
     &BIND,
     &DATA_DIR,
@@ -101,6 +104,8 @@ const KEYS: &[&Key] = &[
     &RATE_LIMIT,
     &SHUTDOWN_TIMEOUT,
     &API_DOCS,
+    &RCON_TIMEOUT,
+    &RCON_POLL,
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -293,6 +298,10 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Serve the API reference at `/docs`; on by default in debug builds.
     pub api_docs: bool,
+    /// Per-command (and login) timeout of every RCON connection.
+    pub rcon_timeout: Duration,
+    /// How often a connected Minecraft server is asked `list` (players, liveness).
+    pub rcon_poll_interval: Duration,
     /// Where each key's value came from, for `check-config`.
     origins: BTreeMap<&'static str, Origin>,
 }
@@ -606,6 +615,10 @@ impl Settings {
         )?;
         let shutdown_timeout: u64 =
             parse_number(SHUTDOWN_TIMEOUT.env, get(&SHUTDOWN_TIMEOUT)?, 30, 0..=3600)?;
+        let rcon_timeout_ms: u64 =
+            parse_number(RCON_TIMEOUT.env, get(&RCON_TIMEOUT)?, 10_000, 100..=300_000)?;
+        let rcon_poll_ms: u64 =
+            parse_number(RCON_POLL.env, get(&RCON_POLL)?, 30_000, 100..=86_400_000)?;
 
         let api_docs = match get(&API_DOCS)?.as_deref() {
             None => cfg!(debug_assertions),
@@ -641,6 +654,8 @@ impl Settings {
             rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
             shutdown_timeout: Duration::from_secs(shutdown_timeout),
             api_docs,
+            rcon_timeout: Duration::from_millis(rcon_timeout_ms),
+            rcon_poll_interval: Duration::from_millis(rcon_poll_ms),
             origins,
         })
     }
@@ -748,6 +763,8 @@ impl Settings {
                 self.shutdown_timeout.as_secs().to_string(),
             ),
             (&API_DOCS, self.api_docs.to_string()),
+            (&RCON_TIMEOUT, self.rcon_timeout.as_millis().to_string()),
+            (&RCON_POLL, self.rcon_poll_interval.as_millis().to_string()),
         ];
         rows.into_iter()
             .map(|(key, value)| format!("{} = {} ({})", key.env, value, origin(key.env)))

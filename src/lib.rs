@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod ids;
 pub mod metrics;
+pub mod minecraft;
 pub mod secrets;
 pub mod services;
 pub mod shared;

@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -22,6 +25,12 @@ pub struct Metrics {
     pub discord_commands: IntCounterVec,
     pub discord_events: IntCounterVec,
     pub discord_mailbox_depth: IntGauge,
+    /// 1 while the named Minecraft server's RCON connection is up.
+    pub rcon_up: IntGaugeVec,
+    /// Round trip of each successful RCON command, by server.
+    pub rcon_command_seconds: HistogramVec,
+    /// Players online per server, from the periodic `list`.
+    pub minecraft_players_online: IntGaugeVec,
 }
 
 fn register<C: Collector + Clone + 'static>(
@@ -137,6 +146,40 @@ impl Metrics {
                 IntGauge::new(
                     "guildhall_discord_gateway_mailbox_depth",
                     "Messages waiting in the gateway actor's mailbox",
+                )?,
+            )?,
+            rcon_up: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "guildhall_rcon_up",
+                        "1 while the Minecraft server's RCON connection is up",
+                    ),
+                    &["server"],
+                )?,
+            )?,
+            rcon_command_seconds: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "guildhall_rcon_command_seconds",
+                        "Round trip of RCON commands that were answered",
+                    )
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ]),
+                    &["server"],
+                )?,
+            )?,
+            minecraft_players_online: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "guildhall_minecraft_players_online",
+                        "Players online, from the periodic `list`",
+                    ),
+                    &["server"],
                 )?,
             )?,
             registry,

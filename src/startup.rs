@@ -2,7 +2,6 @@
 //! supervised actors → HTTP server bound to its port. `run_until_stopped` serves until a signal
 //! (or a handle) stops the server, then drains the audit queue and closes the pool.
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -16,9 +15,10 @@ use tracing_actix_web::TracingLogger;
 use crate::actors::audit::{AuditActor, AuditLog};
 use crate::actors::broadcaster::LogBroadcaster;
 use crate::actors::gateway::{GatewayActor, Shutdown as GatewayShutdown, Start as GatewayStart};
-use crate::actors::rcon::RconActor;
+use crate::actors::rcon::RconTiming;
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
+use crate::minecraft::MinecraftService;
 use crate::services::guild_config::GuildConfigCache;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
@@ -96,14 +96,21 @@ impl Application {
             let (discord, proxy) = (settings.discord.clone(), settings.discord_proxy_url.clone());
             Supervisor::start(move |_| GatewayActor::new(token, discord, proxy, metrics))
         };
-        let mut rcon = BTreeMap::new();
-        if let Some(rcon_settings) = settings.rcon.clone() {
-            let metrics = metrics.clone();
-            rcon.insert(
-                "default".to_owned(),
-                Supervisor::start(move |_| RconActor::new("default", rcon_settings, metrics)),
-            );
-        }
+        let minecraft = MinecraftService::start(
+            store.clone(),
+            audit.clone(),
+            metrics.clone(),
+            Some(broadcaster.clone()),
+            &secrets.secret_key,
+            settings.rcon.clone(),
+            RconTiming {
+                connect_timeout: settings.rcon_timeout,
+                command_timeout: settings.rcon_timeout,
+                poll_interval: settings.rcon_poll_interval,
+                ..RconTiming::default()
+            },
+        )
+        .await?;
 
         let state = AppState {
             store: store.clone(),
@@ -113,7 +120,7 @@ impl Application {
             audit,
             broadcaster,
             gateway,
-            rcon,
+            minecraft,
             metrics,
             secrets,
             started_at,

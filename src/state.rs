@@ -1,7 +1,6 @@
 //! What every web handler and bot command can reach: the store, the shared-state services and
 //! the actors' addresses. Built once in `startup` and shared through `web::Data`.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use actix::Addr;
@@ -10,9 +9,9 @@ use secrecy::SecretString;
 use crate::actors::audit::AuditLog;
 use crate::actors::broadcaster::LogBroadcaster;
 use crate::actors::gateway::GatewayActor;
-use crate::actors::rcon::RconActor;
 use crate::metrics::Metrics;
 use crate::services::guild_config::GuildConfigCache;
+use crate::minecraft::MinecraftService;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::store::Store;
@@ -34,7 +33,8 @@ pub struct AppState {
     pub audit: AuditLog,
     pub broadcaster: Addr<LogBroadcaster>,
     pub gateway: Addr<GatewayActor>,
-    pub rcon: BTreeMap<String, Addr<RconActor>>,
+    /// Minecraft servers over RCON: the registry of `RconActor`s and the shared command path.
+    pub minecraft: MinecraftService,
     pub metrics: Metrics,
     pub secrets: Secrets,
     pub started_at: Instant,

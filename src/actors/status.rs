@@ -8,10 +8,20 @@ pub enum ComponentStatus {
     Disabled {
         reason: String,
     },
+    /// Not used yet; connects on first use (RCON servers connect lazily).
+    Idle,
     Connecting,
     Connected,
     /// Lost its connection and is trying again.
     Reconnecting {
+        reason: String,
+    },
+    /// Cannot connect at all (refused, unresolvable, no answer); trying again with backoff.
+    Unreachable {
+        reason: String,
+    },
+    /// Credentials refused; no retry until the configuration changes.
+    AuthFailed {
         reason: String,
     },
     /// Gave up until its configuration changes (bad credentials, for example).
@@ -30,9 +40,12 @@ impl ComponentStatus {
     pub fn label(&self) -> &'static str {
         match self {
             ComponentStatus::Disabled { .. } => "disabled",
+            ComponentStatus::Idle => "idle",
             ComponentStatus::Connecting => "connecting",
             ComponentStatus::Connected => "connected",
             ComponentStatus::Reconnecting { .. } => "reconnecting",
+            ComponentStatus::Unreachable { .. } => "unreachable",
+            ComponentStatus::AuthFailed { .. } => "auth_failed",
             ComponentStatus::Failed { .. } => "failed",
         }
     }
@@ -41,8 +54,12 @@ impl ComponentStatus {
         match self {
             ComponentStatus::Disabled { reason }
             | ComponentStatus::Reconnecting { reason }
+            | ComponentStatus::Unreachable { reason }
+            | ComponentStatus::AuthFailed { reason }
             | ComponentStatus::Failed { reason } => Some(reason),
-            ComponentStatus::Connecting | ComponentStatus::Connected => None,
+            ComponentStatus::Idle | ComponentStatus::Connecting | ComponentStatus::Connected => {
+                None
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod guilds;
 pub mod instance_settings;
 pub mod invites;
+pub mod rcon_servers;
 pub mod refresh_tokens;
 pub mod roles;
 pub mod seed;

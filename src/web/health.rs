@@ -101,12 +101,11 @@ pub async fn readiness(state: &AppState) -> Readiness {
         },
     };
     let gateway = ask(&state.gateway).await;
-    let mut servers = BTreeMap::new();
-    for (name, addr) in &state.rcon {
-        servers.insert(name.clone(), ask(addr).await);
-    }
+    let servers = state.minecraft.component_statuses().await;
     let summary = if servers.is_empty() {
-        ComponentStatus::disabled("no Minecraft server is configured (RCON_HOST is not set)")
+        ComponentStatus::disabled(
+            "no Minecraft server is configured (set RCON_HOST or add one through the API)",
+        )
     } else if servers
         .values()
         .all(|s| matches!(s, ComponentStatus::Connected))

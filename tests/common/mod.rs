@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod fake_discord;
+pub mod fake_rcon;
 pub mod proxy;
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ mod binary;
 mod discord;
 mod http;
 mod mfa;
+mod minecraft;
 mod route_table;
 mod routes;
 mod shared_state;

@@ -1,0 +1,11 @@
+//! The Minecraft bridge: servers reached over RCON, the command policy, player lists and
+//! scheduled commands. `MinecraftService` is the entry point for the API, the dashboard and the
+//! Discord bot; `actors::rcon::RconActor` owns each server's connection.
+
+pub mod command;
+pub mod crypto;
+pub mod players;
+pub mod service;
+
+pub use command::{RconCommand, ServerName};
+pub use service::{Caller, CommandResponse, MinecraftError, MinecraftService};

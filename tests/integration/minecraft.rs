@@ -1,0 +1,402 @@
+//! Minecraft over RCON, end to end: the real `rcon` client inside RconActor against the fake
+//! server in `tests/common/fake_rcon.rs`, through `MinecraftService` (the path the API and
+//! Discord share) and through the HTTP API.
+
+use std::time::{Duration, Instant};
+
+use guildhall::actors::rcon::{RconError, RconState};
+use guildhall::minecraft::{Caller, MinecraftError, RconCommand, ServerName};
+use guildhall::store::audit::{self, Actor, AuditFilter};
+
+use crate::common::fake_rcon::{FakeRcon, filler};
+use crate::common::{TestApp, eventually, spawn_app_with};
+
+pub const PASSWORD: &str = "fake-rcon-password";
+
+/// The app with `default` pointing at `fake` and a 1 s command timeout.
+pub async fn app_with(fake: &FakeRcon, password: &str) -> TestApp {
+    let (port, password) = (fake.port.to_string(), password.to_owned());
+    spawn_app_with(move |env| {
+        env.insert("RCON_HOST".into(), "127.0.0.1".into());
+        env.insert("RCON_PORT".into(), port);
+        env.insert("RCON_PASSWORD".into(), password);
+        env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "1000".into());
+    })
+    .await
+}
+
+pub fn caller(roles: &[&str]) -> Caller {
+    Caller {
+        actor: Actor::User {
+            id: 1,
+            username: "tester".into(),
+        },
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        guild_id: None,
+        request_id: None,
+    }
+}
+
+fn default() -> ServerName {
+    ServerName::parse("default").unwrap()
+}
+
+fn cmd(s: &str) -> RconCommand {
+    RconCommand::parse(s).unwrap()
+}
+
+async fn run(app: &TestApp, command: &str) -> Result<String, MinecraftError> {
+    app.state
+        .minecraft
+        .command(&caller(&["admin"]), &default(), cmd(command))
+        .await
+        .map(|r| r.raw)
+}
+
+async fn state(app: &TestApp) -> Option<RconState> {
+    app.state.minecraft.state(&default()).await
+}
+
+async fn audit_entries(app: &TestApp, action: &str) -> Vec<audit::AuditEntry> {
+    audit::list(
+        &app.state.store,
+        &AuditFilter {
+            action: Some(action.into()),
+            limit: 500,
+            ..AuditFilter::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn a_command_returns_raw_and_stripped_text_and_is_audited_with_its_response() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    assert_eq!(state(&app).await, Some(RconState::Idle), "connects lazily");
+    assert_eq!(fake.connections(), 0);
+
+    let response = app
+        .state
+        .minecraft
+        .command(&caller(&["admin"]), &default(), cmd("colors"))
+        .await
+        .unwrap();
+    assert_eq!(response.raw, "§aGreen §lbold§r text");
+    assert_eq!(response.text, "Green bold text");
+    assert_eq!(state(&app).await, Some(RconState::Connected));
+
+    let entries = audit_entries(&app, "minecraft.command").await;
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(entry.actor_label, "user:tester");
+    assert_eq!(entry.target.as_deref(), Some("minecraft:default"));
+    assert_eq!(entry.details["command"], "colors");
+    assert_eq!(entry.details["server"], "default");
+    assert_eq!(entry.details["response"], "§aGreen §lbold§r text");
+}
+
+#[actix_web::test]
+async fn the_audit_entry_keeps_the_first_kib_of_a_long_response() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let raw = run(&app, "multi 5000").await.unwrap();
+    assert_eq!(raw.len(), 5000);
+    let entries = audit_entries(&app, "minecraft.command").await;
+    assert_eq!(entries[0].details["response"], filler(1024));
+    assert_eq!(entries[0].details["response_bytes"], 5000);
+}
+
+#[actix_web::test]
+async fn responses_in_several_packets_and_in_one_packet_over_4_kib_arrive_whole() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    assert_eq!(run(&app, "multi 20000").await.unwrap(), filler(20_000));
+    assert_eq!(run(&app, "big 20000").await.unwrap(), filler(20_000));
+    assert_eq!(
+        run(&app, "echo still in step").await.unwrap(),
+        "still in step"
+    );
+    assert_eq!(fake.logins(), 1, "one connection served all three");
+}
+
+#[actix_web::test]
+async fn a_command_without_output_returns_empty_text_without_waiting_for_the_timeout() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    run(&app, "list").await.unwrap();
+    let started = Instant::now();
+    assert_eq!(run(&app, "say hello").await.unwrap(), "");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fake.count("say hello"), 1);
+}
+
+#[actix_web::test]
+async fn a_wrong_password_marks_the_server_auth_failed_and_stops_retrying() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, "not-the-password").await;
+    let err = run(&app, "list").await.unwrap_err();
+    assert!(
+        matches!(err, MinecraftError::Rcon(RconError::AuthFailed)),
+        "{err:?}"
+    );
+    assert_eq!(state(&app).await, Some(RconState::AuthFailed));
+    // Later commands fail at once, without another login attempt.
+    let err = run(&app, "list").await.unwrap_err();
+    assert!(matches!(err, MinecraftError::Rcon(RconError::AuthFailed)));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.failed_logins(), 1, "no retry after a refused password");
+    assert!(fake.commands().is_empty());
+    let (_, ready) = app.get_json("/ready").await;
+    assert_eq!(ready["rcon"]["servers"]["default"]["status"], "auth_failed");
+    assert_eq!(
+        app.metric(r#"guildhall_rcon_up{server="default"}"#).await,
+        Some(0.0)
+    );
+}
+
+#[actix_web::test]
+async fn a_server_that_accepts_and_never_answers_is_reported_unreachable_after_the_timeout() {
+    let fake = FakeRcon::silent();
+    let app = app_with(&fake, PASSWORD).await;
+    let started = Instant::now();
+    let err = run(&app, "list").await.unwrap_err();
+    assert!(
+        matches!(err, MinecraftError::Rcon(RconError::Unreachable(_))),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(state(&app).await, Some(RconState::Unreachable));
+    let (_, ready) = app.get_json("/ready").await;
+    assert_eq!(ready["rcon"]["servers"]["default"]["status"], "unreachable");
+}
+
+#[actix_web::test]
+async fn a_command_that_gets_no_answer_times_out_and_the_server_is_used_again_after_reconnecting() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let started = Instant::now();
+    let err = run(&app, "hang").await.unwrap_err();
+    assert!(
+        matches!(err, MinecraftError::Rcon(RconError::Timeout(_))),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(matches!(&err, MinecraftError::Rcon(e) if e.may_have_run()));
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state(&app).await == Some(RconState::Connected)
+        })
+        .await,
+        "reconnects in the background"
+    );
+    assert_eq!(run(&app, "echo back").await.unwrap(), "back");
+    assert_eq!(fake.logins(), 2);
+    assert_eq!(
+        fake.count("hang"),
+        1,
+        "a timed-out command is never re-sent"
+    );
+}
+
+#[actix_web::test]
+async fn a_drop_mid_response_fails_that_command_and_the_server_reconnects() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let err = run(&app, "drop").await.unwrap_err();
+    assert!(
+        matches!(err, MinecraftError::Rcon(RconError::ConnectionLost(_))),
+        "{err:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state(&app).await == Some(RconState::Connected)
+        })
+        .await
+    );
+    assert_eq!(run(&app, "echo ok").await.unwrap(), "ok");
+    assert_eq!(fake.count("drop"), 1);
+}
+
+#[actix_web::test]
+async fn after_a_restart_of_the_server_the_next_command_reconnects_and_succeeds() {
+    let mut fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    assert_eq!(run(&app, "echo one").await.unwrap(), "one");
+    fake.restart();
+    // The idle connection was closed by the restart; the actor notices before sending.
+    assert_eq!(run(&app, "echo two").await.unwrap(), "two");
+    assert_eq!(fake.logins(), 2);
+}
+
+#[actix_web::test]
+async fn a_server_that_is_down_is_unreachable_and_reconnects_with_backoff_once_it_is_back() {
+    let mut fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    run(&app, "list").await.unwrap();
+    fake.stop();
+    let err = run(&app, "list").await.unwrap_err();
+    assert!(
+        matches!(err, MinecraftError::Rcon(RconError::Unreachable(_))),
+        "{err:?}"
+    );
+    // During the backoff commands fail fast instead of queueing.
+    let err = run(&app, "list").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MinecraftError::Rcon(RconError::Reconnecting { .. } | RconError::Unreachable(_))
+        ),
+        "{err:?}"
+    );
+    let status = app.state.minecraft.status(&default()).await.unwrap();
+    assert!(status.status.unwrap().last_error.is_some());
+    fake.restart();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state(&app).await == Some(RconState::Connected)
+        })
+        .await,
+        "reconnects by itself once the server is back"
+    );
+    assert_eq!(run(&app, "echo back").await.unwrap(), "back");
+}
+
+#[actix_web::test]
+async fn a_hundred_concurrent_callers_are_serialised_on_one_connection_without_losing_answers() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let calls = (0..100).map(|i| {
+        let minecraft = app.state.minecraft.clone();
+        async move {
+            let r = minecraft
+                .command(&caller(&["admin"]), &default(), cmd(&format!("echo {i}")))
+                .await;
+            (i, r.map(|r| r.raw))
+        }
+    });
+    for (i, result) in futures_util::future::join_all(calls).await {
+        assert_eq!(result.unwrap(), i.to_string());
+    }
+    assert_eq!(fake.logins(), 1);
+    assert_eq!(audit_entries(&app, "minecraft.command").await.len(), 100);
+}
+
+#[actix_web::test]
+async fn players_are_parsed_from_list_and_exported_as_a_metric() {
+    let fake = FakeRcon::start(PASSWORD);
+    fake.set_players(&["Alex", "Steve"]);
+    let app = app_with(&fake, PASSWORD).await;
+    let players = app.state.minecraft.players(&default()).await.unwrap();
+    assert_eq!((players.online, players.max), (2, 20));
+    assert_eq!(players.names, ["Alex", "Steve"]);
+    assert_eq!(
+        app.metric(r#"guildhall_minecraft_players_online{server="default"}"#)
+            .await,
+        Some(2.0)
+    );
+    assert_eq!(
+        app.metric(r#"guildhall_rcon_up{server="default"}"#).await,
+        Some(1.0)
+    );
+    let status = app.state.minecraft.status(&default()).await.unwrap();
+    let status = status.status.unwrap();
+    assert_eq!(status.players.unwrap().online, 2);
+    assert!(status.rtt_ms.is_some());
+    let (_, ready) = app.get_json("/ready").await;
+    assert_eq!(ready["rcon"]["servers"]["default"]["status"], "connected");
+    assert!(
+        app.metric(r#"guildhall_rcon_command_seconds_count{server="default"}"#)
+            .await
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+}
+
+#[actix_web::test]
+async fn the_periodic_list_keeps_the_player_count_fresh() {
+    let fake = FakeRcon::start(PASSWORD);
+    let (port, password) = (fake.port.to_string(), PASSWORD.to_owned());
+    let app = spawn_app_with(move |env| {
+        env.insert("RCON_HOST".into(), "127.0.0.1".into());
+        env.insert("RCON_PORT".into(), port);
+        env.insert("RCON_PASSWORD".into(), password);
+        env.insert("GUILDHALL_RCON_POLL_MS".into(), "100".into());
+    })
+    .await;
+    run(&app, "echo first use").await.unwrap();
+    fake.set_players(&["Notch"]);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.metric(r#"guildhall_minecraft_players_online{server="default"}"#)
+                .await
+                == Some(1.0)
+        })
+        .await
+    );
+}
+
+#[actix_web::test]
+async fn the_role_policy_refuses_commands_before_anything_is_sent() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let minecraft = &app.state.minecraft;
+    let as_moderator = caller(&["moderator"]);
+    for allowed in [
+        "list",
+        "say hi",
+        "whitelist add Alex",
+        "kick Alex",
+        "/minecraft:kick Bob",
+    ] {
+        minecraft
+            .command(&as_moderator, &default(), cmd(allowed))
+            .await
+            .unwrap_or_else(|e| panic!("{allowed}: {e:?}"));
+    }
+    for refused in [
+        "op Alex",
+        "stop",
+        "execute run op Alex",
+        "minecraft:op Alex",
+    ] {
+        let err = minecraft
+            .command(&as_moderator, &default(), cmd(refused))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, MinecraftError::NotAllowed { .. }),
+            "{refused}: {err:?}"
+        );
+    }
+    let err = minecraft
+        .command(&caller(&["viewer"]), &default(), cmd("list"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MinecraftError::NotAllowed { .. }));
+    assert!(
+        !fake
+            .commands()
+            .iter()
+            .any(|c| c.contains("op ") || c == "stop"),
+        "{:?}",
+        fake.commands()
+    );
+    assert_eq!(
+        audit_entries(&app, "minecraft.command_denied").await.len(),
+        5
+    );
+    minecraft
+        .command(&caller(&["admin"]), &default(), cmd("op Alex"))
+        .await
+        .unwrap();
+}
