@@ -19,6 +19,7 @@ use crate::actors::rcon::RconTiming;
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
 use crate::minecraft::MinecraftService;
+use crate::minecraft::schedule::{self, ScheduleRunner};
 use crate::services::guild_config::GuildConfigCache;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
@@ -111,6 +112,10 @@ impl Application {
             },
         )
         .await?;
+        let schedules = {
+            let minecraft = minecraft.clone();
+            Supervisor::start(move |_| ScheduleRunner::new(minecraft, schedule::TICK))
+        };
 
         let state = AppState {
             store: store.clone(),
@@ -121,6 +126,7 @@ impl Application {
             broadcaster,
             gateway,
             minecraft,
+            schedules,
             metrics,
             secrets,
             started_at,
@@ -189,6 +195,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application { server, state, .. } = self;
         let served = server.await;
+        let _ = state.schedules.send(schedule::StopScheduling).await;
         // Close the Discord shards cleanly (close code 1000) rather than letting them time out.
         let _ = state.gateway.send(GatewayShutdown).await;
         tracing::info!("http server stopped; draining the audit queue");

@@ -12,6 +12,7 @@ use crate::actors::gateway::GatewayActor;
 use crate::metrics::Metrics;
 use crate::services::guild_config::GuildConfigCache;
 use crate::minecraft::MinecraftService;
+use crate::minecraft::schedule::ScheduleRunner;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub gateway: Addr<GatewayActor>,
     /// Minecraft servers over RCON: the registry of `RconActor`s and the shared command path.
     pub minecraft: MinecraftService,
+    /// Runs due Minecraft schedules (one per instance; occurrences are claimed in the database).
+    pub schedules: Addr<ScheduleRunner>,
     pub metrics: Metrics,
     pub secrets: Secrets,
     pub started_at: Instant,

@@ -5,6 +5,7 @@
 pub mod command;
 pub mod crypto;
 pub mod players;
+pub mod schedule;
 pub mod service;
 
 pub use command::{RconCommand, ServerName};

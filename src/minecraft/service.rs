@@ -538,7 +538,7 @@ impl MinecraftService {
         })
     }
 
-    async fn record(
+    pub(crate) async fn record(
         &self,
         caller: &Caller,
         action: &str,
@@ -553,6 +553,14 @@ impl MinecraftService {
             entry = entry.guild(guild);
         }
         Ok(self.inner.audit.record(entry).await?)
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn audit_log(&self) -> &AuditLog {
+        &self.inner.audit
     }
 
     /// Adds a server: validates every field (and resolves the host) before anything is stored.

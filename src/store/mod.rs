@@ -11,6 +11,7 @@ pub mod invites;
 pub mod rcon_servers;
 pub mod refresh_tokens;
 pub mod roles;
+pub mod schedules;
 pub mod seed;
 pub mod users;
 

@@ -400,3 +400,239 @@ async fn the_role_policy_refuses_commands_before_anything_is_sent() {
         .await
         .unwrap();
 }
+
+// ---- schedules -------------------------------------------------------------------------------
+
+use guildhall::minecraft::schedule::{ScheduleRunner, ScheduleSpec};
+
+fn every_second(command: &str, only_when_empty: bool) -> ScheduleSpec {
+    ScheduleSpec {
+        cron: "* * * * * *".into(),
+        command: command.into(),
+        only_when_empty,
+        countdown_seconds: 0,
+        countdown_message: None,
+    }
+}
+
+async fn outcomes(app: &TestApp) -> Vec<(i64, String)> {
+    audit_entries(app, "minecraft.schedule_run")
+        .await
+        .iter()
+        .map(|e| {
+            (
+                e.details["occurrence"].as_i64().unwrap(),
+                e.details["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_schedule_runs_while_the_server_is_empty_and_is_skipped_while_players_are_online() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    app.state
+        .minecraft
+        .add_schedule(
+            &caller(&["admin"]),
+            &default(),
+            every_second("whitelist reload", true),
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            fake.count("whitelist reload") >= 1
+        })
+        .await,
+        "runs while nobody is online"
+    );
+    assert!(outcomes(&app).await.iter().any(|(_, o)| o == "ok"));
+    fake.set_players(&["Alex"]);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            outcomes(&app)
+                .await
+                .iter()
+                .any(|(_, o)| o == "skipped_players_online")
+        })
+        .await
+    );
+    let ran = fake.count("whitelist reload");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        fake.count("whitelist reload"),
+        ran,
+        "not run while players are online"
+    );
+    let schedules = app.state.minecraft.schedules(&default()).await.unwrap();
+    assert_eq!(
+        schedules[0].last_outcome.as_deref(),
+        Some("skipped_players_online")
+    );
+}
+
+#[actix_web::test]
+async fn a_countdown_is_announced_with_say_before_the_command_runs() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let spec = ScheduleSpec {
+        cron: "*/3 * * * * *".into(),
+        command: "stop".into(),
+        only_when_empty: false,
+        countdown_seconds: 2,
+        countdown_message: Some("Restart in {seconds} s".into()),
+    };
+    let schedule = app
+        .state
+        .minecraft
+        .add_schedule(&caller(&["admin"]), &default(), spec)
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fake.count("stop") >= 1
+        })
+        .await
+    );
+    let commands = fake.commands();
+    let stop = commands.iter().position(|c| c == "stop").unwrap();
+    let two = commands
+        .iter()
+        .position(|c| c == "say Restart in 2 s")
+        .unwrap();
+    let one = commands
+        .iter()
+        .position(|c| c == "say Restart in 1 s")
+        .unwrap();
+    assert!(two < one && one < stop, "{commands:?}");
+    // The command ran at the cron time, not when the countdown started.
+    let entry = audit_entries(&app, "minecraft.schedule_run").await;
+    let occurrence = entry[0].details["occurrence"].as_i64().unwrap();
+    assert_eq!(occurrence % 3000, 0, "an occurrence of */3 seconds");
+    assert!(schedule.next_run_at <= occurrence);
+}
+
+#[actix_web::test]
+async fn each_occurrence_runs_once_while_several_instances_share_the_database() {
+    let fake = FakeRcon::start(PASSWORD);
+    let first = app_with(&fake, PASSWORD).await;
+    let (url, port) = (first.db.url.clone(), fake.port.to_string());
+    let second = spawn_app_with(move |env| {
+        env.insert("DATABASE_URL".into(), url);
+        env.insert("RCON_HOST".into(), "127.0.0.1".into());
+        env.insert("RCON_PORT".into(), port);
+        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+    })
+    .await;
+    // Two more runners racing on the first instance's service: four claimants in all.
+    let _extra: Vec<_> = (0..2)
+        .map(|_| {
+            let service = first.state.minecraft.clone();
+            actix::Supervisor::start(move |_| {
+                ScheduleRunner::new(service, Duration::from_millis(100))
+            })
+        })
+        .collect();
+    first
+        .state
+        .minecraft
+        .add_schedule(
+            &caller(&["admin"]),
+            &default(),
+            every_second("echo tick", false),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let runs = outcomes(&first).await;
+    assert!(runs.len() >= 3, "{runs:?}");
+    let mut occurrences: Vec<i64> = runs.iter().map(|(o, _)| *o).collect();
+    occurrences.sort_unstable();
+    occurrences.dedup();
+    assert_eq!(
+        occurrences.len(),
+        runs.len(),
+        "an occurrence ran twice: {runs:?}"
+    );
+    // Every run reached the server once (runs still in flight may add one).
+    let ran = fake.count("echo tick");
+    assert!(
+        ran >= runs.len() && ran <= runs.len() + 1,
+        "{ran} vs {runs:?}"
+    );
+    drop(second);
+}
+
+#[actix_web::test]
+async fn schedules_survive_a_restart_and_a_stopped_instance_claims_nothing() {
+    let fake = FakeRcon::start(PASSWORD);
+    let first = app_with(&fake, PASSWORD).await;
+    first
+        .state
+        .minecraft
+        .add_schedule(
+            &caller(&["admin"]),
+            &default(),
+            every_second("echo again", false),
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            fake.count("echo again") >= 1
+        })
+        .await
+    );
+    first.handle.stop(true).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = fake.count("echo again");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        fake.count("echo again"),
+        before,
+        "a stopped instance runs nothing"
+    );
+
+    let (url, port) = (first.db.url.clone(), fake.port.to_string());
+    let _restarted = spawn_app_with(move |env| {
+        env.insert("DATABASE_URL".into(), url);
+        env.insert("RCON_HOST".into(), "127.0.0.1".into());
+        env.insert("RCON_PORT".into(), port);
+        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            fake.count("echo again") > before
+        })
+        .await,
+        "the restarted instance runs the stored schedule"
+    );
+}
+
+#[actix_web::test]
+async fn a_schedule_whose_command_the_author_may_not_run_is_refused() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let err = app
+        .state
+        .minecraft
+        .add_schedule(
+            &caller(&["moderator"]),
+            &default(),
+            every_second("stop", false),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MinecraftError::NotAllowed { .. }), "{err:?}");
+    assert!(
+        app.state
+            .minecraft
+            .schedules(&default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
