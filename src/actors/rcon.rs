@@ -618,8 +618,12 @@ impl Actor for RconActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if self.retired {
+            // Restarted by its supervisor while someone still held its address: stay inert.
+            return;
+        }
         // Runs again after a supervised restart: a server in use reconnects at once.
-        if self.in_use && !self.retired && self.state != RconState::AuthFailed {
+        if self.in_use && self.state != RconState::AuthFailed {
             self.queue.push_front(Job::Poll);
             self.pump(ctx);
         }
@@ -640,7 +644,7 @@ impl Supervised for RconActor {
             job.fail(RconError::Restarted);
         }
         self.fail_queue(&RconError::Restarted);
-        if self.state != RconState::AuthFailed {
+        if !self.retired && self.state != RconState::AuthFailed {
             let state = if self.in_use {
                 RconState::Reconnecting
             } else {

@@ -330,10 +330,8 @@ async fn run(service: &MinecraftService, schedule: &StoredSchedule, due: i64) {
         return;
     };
     let caller = Caller {
-        actor: AuditActor::System,
-        roles: vec!["admin".into()],
-        guild_id: None,
         request_id: Some(format!("schedule-{}-{due}", schedule.id)),
+        ..Caller::system()
     };
     if schedule.only_when_empty {
         match service.players(&server).await {

@@ -44,6 +44,8 @@ pub struct Caller {
     /// The guild the command came from, if any (recorded in the audit entry).
     pub guild_id: Option<i64>,
     pub request_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl Caller {
@@ -53,6 +55,8 @@ impl Caller {
             roles: vec!["admin".into()],
             guild_id: None,
             request_id: None,
+            ip: None,
+            user_agent: None,
         }
     }
 }
@@ -549,6 +553,8 @@ impl MinecraftService {
             .target(format!("minecraft:{server}"))
             .details(details);
         entry.request_id = caller.request_id.clone();
+        entry.ip = caller.ip.clone();
+        entry.user_agent = caller.user_agent.clone();
         if let Some(guild) = caller.guild_id {
             entry = entry.guild(guild);
         }
