@@ -450,7 +450,12 @@ async fn a_schedule_runs_while_the_server_is_empty_and_is_skipped_while_players_
         .await,
         "runs while nobody is online"
     );
-    assert!(outcomes(&app).await.iter().any(|(_, o)| o == "ok"));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            outcomes(&app).await.iter().any(|(_, o)| o == "ok")
+        })
+        .await
+    );
     fake.set_players(&["Alex"]);
     assert!(
         eventually(Duration::from_secs(5), || async {
@@ -510,6 +515,14 @@ async fn a_countdown_is_announced_with_say_before_the_command_runs() {
         .unwrap();
     assert!(two < one && one < stop, "{commands:?}");
     // The command ran at the cron time, not when the countdown started.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !audit_entries(&app, "minecraft.schedule_run")
+                .await
+                .is_empty()
+        })
+        .await
+    );
     let entry = audit_entries(&app, "minecraft.schedule_run").await;
     let occurrence = entry[0].details["occurrence"].as_i64().unwrap();
     assert_eq!(occurrence % 3000, 0, "an occurrence of */3 seconds");
