@@ -265,6 +265,7 @@ impl Actor for ScheduleRunner {
 
 impl Supervised for ScheduleRunner {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
+        self.service.metrics().actor_restarted("schedules");
         self.scanning = false;
     }
 }

@@ -565,6 +565,10 @@ impl MinecraftService {
         &self.inner.store
     }
 
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     pub(crate) fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
     }
