@@ -131,6 +131,7 @@ impl Application {
             secrets,
             started_at,
             guild_config: GuildConfigCache::new(store.clone(), redis.clone()),
+            auth_cache: crate::auth::cache::AuthCache::new(),
         };
         state.gateway.do_send(GatewayStart(state.clone()));
 

@@ -43,4 +43,6 @@ pub struct AppState {
     pub started_at: Instant,
     /// Per-guild settings and modules, cached (Redis when configured).
     pub guild_config: GuildConfigCache,
+    /// Users and API keys as authentication sees them, briefly cached (see `auth::cache`).
+    pub auth_cache: crate::auth::cache::AuthCache,
 }

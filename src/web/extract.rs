@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{HttpServiceFactory, Payload, ServiceRequest, ServiceResponse};
@@ -46,6 +46,7 @@ use secrecy::SecretString;
 
 use super::error::ApiError;
 use crate::auth::api_keys;
+use crate::auth::cache::UserAuth;
 use crate::auth::rbac::{Grants, Permission};
 use crate::auth::tokens::{self, TokenError, TokenType};
 use crate::state::AppState;
@@ -251,8 +252,13 @@ pub struct Principal {
     pub actor: Actor,
     /// The user, or the user who created the key.
     pub user_id: i64,
-    pub grants: Grants,
+    /// The user's name (for a key: its creator's).
+    pub username: String,
+    pub grants: Arc<Grants>,
     pub via: Via,
+    /// Of the user (for a key: of its creator).
+    pub mfa_enabled: bool,
+    pub mfa_required: bool,
 }
 
 /// How the caller proved who they are.
@@ -384,33 +390,60 @@ async fn from_token(
         }
     }
     let user_id = claims.user_id().ok_or(ApiError::Unauthorized)?;
-    let user = users::credentials_by_id(&state.store, user_id)
+    let user = load_user(state, user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     if user.disabled || user.token_version != claims.ver {
         return Err(ApiError::Unauthorized);
     }
-    let grants = roles::grants_of(&state.store, user.id, user.mfa_enabled).await?;
     Ok(Principal {
         actor: Actor::User {
             id: user.id,
-            username: user.username,
+            username: user.username.clone(),
         },
         user_id: user.id,
-        grants,
+        username: user.username.clone(),
+        grants: Arc::clone(&user.grants),
         via: if typ == TokenType::Session {
             Via::Session
         } else {
             Via::AccessToken
         },
+        mfa_enabled: user.mfa_enabled,
+        mfa_required: user.mfa_required,
     })
+}
+
+/// A user as authentication sees it: from the cache, else from the database (then cached).
+pub async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<UserAuth>>, ApiError> {
+    if let Some(user) = state.auth_cache.user(id) {
+        return Ok(Some(user));
+    }
+    let Some(c) = users::credentials_by_id(&state.store, id).await? else {
+        return Ok(None);
+    };
+    let grants = roles::grants_of(&state.store, c.id, c.mfa_enabled).await?;
+    let mfa_required = !c.mfa_enabled && roles::mfa_required_for(&state.store, c.id).await?;
+    Ok(Some(state.auth_cache.put_user(UserAuth {
+        id: c.id,
+        username: c.username,
+        token_version: c.token_version,
+        disabled: c.disabled,
+        mfa_enabled: c.mfa_enabled,
+        mfa_required,
+        grants: Arc::new(grants),
+    })))
 }
 
 async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
     let presented = api_keys::parse(raw).ok_or(ApiError::Unauthorized)?;
-    let key = key_store::find_by_prefix(&state.store, presented.prefix)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let key = match state.auth_cache.key(presented.prefix) {
+        Some(k) => k,
+        None => match key_store::find_by_prefix(&state.store, presented.prefix).await? {
+            Some(k) => state.auth_cache.put_key(k),
+            None => return Err(ApiError::Unauthorized),
+        },
+    };
     let now = crate::ids::now_ms();
     if !presented.matches(&state.secrets.secret_key, &key.secret_hash)
         || key.revoked_at.is_some()
@@ -418,27 +451,39 @@ async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError
     {
         return Err(ApiError::Unauthorized);
     }
-    let creator = users::credentials_by_id(&state.store, key.user_id)
+    let creator = load_user(state, key.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     if creator.disabled {
         return Err(ApiError::Unauthorized);
     }
-    let creator_grants = roles::grants_of(&state.store, creator.id, creator.mfa_enabled).await?;
-    let grants = creator_grants.restrict(&key.permissions, key.guild_id);
-    if let Err(e) = key_store::touch(&state.store, &key).await {
-        // Bookkeeping only: a failed write must not fail the request.
-        tracing::warn!(api_key = key.id, error = ?e, "could not record API key use");
+    let grants = creator.grants.restrict(&key.permissions, key.guild_id);
+    if key
+        .last_used_at
+        .is_none_or(|t| now - t >= key_store::TOUCH_INTERVAL_MS)
+    {
+        match key_store::touch(&state.store, &key).await {
+            Ok(()) => {
+                let mut touched = (*key).clone();
+                touched.last_used_at = Some(now);
+                state.auth_cache.put_key(touched);
+            }
+            // Bookkeeping only: a failed write must not fail the request.
+            Err(e) => tracing::warn!(api_key = key.id, error = ?e, "could not record API key use"),
+        }
     }
     Ok(Principal {
         actor: Actor::ApiKey {
             id: key.id,
-            name: key.name,
+            name: key.name.clone(),
             user_id: key.user_id,
         },
         user_id: key.user_id,
-        grants,
+        username: creator.username.clone(),
+        grants: Arc::new(grants),
         via: Via::ApiKey,
+        mfa_enabled: creator.mfa_enabled,
+        mfa_required: creator.mfa_required,
     })
 }
 

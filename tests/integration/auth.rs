@@ -134,6 +134,7 @@ async fn a_disabled_user_cannot_sign_in_and_loses_its_tokens() {
         .execute(app.state.store.pool())
         .await
         .unwrap();
+    app.state.auth_cache.clear();
     assert_eq!(app.login(&name, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
     let (status, _) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -604,7 +605,7 @@ async fn tokens_issued_by_the_library_round_trip_through_the_api() {
     let (mfa, _) = tokens::issue(
         &app.state.secrets.jwt_secret_key,
         TokenType::MfaChallenge,
-        me["id"].as_i64().unwrap(),
+        me["id"].as_str().unwrap().parse().unwrap(),
         0,
         tokens::MFA_CHALLENGE_TTL,
         Extra::default(),
@@ -679,5 +680,38 @@ async fn sign_ins_hash_off_the_executor_so_other_requests_are_not_stalled() {
     assert!(
         worst < std::time::Duration::from_millis(150),
         "/health took {worst:?} during sign-ins"
+    );
+}
+
+#[actix_web::test]
+async fn a_change_made_by_another_instance_is_seen_within_the_cache_lifetime() {
+    let app = spawn_app().await;
+    let (id, _) = create_user(&app, "elsewhere", &[("viewer", 0)]).await;
+    let token = access_token(&app, id);
+    assert_eq!(
+        app.call("GET", "/api/v1/auth/me", Some(&token), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Another instance disables the user: only the shared database changes.
+    sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
+        .bind(id)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let seen = crate::common::eventually(std::time::Duration::from_secs(5), || async {
+        app.call("GET", "/api/v1/auth/me", Some(&token), None)
+            .await
+            .0
+            == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(seen);
+    assert!(
+        started.elapsed() <= guildhall::auth::cache::TTL + std::time::Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
     );
 }

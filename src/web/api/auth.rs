@@ -16,7 +16,7 @@ use crate::shared::ratelimit::Quota;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::users::Credentials;
-use crate::store::{StoreError, instance_settings, invites, refresh_tokens, roles, users};
+use crate::store::{StoreError, instance_settings, invites, refresh_tokens, users};
 use crate::types::{NewPassword, Username};
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, RequestMeta, SESSION_COOKIE, Via, declare};
@@ -75,9 +75,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub username: String,
-    #[schema(max_length = 4096)]
+    #[schema(min_length = 1, max_length = 4096)]
     pub password: String,
 }
 
@@ -126,7 +126,7 @@ pub struct MfaDisableRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(min_length = 3, max_length = 32)]
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
@@ -158,10 +158,14 @@ pub struct MfaChallenge {
 
 #[derive(Serialize, ToSchema)]
 pub struct Me {
+    #[serde(serialize_with = "crate::web::validate::id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub username: String,
     /// `access_token`, `session` or `api_key`.
     pub via: &'static str,
+    #[serde(serialize_with = "crate::web::validate::opt_id_string")]
+    #[schema(value_type = Option<String>)]
     pub api_key_id: Option<i64>,
     pub permissions: Vec<&'static str>,
     /// Guild id → permissions held there.
@@ -188,6 +192,8 @@ pub struct MfaEnabled {
 
 #[derive(Serialize, ToSchema)]
 pub struct Registered {
+    #[serde(serialize_with = "crate::web::validate::id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub username: String,
 }
@@ -646,6 +652,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let user = own_account(&state, &auth).await?;
     users::bump_token_version(&state.store, user.id).await?;
+    state.auth_cache.forget_user(user.id);
     state
         .audit
         .record(
@@ -662,19 +669,16 @@ pub async fn logout(
     responses((status = 200, body = Me), (status = 401, body = crate::web::openapi::ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
-pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    let user = users::credentials_by_id(&state.store, auth.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+pub async fn me(auth: Auth) -> Result<HttpResponse, ApiError> {
+    // Everything comes from the authenticated principal: no database round trip.
     let (permissions, guild_permissions) = auth.grants.describe();
-    let mfa_required = !user.mfa_enabled && roles::mfa_required_for(&state.store, user.id).await?;
     let api_key_id = match &auth.actor {
         Actor::ApiKey { id, .. } => Some(*id),
-        _ => None,
+        Actor::User { .. } | Actor::Discord { .. } | Actor::System => None,
     };
     Ok(HttpResponse::Ok().json(Me {
-        id: user.id,
-        username: user.username,
+        id: auth.user_id,
+        username: auth.username.clone(),
         via: match auth.via {
             Via::AccessToken => "access_token",
             Via::Session => "session",
@@ -683,8 +687,8 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, 
         api_key_id,
         permissions,
         guild_permissions,
-        mfa_enabled: user.mfa_enabled,
-        mfa_required,
+        mfa_enabled: auth.mfa_enabled,
+        mfa_required: auth.mfa_required,
     }))
 }
 
@@ -732,6 +736,7 @@ pub async fn change_password(
     let hash = hash_password(new).await?;
     users::set_password(&state.store, user.id, &hash).await?;
     let version = users::bump_token_version(&state.store, user.id).await?;
+    state.auth_cache.forget_user(user.id);
     state
         .audit
         .record(
@@ -809,6 +814,7 @@ pub async fn mfa_verify(
         .collect();
     users::enable_mfa(&state.store, user.id, &hashes).await?;
     let version = users::bump_token_version(&state.store, user.id).await?;
+    state.auth_cache.forget_user(user.id);
     state
         .audit
         .record(
@@ -857,6 +863,7 @@ pub async fn mfa_disable(
     }
     users::disable_mfa(&state.store, user.id).await?;
     let version = users::bump_token_version(&state.store, user.id).await?;
+    state.auth_cache.forget_user(user.id);
     state
         .audit
         .record(

@@ -215,6 +215,8 @@ pub async fn update_role(
         },
     )
     .await?;
+    // A role's change reaches every holder and every key of theirs.
+    state.auth_cache.clear();
     let view = RoleView::from(roles::find(&state.store, id).await?);
     state
         .audit

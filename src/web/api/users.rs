@@ -64,7 +64,7 @@ pub struct GrantInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(min_length = 3, max_length = 32)]
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
@@ -282,6 +282,7 @@ pub async fn update_user(
             users::bump_token_version(&state.store, id).await?;
         }
     }
+    state.auth_cache.forget_user(id);
     let view = UserView::from(users::summary(&state.store, id).await?);
     state
         .audit
