@@ -74,7 +74,8 @@ TOKEN="$(curl -fsS -H 'content-type: application/json' \
 log "schemathesis against http://127.0.0.1:$PORT/api/openapi.json ($MAX_EXAMPLES examples per operation)"
 # Sign-out and MFA changes would revoke the token the run uses: they are covered by the
 # integration suite instead.
-"$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
+# From the temporary directory, so schemathesis's .schemathesis/ cache stays out of the tree.
+(cd "$WORK" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
   --exclude-path /api/v1/auth/logout \
@@ -82,7 +83,7 @@ log "schemathesis against http://127.0.0.1:$PORT/api/openapi.json ($MAX_EXAMPLES
   --max-examples "$MAX_EXAMPLES" \
   --no-color \
   --generation-with-security-parameters false \
-  "$@"
+  "$@")
 # A handler error (500) is logged as "internal error"; actix's own complaints about malformed
 # requests the fuzzer sends (bad header bytes) are not ours to fail on.
 if grep -E 'ERROR.*(internal error|panicked)' "$WORK/daemon.log" >"$WORK/errors.log"; then
