@@ -212,12 +212,31 @@ pub fn show_setting(s: &GuildSettings, key: SettingKey) -> String {
     }
 }
 
+/// Where a change came from, for its audit entry (an HTTP request, or a Discord interaction).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Origin {
+    fn entry(&self, actor: Actor, action: &str) -> NewAuditEntry {
+        let mut entry = NewAuditEntry::new(actor, action);
+        entry.ip = self.ip.clone();
+        entry.user_agent = self.user_agent.clone();
+        entry.request_id = self.request_id.clone();
+        entry
+    }
+}
+
 /// Saves a guild's settings, invalidates every instance's cache and records who changed what.
 pub async fn save_settings(
     state: &AppState,
     guild_id: i64,
     settings: &GuildSettings,
     actor: Actor,
+    origin: &Origin,
     changed: &[&str],
 ) -> Result<(), crate::bot::error::CommandError> {
     state.store.put_guild_settings(guild_id, settings).await?;
@@ -225,7 +244,8 @@ pub async fn save_settings(
     state
         .audit
         .record(
-            NewAuditEntry::new(actor, "settings.update")
+            origin
+                .entry(actor, "settings.update")
                 .target(format!("guild:{guild_id}"))
                 .guild(guild_id)
                 .details(serde_json::json!({ "changed": changed })),
@@ -242,6 +262,7 @@ pub async fn set_module(
     module: crate::bot::input::ModuleName,
     enabled: bool,
     actor: Actor,
+    origin: &Origin,
 ) -> Result<(), crate::bot::error::CommandError> {
     state
         .store
@@ -256,7 +277,8 @@ pub async fn set_module(
     state
         .audit
         .record(
-            NewAuditEntry::new(actor, action)
+            origin
+                .entry(actor, action)
                 .target(format!("module:{module}"))
                 .guild(guild_id),
         )

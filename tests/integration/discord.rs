@@ -825,6 +825,7 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         ModuleName::Moderation,
         false,
         guildhall::store::audit::Actor::System,
+        &Default::default(),
     )
     .await
     .unwrap();
@@ -1075,10 +1076,15 @@ async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord
     };
     let guild = GUILD.to_string();
     let body = serde_json::json!({"log_channel": (GUILD + 11).to_string(), "welcome_message": "Hi {user}"});
-    let saved =
-        settings::put_settings(&app.state, actor.clone(), &guild, body.as_object().unwrap())
-            .await
-            .unwrap();
+    let saved = settings::put_settings(
+        &app.state,
+        actor.clone(),
+        &Default::default(),
+        &guild,
+        body.as_object().unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(saved["settings"]["log_channel"], (GUILD + 11).to_string());
     // Bad keys and values are refused, naming the field, and change nothing.
     for (body, field) in [
@@ -1093,11 +1099,16 @@ async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord
             "minecraft_server",
         ),
     ] {
-        let e =
-            settings::put_settings(&app.state, actor.clone(), &guild, body.as_object().unwrap())
-                .await
-                .err()
-                .unwrap();
+        let e = settings::put_settings(
+            &app.state,
+            actor.clone(),
+            &Default::default(),
+            &guild,
+            body.as_object().unwrap(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(e.code(), "invalid_field");
         assert!(e.to_string().starts_with(field), "{e}");
     }
@@ -1124,6 +1135,7 @@ async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord
     guilds::put_module(
         &app.state,
         actor.clone(),
+        &Default::default(),
         &guild,
         "moderation",
         &guilds::ModuleBody { enabled: false },
@@ -1135,6 +1147,7 @@ async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord
     let e = guilds::put_module(
         &app.state,
         actor,
+        &Default::default(),
         &guild,
         "fun",
         &guilds::ModuleBody { enabled: true },
@@ -1295,6 +1308,16 @@ async fn the_http_api_moderates_and_configures_through_rbac() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    let origin: (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT ip, request_id FROM audit_log WHERE action = 'settings.update'")
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        origin.0.as_deref(),
+        Some("127.0.0.1"),
+        "the API's audit entry carries the origin"
+    );
     let (status, body) = app
         .call(
             "PUT",

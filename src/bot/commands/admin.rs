@@ -7,7 +7,9 @@ use serenity::all::{
 use super::{Invocation, Reply};
 use crate::bot::error::CommandError;
 use crate::bot::input::{ModuleName, SettingKey};
-use crate::services::guild_config::{apply_setting, save_settings, set_module, show_setting};
+use crate::services::guild_config::{
+    Origin, apply_setting, save_settings, set_module, show_setting,
+};
 use crate::store::audit::Actor;
 
 pub fn definitions() -> Vec<CreateCommand> {
@@ -78,6 +80,13 @@ pub fn definitions() -> Vec<CreateCommand> {
     ]
 }
 
+fn interaction_origin(inv: &Invocation<'_>) -> Origin {
+    Origin {
+        request_id: Some(format!("interaction:{}", inv.command.id.get())),
+        ..Origin::default()
+    }
+}
+
 fn require_manage(inv: &Invocation<'_>) -> Result<(), CommandError> {
     if inv.has(Permissions::MANAGE_GUILD) {
         Ok(())
@@ -115,6 +124,7 @@ pub async fn settings(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
                 Actor::Discord {
                     user_id: inv.user_id,
                 },
+                &interaction_origin(inv),
                 &[key.as_str()],
             )
             .await?;
@@ -159,6 +169,7 @@ pub async fn module(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
                 Actor::Discord {
                     user_id: inv.user_id,
                 },
+                &interaction_origin(inv),
             )
             .await?;
             Ok(Reply::private(format!(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::discord_common::{parse_guild_id, present_guild};
 use super::settings::{command_to_api, settings_json};
 use crate::bot::input::ModuleName;
-use crate::services::guild_config::set_module;
+use crate::services::guild_config::{Origin, set_module};
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::web::error::ApiError;
@@ -37,6 +37,7 @@ pub async fn get_guild(state: &AppState, guild_id: &str) -> Result<Value, ApiErr
 pub async fn put_module(
     state: &AppState,
     actor: Actor,
+    origin: &Origin,
     guild_id: &str,
     module: &str,
     body: &ModuleBody,
@@ -44,7 +45,7 @@ pub async fn put_module(
     let id = parse_guild_id(guild_id)?;
     present_guild(state, id).await?;
     let module = ModuleName::parse(module).map_err(|p| ApiError::invalid_field("module", p))?;
-    set_module(state, id, module, body.enabled, actor)
+    set_module(state, id, module, body.enabled, actor, origin)
         .await
         .map_err(command_to_api)?;
     Ok(json!({ "guild_id": id.to_string(), "module": module.as_str(), "enabled": body.enabled }))
@@ -129,6 +130,7 @@ pub async fn put_module_route(
     let result = put_module(
         &state,
         auth.actor.clone(),
+        &super::settings::origin_of(&auth),
         &param(&req, "guild_id"),
         &param(&req, "module"),
         &body.0,

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::discord_common::{parse_guild_id, present_guild};
 use crate::bot::error::CommandError;
 use crate::bot::input::SettingKey;
-use crate::services::guild_config::{apply_setting, save_settings};
+use crate::services::guild_config::{Origin, apply_setting, save_settings};
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::guilds::GuildSettings;
@@ -34,6 +34,7 @@ pub async fn get_settings(state: &AppState, guild_id: &str) -> Result<Value, Api
 pub async fn put_settings(
     state: &AppState,
     actor: Actor,
+    origin: &Origin,
     guild_id: &str,
     body: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
@@ -61,7 +62,7 @@ pub async fn put_settings(
             .map_err(|p| ApiError::invalid_field(raw_key, p))?;
         changed.push(key.as_str());
     }
-    save_settings(state, guild, &settings, actor, &changed)
+    save_settings(state, guild, &settings, actor, origin, &changed)
         .await
         .map_err(command_to_api)?;
     Ok(json!({ "guild_id": guild.to_string(), "settings": settings_json(&settings) }))
@@ -151,6 +152,23 @@ pub async fn put_route(
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
     tracing::Span::current().record("guild", guild);
-    let saved = put_settings(&state, auth.actor.clone(), &guild_param(&req), &body.0).await?;
+    let saved = put_settings(
+        &state,
+        auth.actor.clone(),
+        &origin_of(&auth),
+        &guild_param(&req),
+        &body.0,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(saved))
+}
+
+/// The request's origin for audit entries.
+pub fn origin_of(auth: &Auth) -> Origin {
+    let meta = auth.meta();
+    Origin {
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+        request_id: meta.request_id.clone(),
+    }
 }
