@@ -79,6 +79,27 @@ fn create_admin(data_dir: &std::path::Path) {
     assert!(child.wait().unwrap().success(), "user create failed");
 }
 
+/// The guild the settings route reads: the bot would have recorded it on joining.
+fn add_guild(data_dir: &std::path::Path) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}/guildhall.db", data_dir.display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO guilds (id, name, member_count, joined_at, updated_at) \
+                 VALUES ($1, 'bench', 1, 0, 0)",
+            )
+            .bind(GUILD.parse::<i64>().unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        });
+}
+
 async fn login(client: &reqwest::Client, port: u16, username: &str) -> (u16, Duration) {
     let started = Instant::now();
     let status = client
@@ -102,6 +123,7 @@ fn main() {
     let port = free_port();
     stop(spawn_daemon(dir.path(), port));
     create_admin(dir.path());
+    add_guild(dir.path());
     let port = free_port();
     let daemon = spawn_daemon(dir.path(), port);
 
