@@ -1366,7 +1366,7 @@ async fn the_http_api_moderates_and_configures_through_rbac() {
 }
 
 #[actix_web::test]
-async fn minecraft_commands_answer_not_configured_until_rcon_is_available() {
+async fn minecraft_commands_answer_not_configured_without_a_server_for_the_guild() {
     let (fake, _app) = connected().await;
     // The module is off by default.
     let reply = invoke(&fake, ADMIN, "mc", vec![Opt::sub("status", vec![])]).await;

@@ -1,10 +1,12 @@
-//! `/mc status|players|say|whitelist add|remove|cmd`, sent through the RCON service. Until a
-//! Minecraft service is available (issue 5), every subcommand answers "not configured".
+//! `/mc status|players|say|whitelist add|remove|cmd`, sent through the shared Minecraft
+//! service; without a server for the guild, every subcommand answers "not configured".
 
 use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
 
 use super::{Invocation, Reply};
 use crate::bot::error::CommandError;
+use crate::minecraft::{Caller, MinecraftError, RconCommand};
+use crate::store::audit::Actor;
 
 pub fn definitions() -> Vec<CreateCommand> {
     let name = || {
@@ -76,22 +78,120 @@ pub fn definitions() -> Vec<CreateCommand> {
     ]
 }
 
+/// Runs `/mc …` through the shared Minecraft service (policy check, RconActor, audit entry).
 pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
-    // `/mc cmd` runs arbitrary console commands: only the configured role may, even once RCON
-    // is available, so check it first.
-    if inv.sub() == "cmd" {
-        let allowed = inv
-            .config
-            .settings
-            .minecraft_role_id
-            .is_some_and(|r| inv.member_roles().contains(&(r as u64)));
-        if !allowed {
-            return Err(CommandError::MissingPermission(
-                "configured Minecraft role (`/settings set minecraft_role`)",
-            ));
-        }
+    // `/mc cmd` runs console commands: only the configured role may, checked first.
+    let in_role =
+        |role: Option<i64>| role.is_some_and(|r| inv.member_roles().contains(&(r as u64)));
+    if inv.sub() == "cmd" && !in_role(inv.config.settings.minecraft_role_id) {
+        return Err(CommandError::MissingPermission(
+            "configured Minecraft role (`/settings set minecraft_role`)",
+        ));
     }
-    Err(CommandError::NotConfigured(
-        "Minecraft is not configured on this guildhall instance.".into(),
-    ))
+    let service = &inv.bot.state.minecraft;
+    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+    let server = match &inv.config.settings.minecraft_server {
+        Some(name) => service.server(name),
+        None => service.server_for_guild(guild).await,
+    }
+    .map_err(mc_error)?;
+    // The guildhall role whose command policy applies: moderators (Discord moderators, the
+    // configured moderator role, or the Minecraft role) get the moderator policy; everyone else
+    // the viewer policy, which runs nothing.
+    let moderator = inv.has(serenity::all::Permissions::MODERATE_MEMBERS)
+        || in_role(inv.config.settings.mod_role_id)
+        || in_role(inv.config.settings.minecraft_role_id);
+    let caller = Caller {
+        actor: Actor::Discord {
+            user_id: inv.user_id,
+        },
+        roles: vec![if moderator { "moderator" } else { "viewer" }.to_owned()],
+        guild_id: Some(guild),
+        request_id: Some(format!("interaction:{}", inv.command.id.get())),
+        ip: None,
+        user_agent: None,
+    };
+    let (caller, server) = (&caller, &server);
+    let run = |raw: String| async move {
+        let command =
+            RconCommand::parse(&raw).map_err(|e| CommandError::invalid("command", e.0))?;
+        service
+            .command(caller, server, command)
+            .await
+            .map_err(mc_error)
+    };
+    let path: Vec<&str> = inv.path.iter().map(String::as_str).collect();
+    match path.as_slice() {
+        ["status"] => {
+            let view = service.status(server).await.map_err(mc_error)?;
+            let state = view.status.as_ref().map_or("not running".to_owned(), |s| {
+                format!("{:?}", s.state).to_lowercase()
+            });
+            let players = view
+                .status
+                .as_ref()
+                .and_then(|s| s.players.as_ref())
+                .map_or(String::new(), |p| {
+                    format!(" · {}/{} players", p.online, p.max)
+                });
+            Ok(Reply::private(format!("`{}`: {state}{players}", view.name)))
+        }
+        ["players"] => {
+            let list = service.players(server).await.map_err(mc_error)?;
+            Ok(Reply::private(format!(
+                "{}/{} online{}",
+                list.online,
+                list.max,
+                if list.names.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", list.names.join(", "))
+                }
+            )))
+        }
+        ["say"] => {
+            let text = inv
+                .string("text")
+                .ok_or_else(|| CommandError::invalid("text", "is required"))?;
+            run(format!("say {text}")).await?;
+            Ok(Reply::private("Said in game."))
+        }
+        ["whitelist", action @ ("add" | "remove")] => {
+            let name = inv
+                .string("name")
+                .ok_or_else(|| CommandError::invalid("name", "is required"))?;
+            if !(3..=16).contains(&name.len())
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(CommandError::invalid(
+                    "name",
+                    format!("`{name}` is not a Minecraft player name (3-16 letters, digits, `_`)"),
+                ));
+            }
+            let out = run(format!("whitelist {action} {name}")).await?;
+            Ok(Reply::private(format!("`{}`", out.text.trim())))
+        }
+        ["cmd"] => {
+            let raw = inv
+                .string("command")
+                .ok_or_else(|| CommandError::invalid("command", "is required"))?;
+            let out = run(raw.to_owned()).await?;
+            Ok(Reply::private(format!("```\n{}\n```", out.text.trim())))
+        }
+        other => Err(CommandError::invalid(
+            "subcommand",
+            format!("`{}` is not a /mc subcommand", other.join(" ")),
+        )),
+    }
+}
+
+fn mc_error(e: MinecraftError) -> CommandError {
+    match e {
+        MinecraftError::NoServerForGuild | MinecraftError::UnknownServer(_) => {
+            CommandError::NotConfigured(format!(
+                "Minecraft is not configured for this server ({e})."
+            ))
+        }
+        other => CommandError::NotConfigured(other.to_string()),
+    }
 }
