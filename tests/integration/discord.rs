@@ -1577,3 +1577,108 @@ async fn gateway_status_changes_go_to_the_status_stream_and_ping_reports_latency
     assert!(text.contains("Pong") && text.contains("REST:"), "{text}");
     assert!(!fake.calls_matching("GET", "/users/@me").is_empty());
 }
+
+#[actix_web::test]
+async fn minecraft_commands_reach_the_guilds_server_over_rcon_and_are_audited() {
+    use crate::common::fake_rcon::FakeRcon;
+    let rcon = FakeRcon::start("mc-secret-pw");
+    rcon.set_players(&["Steve", "Alex"]);
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let port = rcon.port.to_string();
+    let app = spawn_bot_with(&fake, |env| {
+        env.insert("RCON_HOST".into(), "127.0.0.1".into());
+        env.insert("RCON_PORT".into(), port);
+        env.insert("RCON_PASSWORD".into(), "mc-secret-pw".into());
+    })
+    .await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+                && app
+                    .state
+                    .store
+                    .guild(GUILD as i64)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+        })
+        .await
+    );
+    invoke(
+        &fake,
+        ADMIN,
+        "module",
+        vec![Opt::sub("enable", vec![Opt::string("module", "minecraft")])],
+    )
+    .await;
+
+    // Any member may look; the answer comes from the server's `list`.
+    let reply = invoke(&fake, MEMBER, "mc", vec![Opt::sub("players", vec![])]).await;
+    let text = content(&reply);
+    assert!(text.contains("Steve") && text.contains("Alex"), "{reply}");
+
+    // Moderators (here: a member with Discord administrator rights) may speak and whitelist.
+    let reply = invoke(
+        &fake,
+        ADMIN,
+        "mc",
+        vec![Opt::sub(
+            "say",
+            vec![Opt::string("text", "hello from discord")],
+        )],
+    )
+    .await;
+    assert!(content(&reply).contains("Said"), "{reply}");
+    let whitelist = Opt {
+        name: "whitelist".into(),
+        kind: 2,
+        value: Value::Array(vec![
+            Opt::sub("add", vec![Opt::string("name", "Notch")]).to_json(),
+        ]),
+    };
+    invoke(&fake, ADMIN, "mc", vec![whitelist]).await;
+    let sent = rcon.commands();
+    assert!(
+        sent.iter().any(|c| c == "say hello from discord"),
+        "{sent:?}"
+    );
+    assert!(sent.iter().any(|c| c == "whitelist add Notch"), "{sent:?}");
+
+    // A plain member may not speak in game: refused before anything is sent.
+    let before = rcon.commands().len();
+    let reply = invoke(
+        &fake,
+        MEMBER,
+        "mc",
+        vec![Opt::sub("say", vec![Opt::string("text", "spam")])],
+    )
+    .await;
+    assert!(is_ephemeral(&reply), "{reply}");
+    assert_eq!(rcon.commands().len(), before, "nothing sent: {reply}");
+
+    // Each command that ran has its audit entry, by the Discord user, naming the server.
+    let entries = guildhall::store::audit::list(
+        &app.state.store,
+        &guildhall::store::audit::AuditFilter {
+            action: Some("minecraft.command".into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let by_admin: Vec<_> = entries
+        .iter()
+        .filter(|e| e.actor_label == format!("discord:{ADMIN}"))
+        .collect();
+    assert!(by_admin.len() >= 2, "{entries:#?}");
+    assert!(
+        by_admin
+            .iter()
+            .all(|e| e.target.as_deref() == Some("default")
+                || e.target.as_deref().is_some_and(|t| t.contains("default"))),
+        "{by_admin:#?}"
+    );
+}
