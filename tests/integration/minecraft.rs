@@ -703,3 +703,640 @@ async fn status_changes_reach_the_status_stream() {
         seen.lock().unwrap()
     );
 }
+
+// ---- the HTTP API ----------------------------------------------------------------------------
+
+use crate::common::auth::{admin_token, token_with_role};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const SERVERS: &str = "/api/v1/minecraft/servers";
+
+/// Everything a bad request could have changed: what the fake received, the stored servers
+/// (with their encrypted passwords), links, schedules and the audit log.
+async fn snapshot(app: &TestApp, fake: &FakeRcon) -> (Vec<String>, Vec<String>, i64) {
+    let rows: Vec<(String, String, i64, String, i64)> = sqlx::query_as(
+        "SELECT name, host, port, password_encrypted, enabled FROM rcon_servers ORDER BY name",
+    )
+    .fetch_all(app.state.store.pool())
+    .await
+    .unwrap();
+    let links: Vec<(i64, String)> =
+        sqlx::query_as("SELECT guild_id, server_name FROM minecraft_guild_links ORDER BY guild_id")
+            .fetch_all(app.state.store.pool())
+            .await
+            .unwrap();
+    let schedules: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM minecraft_schedules")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    (
+        fake.commands(),
+        vec![format!("{rows:?}"), format!("{links:?}")],
+        schedules,
+    )
+}
+
+fn new_server(name: &str, fake: &FakeRcon, password: &str) -> Value {
+    json!({"name": name, "host": "127.0.0.1", "port": fake.port, "password": password})
+}
+
+#[actix_web::test]
+async fn every_bad_input_is_refused_with_a_clear_error_before_anything_is_sent_or_stored() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let admin = admin_token(&app).await;
+    let (status, _) = app
+        .call(
+            "POST",
+            SERVERS,
+            Some(&admin),
+            Some(new_server("survival", &fake, PASSWORD)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("{SERVERS}/survival/schedules"),
+            Some(&admin),
+            Some(json!({"cron": "0 4 * * *", "command": "say nightly"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = snapshot(&app, &fake).await;
+
+    let long = "say ".to_owned() + &"x".repeat(1410);
+    let cmd = format!("{SERVERS}/survival/command");
+    let cases: Vec<(&str, String, Value, StatusCode, &str)> = vec![
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": long}),
+            StatusCode::BAD_REQUEST,
+            "command: is 1414 bytes",
+        ),
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": ""}),
+            StatusCode::BAD_REQUEST,
+            "command: must not be empty",
+        ),
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": "   "}),
+            StatusCode::BAD_REQUEST,
+            "command: must not be empty",
+        ),
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": "say hi\nop Eve"}),
+            StatusCode::BAD_REQUEST,
+            "command: must not contain control characters",
+        ),
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": "say hi\r"}),
+            StatusCode::BAD_REQUEST,
+            "command: must not contain control characters",
+        ),
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": "say \u{1b}[31m"}),
+            StatusCode::BAD_REQUEST,
+            "command: must not contain control characters",
+        ),
+        (
+            "POST",
+            cmd.clone(),
+            json!({"command": 5}),
+            StatusCode::BAD_REQUEST,
+            "invalid type",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/nether/command"),
+            json!({"command": "list"}),
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server `nether`",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/Not%20A%20Name/command"),
+            json!({"command": "list"}),
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server",
+        ),
+        (
+            "GET",
+            format!("{SERVERS}/nether/players"),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server",
+        ),
+        (
+            "GET",
+            format!("{SERVERS}/nether/status"),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "a", "host": "127.0.0.1", "port": 0, "password": "p"}),
+            StatusCode::BAD_REQUEST,
+            "port: 0 is not a TCP port",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "a", "host": "127.0.0.1", "port": 70000, "password": "p"}),
+            StatusCode::BAD_REQUEST,
+            "port: 70000 is not a TCP port",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "a", "host": "nonexistent.invalid", "port": 25575, "password": "p"}),
+            StatusCode::BAD_REQUEST,
+            "host: `nonexistent.invalid` does not resolve",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "a", "host": "bad host", "port": 25575, "password": "p"}),
+            StatusCode::BAD_REQUEST,
+            "host: `bad host` is not a valid host name",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "Bad Name", "host": "127.0.0.1", "password": "p"}),
+            StatusCode::BAD_REQUEST,
+            "name: may contain only",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "default", "host": "127.0.0.1", "password": "p"}),
+            StatusCode::BAD_REQUEST,
+            "name: `default` is reserved",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "a", "host": "127.0.0.1", "password": ""}),
+            StatusCode::BAD_REQUEST,
+            "password: must not be empty",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            json!({"name": "a", "host": "127.0.0.1", "password": "p", "guilds": ["x"]}),
+            StatusCode::BAD_REQUEST,
+            "guilds: `x` is not a Discord guild id",
+        ),
+        (
+            "POST",
+            SERVERS.into(),
+            new_server("survival", &fake, "other"),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            "PATCH",
+            format!("{SERVERS}/survival"),
+            json!({"port": 70000}),
+            StatusCode::BAD_REQUEST,
+            "port: 70000",
+        ),
+        (
+            "PATCH",
+            format!("{SERVERS}/survival"),
+            json!({"host": "nonexistent.invalid"}),
+            StatusCode::BAD_REQUEST,
+            "host:",
+        ),
+        (
+            "PATCH",
+            format!("{SERVERS}/survival"),
+            json!({"password": ""}),
+            StatusCode::BAD_REQUEST,
+            "password:",
+        ),
+        (
+            "PATCH",
+            format!("{SERVERS}/survival"),
+            json!({"guilds": ["1", "-5"]}),
+            StatusCode::BAD_REQUEST,
+            "guilds:",
+        ),
+        (
+            "PATCH",
+            format!("{SERVERS}/nether"),
+            json!({"port": 25575}),
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server",
+        ),
+        (
+            "PATCH",
+            format!("{SERVERS}/default"),
+            json!({"port": 25576}),
+            StatusCode::CONFLICT,
+            "RCON_HOST",
+        ),
+        (
+            "DELETE",
+            format!("{SERVERS}/default"),
+            Value::Null,
+            StatusCode::CONFLICT,
+            "RCON_HOST",
+        ),
+        (
+            "DELETE",
+            format!("{SERVERS}/nether"),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/survival/schedules"),
+            json!({"cron": "61 * * * *", "command": "list"}),
+            StatusCode::BAD_REQUEST,
+            "cron:",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/survival/schedules"),
+            json!({"cron": "every night", "command": "list"}),
+            StatusCode::BAD_REQUEST,
+            "cron:",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/survival/schedules"),
+            json!({"cron": "0 0 31 2 *", "command": "list"}),
+            StatusCode::BAD_REQUEST,
+            "cron:",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/survival/schedules"),
+            json!({"cron": "0 4 * * *", "command": ""}),
+            StatusCode::BAD_REQUEST,
+            "command:",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/survival/schedules"),
+            json!({"cron": "0 4 * * *", "command": "stop", "countdown_seconds": 5000}),
+            StatusCode::BAD_REQUEST,
+            "countdown_seconds:",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/survival/schedules"),
+            json!({"cron": "0 4 * * *", "command": "stop", "countdown_seconds": 60, "countdown_message": "a\nb"}),
+            StatusCode::BAD_REQUEST,
+            "countdown_message:",
+        ),
+        (
+            "POST",
+            format!("{SERVERS}/nether/schedules"),
+            json!({"cron": "0 4 * * *", "command": "list"}),
+            StatusCode::NOT_FOUND,
+            "unknown Minecraft server",
+        ),
+        (
+            "DELETE",
+            format!("{SERVERS}/survival/schedules/abc"),
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "id:",
+        ),
+        (
+            "DELETE",
+            format!("{SERVERS}/survival/schedules/42"),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "unknown schedule 42",
+        ),
+    ];
+    for (method, path, body, expected, message) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let (status, answer) = app.call(method, &path, Some(&admin), body).await;
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        let text = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(message),
+            "{method} {path}: {text:?} lacks {message:?}"
+        );
+        assert!(!text.contains(PASSWORD), "{method} {path}: {text}");
+    }
+    assert_eq!(
+        snapshot(&app, &fake).await,
+        before,
+        "nothing was sent or stored"
+    );
+}
+
+#[actix_web::test]
+async fn every_minecraft_route_requires_its_permission_and_the_role_policy_applies_over_http() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = app_with(&fake, PASSWORD).await;
+    let viewer = token_with_role(&app, "viewer", 0).await;
+    let moderator = token_with_role(&app, "moderator", 0).await;
+    let cmd = format!("{SERVERS}/default/command");
+
+    let (status, _) = app.call("GET", SERVERS, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.call("GET", SERVERS, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path, body) in [
+        ("POST", cmd.clone(), json!({"command": "list"})),
+        ("POST", SERVERS.to_owned(), new_server("x", &fake, "p")),
+        ("PATCH", format!("{SERVERS}/default"), json!({"guilds": []})),
+        (
+            "POST",
+            format!("{SERVERS}/default/schedules"),
+            json!({"cron": "0 4 * * *", "command": "list"}),
+        ),
+    ] {
+        let (status, _) = app.call(method, &path, Some(&viewer), Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "viewer {method} {path}");
+    }
+    let (status, body) = app
+        .call(
+            "POST",
+            &cmd,
+            Some(&moderator),
+            Some(json!({"command": "kick Alex"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            "POST",
+            &cmd,
+            Some(&moderator),
+            Some(json!({"command": "op Eve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("`op`"),
+        "{body}"
+    );
+    assert_eq!(
+        fake.commands(),
+        ["kick Alex"],
+        "the refused command never left"
+    );
+}
+
+#[actix_web::test]
+async fn a_server_added_through_the_api_runs_commands_and_its_password_stays_encrypted_and_hidden()
+{
+    let fake = FakeRcon::start("second-server-secret");
+    let app = spawn_app_with(|_| {}).await;
+    let admin = admin_token(&app).await;
+    let (status, created) = app
+        .call(
+            "POST",
+            SERVERS,
+            Some(&admin),
+            Some(
+                json!({"name": "creative", "host": "localhost", "port": fake.port,
+                        "password": "second-server-secret", "guilds": ["123456789012345678"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["source"], "database");
+    assert_eq!(created["guilds"], json!(["123456789012345678"]));
+    let stored: String =
+        sqlx::query_scalar("SELECT password_encrypted FROM rcon_servers WHERE name = 'creative'")
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert!(!stored.contains("second-server-secret"));
+
+    let (status, answer) = app
+        .call(
+            "POST",
+            &format!("{SERVERS}/creative/command"),
+            Some(&admin),
+            Some(json!({"command": "colors"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["raw"], "§aGreen §lbold§r text");
+    assert_eq!(answer["text"], "Green bold text");
+
+    fake.set_players(&["Alex"]);
+    let (status, players) = app
+        .call(
+            "GET",
+            &format!("{SERVERS}/creative/players"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(players, json!({"online": 1, "max": 20, "names": ["Alex"]}));
+    let (_, status) = app
+        .call(
+            "GET",
+            &format!("{SERVERS}/creative/status"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status["state"], "connected", "{status}");
+    assert_eq!(status["players"]["online"], 1);
+
+    for path in [SERVERS.to_owned(), format!("{SERVERS}/creative")] {
+        let (_, body) = app.call("GET", &path, Some(&admin), None).await;
+        assert!(!body.to_string().contains("second-server-secret"), "{body}");
+        assert!(!body.to_string().contains(&stored), "{body}");
+    }
+    let server = app
+        .state
+        .minecraft
+        .server_for_guild(123_456_789_012_345_678)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.as_str(),
+        "creative",
+        "/mc in the linked guild goes here"
+    );
+    assert!(
+        app.state.minecraft.server_for_guild(1).await.is_err(),
+        "no default configured"
+    );
+    let entries = audit_entries(&app, "minecraft.server_create").await;
+    assert!(!format!("{:?}", entries[0].details).contains("second-server-secret"));
+}
+
+#[actix_web::test]
+async fn a_refused_password_stays_auth_failed_until_a_patch_gives_the_right_one() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = spawn_app_with(|_| {}).await;
+    let admin = admin_token(&app).await;
+    let (status, _) = app
+        .call(
+            "POST",
+            SERVERS,
+            Some(&admin),
+            Some(new_server("survival", &fake, "wrong")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cmd = format!("{SERVERS}/survival/command");
+    let (status, body) = app
+        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("authentication failed")
+    );
+    let (_, status) = app
+        .call(
+            "GET",
+            &format!("{SERVERS}/survival/status"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status["state"], "auth_failed");
+    assert_eq!(fake.failed_logins(), 1);
+
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("{SERVERS}/survival"),
+            Some(&admin),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .call(
+            "POST",
+            &cmd,
+            Some(&admin),
+            Some(json!({"command": "echo fixed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["raw"], "fixed");
+}
+
+#[actix_web::test]
+async fn disabling_and_deleting_a_server_stop_its_connection_and_remove_its_schedules() {
+    let fake = FakeRcon::start(PASSWORD);
+    let app = spawn_app_with(|_| {}).await;
+    let admin = admin_token(&app).await;
+    app.call(
+        "POST",
+        SERVERS,
+        Some(&admin),
+        Some(new_server("survival", &fake, PASSWORD)),
+    )
+    .await;
+    let cmd = format!("{SERVERS}/survival/command");
+    let (status, _) = app
+        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, schedule) = app
+        .call(
+            "POST",
+            &format!("{SERVERS}/survival/schedules"),
+            Some(&admin),
+            Some(json!({"cron": "0 4 * * *", "command": "say hi"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{schedule}");
+    let (_, listed) = app
+        .call(
+            "GET",
+            &format!("{SERVERS}/survival/schedules"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(listed[0]["id"], schedule["id"]);
+
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("{SERVERS}/survival"),
+            Some(&admin),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a disabled server refuses commands"
+    );
+    let (_, ready) = app.get_json("/ready").await;
+    assert_eq!(ready["rcon"]["servers"]["survival"]["status"], "disabled");
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("{SERVERS}/survival"),
+            Some(&admin),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "enabled again");
+
+    let (status, _) = app
+        .call("DELETE", &format!("{SERVERS}/survival"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .call("GET", &format!("{SERVERS}/survival"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM minecraft_schedules")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let (_, ready) = app.get_json("/ready").await;
+    assert!(
+        ready["rcon"]["servers"].get("survival").is_none(),
+        "{ready}"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.metric(r#"guildhall_rcon_up{server="survival"}"#)
+                .await
+                .is_none()
+        })
+        .await,
+        "its metrics are gone"
+    );
+}

@@ -13,6 +13,7 @@ use actix_web::web;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod minecraft;
 pub mod roles;
 pub mod users;
 
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(settings::configure);
     cfg.configure(guilds::configure);
     cfg.configure(moderation::configure);
+    cfg.configure(minecraft::configure);
 }
 
 /// Every module's OpenAPI paths, merged into `/api/openapi.json` (one line per module).
@@ -41,5 +43,6 @@ pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
         settings::Doc::openapi(),
         guilds::Doc::openapi(),
         moderation::Doc::openapi(),
+        minecraft::Doc::openapi(),
     ]
 }

@@ -1,0 +1,396 @@
+//! `/api/v1/minecraft/*`: Minecraft servers over RCON, their console, players and schedules.
+//! Handlers stay thin: authorise (declared per route), parse, call `MinecraftService`, map.
+
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::actors::rcon::RconError;
+use crate::auth::rbac::Permission as P;
+use crate::minecraft::schedule::ScheduleSpec;
+use crate::minecraft::service::{ServerPatch, ServerSpec};
+use crate::minecraft::{Caller, MinecraftError, RconCommand};
+use crate::state::AppState;
+use crate::store::users;
+use crate::web::error::ApiError;
+use crate::web::extract::{Access, Auth, declare, parse_snowflake};
+use crate::web::openapi::ErrorBody;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        list_servers,
+        create_server,
+        get_server,
+        update_server,
+        delete_server,
+        status,
+        command,
+        players,
+        list_schedules,
+        create_schedule,
+        delete_schedule
+    ),
+    components(schemas(NewServerRequest, ServerUpdate, CommandRequest, NewScheduleRequest))
+)]
+pub struct Doc;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        declare("/minecraft/servers")
+            .get(Access::Global(P::MinecraftView), list_servers)
+            .post(Access::Global(P::MinecraftManage), create_server),
+    )
+    .service(
+        declare("/minecraft/servers/{name}")
+            .get(Access::Global(P::MinecraftView), get_server)
+            .patch(Access::Global(P::MinecraftManage), update_server)
+            .delete(Access::Global(P::MinecraftManage), delete_server),
+    )
+    .service(
+        declare("/minecraft/servers/{name}/status").get(Access::Global(P::MinecraftView), status),
+    )
+    .service(
+        declare("/minecraft/servers/{name}/command")
+            .post(Access::Global(P::MinecraftCommand), command),
+    )
+    .service(
+        declare("/minecraft/servers/{name}/players").get(Access::Global(P::MinecraftView), players),
+    )
+    .service(
+        declare("/minecraft/servers/{name}/schedules")
+            .get(Access::Global(P::MinecraftView), list_schedules)
+            .post(Access::Global(P::MinecraftManage), create_schedule),
+    )
+    .service(
+        declare("/minecraft/servers/{name}/schedules/{id}")
+            .delete(Access::Global(P::MinecraftManage), delete_schedule),
+    );
+}
+
+impl From<MinecraftError> for ApiError {
+    fn from(e: MinecraftError) -> Self {
+        // No wildcard arm: a new variant does not compile until its status is decided.
+        match e {
+            MinecraftError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
+            MinecraftError::UnknownServer(_)
+            | MinecraftError::NoServerForGuild
+            | MinecraftError::UnknownSchedule(_) => ApiError::NotFound(e.to_string()),
+            MinecraftError::NotAllowed { .. } => ApiError::ForbiddenBecause(e.to_string()),
+            MinecraftError::EnvironmentManaged(_) | MinecraftError::Disabled(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            MinecraftError::Rcon(rcon) => match rcon {
+                RconError::Disabled => ApiError::Conflict(rcon.to_string()),
+                RconError::Removed => ApiError::NotFound(rcon.to_string()),
+                RconError::AuthFailed
+                | RconError::Unreachable(_)
+                | RconError::Timeout(_)
+                | RconError::ConnectionLost(_)
+                | RconError::Protocol(_)
+                | RconError::Reconnecting { .. }
+                | RconError::Restarted => {
+                    ApiError::Unavailable(format!("Minecraft server: {rcon}"))
+                }
+            },
+            MinecraftError::Store(store) => ApiError::from(store),
+            MinecraftError::Audit(audit) => ApiError::from(audit),
+            MinecraftError::Crypto(crypto) => ApiError::Internal(anyhow::Error::new(crypto)),
+        }
+    }
+}
+
+/// The caller as the Minecraft service sees it: actor, global role names (for the command
+/// policy; an API key acts with its creator's roles, within the key's own permissions) and
+/// the request's origin for the audit entry.
+async fn caller(state: &AppState, auth: &Auth) -> Result<Caller, ApiError> {
+    let roles = users::global_roles(&state.store, auth.user_id).await?;
+    let meta = auth.meta();
+    Ok(Caller {
+        actor: auth.actor.clone(),
+        roles,
+        guild_id: None,
+        request_id: meta.request_id.clone(),
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+    })
+}
+
+fn default_port() -> i64 {
+    i64::from(crate::config::DEFAULT_RCON_PORT)
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServerRequest {
+    /// 1 to 32 of `a-z 0-9 - _`; `default` is reserved for RCON_HOST.
+    #[schema(max_length = 32)]
+    pub name: String,
+    /// Host name or IP address; must resolve.
+    pub host: String,
+    /// 1 to 65535; 25575 when omitted.
+    #[serde(default = "default_port")]
+    pub port: i64,
+    /// Stored encrypted; never returned.
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Discord guild ids whose `/mc` commands go to this server.
+    #[serde(default)]
+    pub guilds: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerUpdate {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<SecretString>,
+    pub enabled: Option<bool>,
+    /// Replaces the linked guilds.
+    pub guilds: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// At most 1,413 bytes, no control characters.
+    pub command: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewScheduleRequest {
+    /// Cron expression in UTC: 5 fields, or 6 with seconds first.
+    pub cron: String,
+    pub command: String,
+    /// Run only when no player is online.
+    #[serde(default)]
+    pub only_when_empty: bool,
+    /// Announce the command with `say` this many seconds before it runs (0 to 3600).
+    #[serde(default)]
+    pub countdown_seconds: i64,
+    /// The announcement; `{seconds}` is replaced by the seconds left.
+    pub countdown_message: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/servers", tag = "minecraft",
+    responses((status = 200, description = "Servers, without passwords"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_servers(
+    state: web::Data<AppState>,
+    _auth: Auth,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.minecraft.servers().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/minecraft/servers", tag = "minecraft", request_body = NewServerRequest,
+    responses((status = 201, description = "Created"),
+        (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %body.name, host = %body.host, port = body.port))]
+pub async fn create_server(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<NewServerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&state, &auth).await?;
+    let body = body.into_inner();
+    let spec = ServerSpec {
+        name: body.name,
+        host: body.host,
+        port: body.port,
+        password: body.password,
+        enabled: body.enabled,
+        guilds: body.guilds,
+    };
+    let info = state.minecraft.add_server(&caller, spec).await?;
+    Ok(HttpResponse::Created().json(info))
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}", tag = "minecraft",
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "The server, without its password"),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn get_server(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    Ok(HttpResponse::Ok().json(state.minecraft.server_info(&name).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/minecraft/servers/{name}", tag = "minecraft", request_body = ServerUpdate,
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "Updated; a new host, port or password reconnects"),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn update_server(
+    state: web::Data<AppState>,
+    auth: Auth,
+    name: web::Path<String>,
+    body: web::Json<ServerUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    let caller = caller(&state, &auth).await?;
+    let body = body.into_inner();
+    let patch = ServerPatch {
+        host: body.host,
+        port: body.port,
+        password: body.password,
+        enabled: body.enabled,
+        guilds: body.guilds,
+    };
+    Ok(HttpResponse::Ok().json(state.minecraft.update_server(&caller, &name, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/minecraft/servers/{name}", tag = "minecraft",
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 204, description = "Removed with its links and schedules"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn delete_server(
+    state: web::Data<AppState>,
+    auth: Auth,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    let caller = caller(&state, &auth).await?;
+    state.minecraft.remove_server(&caller, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/status", tag = "minecraft",
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "Connection state, last error, round trip, players"),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn status(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    Ok(HttpResponse::Ok().json(state.minecraft.status(&name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/minecraft/servers/{name}/command", tag = "minecraft", request_body = CommandRequest,
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "`raw` and `text` (formatting codes removed)"),
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "The role policy does not allow this command", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "The server cannot be reached or did not answer", body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn command(
+    state: web::Data<AppState>,
+    auth: Auth,
+    name: web::Path<String>,
+    body: web::Json<CommandRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    let command =
+        RconCommand::parse(&body.command).map_err(|e| ApiError::invalid_field("command", e))?;
+    let caller = caller(&state, &auth).await?;
+    Ok(HttpResponse::Ok().json(state.minecraft.command(&caller, &name, command).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/players", tag = "minecraft",
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "`online`, `max` and `names`, parsed from `list`"),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn players(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    Ok(HttpResponse::Ok().json(state.minecraft.players(&name).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/schedules", tag = "minecraft",
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "The server's schedules"),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub async fn list_schedules(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    Ok(HttpResponse::Ok().json(state.minecraft.schedules(&name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/minecraft/servers/{name}/schedules", tag = "minecraft", request_body = NewScheduleRequest,
+    params(("name" = String, Path, description = "Server name")),
+    responses((status = 201, description = "Created"),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %name, cron = %body.cron))]
+pub async fn create_schedule(
+    state: web::Data<AppState>,
+    auth: Auth,
+    name: web::Path<String>,
+    body: web::Json<NewScheduleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = state.minecraft.server(&name)?;
+    let caller = caller(&state, &auth).await?;
+    let body = body.into_inner();
+    let spec = ScheduleSpec {
+        cron: body.cron,
+        command: body.command,
+        only_when_empty: body.only_when_empty,
+        countdown_seconds: body.countdown_seconds,
+        countdown_message: body.countdown_message,
+    };
+    let schedule = state.minecraft.add_schedule(&caller, &name, spec).await?;
+    Ok(HttpResponse::Created().json(schedule))
+}
+
+#[utoipa::path(delete, path = "/api/v1/minecraft/servers/{name}/schedules/{id}", tag = "minecraft",
+    params(("name" = String, Path, description = "Server name"), ("id" = String, Path, description = "Schedule id")),
+    responses((status = 204, description = "Removed"),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %path.0, schedule = %path.1))]
+pub async fn delete_schedule(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let name = state.minecraft.server(&name)?;
+    let id = parse_snowflake("id", &id)?;
+    let caller = caller(&state, &auth).await?;
+    state.minecraft.remove_schedule(&caller, &name, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
