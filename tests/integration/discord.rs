@@ -40,9 +40,16 @@ async fn spawn_bot_with(
 
 /// Starts a fake with the standard guild and the app, and waits for the guild to be recorded.
 async fn connected() -> (FakeDiscord, TestApp) {
+    connected_with(|_| {}).await
+}
+
+/// `connected`, with extra environment for the app.
+async fn connected_with(
+    customise: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> (FakeDiscord, TestApp) {
     let fake = FakeDiscord::start().await;
     fake.add_guild(standard_guild(GUILD));
-    let app = spawn_bot(&fake).await;
+    let app = spawn_bot_with(&fake, customise).await;
     assert!(
         eventually(WAIT, || async {
             bot_status(&app).await.status.label() == "connected"
@@ -1401,26 +1408,10 @@ async fn minecraft_commands_answer_not_configured_without_a_server_for_the_guild
 
 #[actix_web::test]
 async fn a_new_member_is_welcomed_when_a_welcome_message_is_set() {
-    let fake = FakeDiscord::start().await;
-    fake.add_guild(standard_guild(GUILD));
-    let app = spawn_bot_with(&fake, |env| {
+    let (fake, app) = connected_with(|env| {
         env.insert("GUILDHALL_DISCORD_MEMBERS_INTENT".into(), "true".into());
     })
     .await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-                && app
-                    .state
-                    .store
-                    .guild(GUILD as i64)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-        })
-        .await
-    );
     let welcome = GUILD + 10;
     invoke(
         &fake,
@@ -1583,29 +1574,13 @@ async fn minecraft_commands_reach_the_guilds_server_over_rcon_and_are_audited() 
     use crate::common::fake_rcon::FakeRcon;
     let rcon = FakeRcon::start("mc-secret-pw");
     rcon.set_players(&["Steve", "Alex"]);
-    let fake = FakeDiscord::start().await;
-    fake.add_guild(standard_guild(GUILD));
     let port = rcon.port.to_string();
-    let app = spawn_bot_with(&fake, |env| {
+    let (fake, app) = connected_with(|env| {
         env.insert("RCON_HOST".into(), "127.0.0.1".into());
         env.insert("RCON_PORT".into(), port);
         env.insert("RCON_PASSWORD".into(), "mc-secret-pw".into());
     })
     .await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-                && app
-                    .state
-                    .store
-                    .guild(GUILD as i64)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-        })
-        .await
-    );
     invoke(
         &fake,
         ADMIN,
