@@ -460,14 +460,7 @@ pub async fn login(
             expires_in: tokens::MFA_CHALLENGE_TTL.as_secs(),
         }));
     }
-    state
-        .audit
-        .record(
-            meta.entry(user_actor(&user), "auth.login")
-                .target(format!("user:{}", user.id)),
-        )
-        .await?;
-    start_session(&state, &req, &user, user.token_version, &meta).await
+    signed_in(&state, &req, &user, &meta, json!({})).await
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = MfaLoginRequest,
@@ -523,15 +516,28 @@ pub async fn login_mfa(
             .await?;
         return Err(invalid_code());
     }
+    let second_factor = if recovery { "recovery_code" } else { "totp" };
+    signed_in(&state, &req, &user, &meta, json!({ "mfa": second_factor })).await
+}
+
+/// The end of every successful sign-in (password alone, or password then second factor): the
+/// audit entry is committed before the session exists, so no session lacks its entry.
+async fn signed_in(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &users::Credentials,
+    meta: &RequestMeta,
+    details: serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
     state
         .audit
         .record(
-            meta.entry(user_actor(&user), "auth.login")
+            meta.entry(user_actor(user), "auth.login")
                 .target(format!("user:{}", user.id))
-                .details(json!({ "mfa": if recovery { "recovery_code" } else { "totp" } })),
+                .details(details),
         )
         .await?;
-    start_session(&state, &req, &user, user.token_version, &meta).await
+    start_session(state, req, user, user.token_version, meta).await
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,

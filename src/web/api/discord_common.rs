@@ -18,6 +18,11 @@ pub fn parse_guild_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// The guild, if the bot is in it; 404 otherwise.
+/// A path parameter as sent; the shared handlers parse and validate it themselves.
+pub fn path_param(req: &actix_web::HttpRequest, name: &str) -> String {
+    req.match_info().get(name).unwrap_or_default().to_owned()
+}
+
 pub async fn present_guild(state: &AppState, guild_id: i64) -> Result<GuildRow, ApiError> {
     state
         .store

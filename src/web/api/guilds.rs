@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::discord_common::{parse_guild_id, present_guild};
+use super::discord_common::{parse_guild_id, path_param, present_guild};
 use super::settings::{command_to_api, settings_json};
 use crate::bot::input::ModuleName;
 use crate::services::guild_config::{Origin, set_module};
@@ -94,10 +94,6 @@ pub async fn list_route(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpR
     Ok(HttpResponse::Ok().json(json!({ "guilds": guilds })))
 }
 
-fn param(req: &HttpRequest, name: &str) -> String {
-    req.match_info().get(name).unwrap_or_default().to_owned()
-}
-
 #[utoipa::path(get, path = "/api/v1/guilds/{guild_id}", tag = "guilds",
     params(("guild_id" = String, Path, description = "Discord guild id")),
     responses((status = 200, description = "The guild, its settings and modules"), (status = 400, body = ErrorBody),
@@ -110,7 +106,7 @@ pub async fn get_route(
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
     tracing::Span::current().record("guild", auth.guild()?);
-    Ok(HttpResponse::Ok().json(get_guild(&state, &param(&req, "guild_id")).await?))
+    Ok(HttpResponse::Ok().json(get_guild(&state, &path_param(&req, "guild_id")).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/guilds/{guild_id}/modules/{module}", tag = "guilds", request_body = ModuleBody,
@@ -131,8 +127,8 @@ pub async fn put_module_route(
         &state,
         auth.actor.clone(),
         &super::settings::origin_of(&auth),
-        &param(&req, "guild_id"),
-        &param(&req, "module"),
+        &path_param(&req, "guild_id"),
+        &path_param(&req, "module"),
         &body.0,
     )
     .await?;

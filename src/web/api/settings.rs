@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::discord_common::{parse_guild_id, present_guild};
+use super::discord_common::{parse_guild_id, path_param, present_guild};
 use crate::bot::error::CommandError;
 use crate::bot::input::SettingKey;
 use crate::services::guild_config::{Origin, apply_setting, save_settings};
@@ -115,13 +115,6 @@ pub fn configure(cfg: &mut aweb::ServiceConfig) {
     );
 }
 
-fn guild_param(req: &HttpRequest) -> String {
-    req.match_info()
-        .get("guild_id")
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[utoipa::path(get, path = "/api/v1/settings/{guild_id}", tag = "guilds",
     params(("guild_id" = String, Path, description = "Discord guild id")),
     responses((status = 200, description = "The guild's settings"), (status = 400, body = ErrorBody),
@@ -135,7 +128,7 @@ pub async fn get_route(
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
     tracing::Span::current().record("guild", guild);
-    Ok(HttpResponse::Ok().json(get_settings(&state, &guild_param(&req)).await?))
+    Ok(HttpResponse::Ok().json(get_settings(&state, &path_param(&req, "guild_id")).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/settings/{guild_id}", tag = "guilds", request_body = SettingsUpdate,
@@ -156,7 +149,7 @@ pub async fn put_route(
         &state,
         auth.actor.clone(),
         &origin_of(&auth),
-        &guild_param(&req),
+        &path_param(&req, "guild_id"),
         &body.0,
     )
     .await?;
