@@ -131,8 +131,9 @@ impl Application {
             secrets,
             started_at,
             guild_config: GuildConfigCache::new(store.clone(), redis.clone()),
-            auth_cache: crate::auth::cache::AuthCache::new(),
+            auth_cache: crate::auth::cache::AuthCache::new(redis.clone()),
         };
+        state.auth_cache.subscribe();
         state.gateway.do_send(GatewayStart(state.clone()));
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {

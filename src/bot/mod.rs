@@ -215,6 +215,7 @@ impl EventHandler for Handler {
         if let Err(e) = bot.state.store.upsert_guild(&row).await {
             tracing::error!(guild = guild.id.get(), error = %e, "cannot record a guild");
         }
+        bot.state.guild_config.invalidate(row.id).await;
         bot.set_guild(guild.id.get(), true);
         bot.gateway
             .send(GatewayEvent::GuildAvailable(guild.id.get()));
@@ -256,6 +257,10 @@ impl EventHandler for Handler {
         {
             tracing::error!(guild = incomplete.id.get(), error = %e, "cannot record leaving a guild");
         }
+        bot.state
+            .guild_config
+            .invalidate(to_i64(incomplete.id.get()))
+            .await;
         bot.gateway
             .send(GatewayEvent::GuildGone(incomplete.id.get()));
     }

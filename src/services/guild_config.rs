@@ -23,6 +23,9 @@ const LOCAL_TTL_WITH_REDIS: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuildConfig {
+    /// The bot is in the guild (joined and not left). Cached with the rest so that an API read
+    /// of a guild's settings needs no query; GUILD_CREATE and GUILD_DELETE invalidate it.
+    pub present: bool,
     pub settings: GuildSettings,
     /// Every known module and whether it is enabled in the guild.
     pub modules: BTreeMap<String, bool>,
@@ -67,6 +70,11 @@ impl GuildConfigCache {
     }
 
     async fn load(&self, guild_id: i64) -> Result<GuildConfig, StoreError> {
+        let present = self
+            .store
+            .guild(guild_id)
+            .await?
+            .is_some_and(|g| g.is_present());
         let settings = self.store.guild_settings(guild_id).await?;
         let modules = self
             .store
@@ -74,7 +82,11 @@ impl GuildConfigCache {
             .await?
             .into_iter()
             .collect();
-        Ok(GuildConfig { settings, modules })
+        Ok(GuildConfig {
+            present,
+            settings,
+            modules,
+        })
     }
 
     #[tracing::instrument(skip(self), level = "debug")]
@@ -122,7 +134,8 @@ impl GuildConfigCache {
         Ok(config)
     }
 
-    /// Forgets one guild's entry everywhere; call after changing its settings or modules.
+    /// Forgets one guild's entry everywhere; call after changing its settings or modules, or
+    /// after the bot joins or leaves it.
     pub async fn invalidate(&self, guild_id: i64) {
         self.local().remove(&guild_id);
         if let Some(redis) = &self.redis
@@ -294,6 +307,7 @@ mod tests {
     #[test]
     fn a_cached_config_round_trips_through_json() {
         let config = GuildConfig {
+            present: true,
             settings: GuildSettings {
                 log_channel_id: Some(42),
                 ..GuildSettings::default()

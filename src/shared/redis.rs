@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use deadpool_redis::redis::aio::PubSub;
 use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -24,6 +25,8 @@ pub struct Redis {
 
 struct Inner {
     pool: Pool,
+    /// For pub/sub, which needs a connection of its own rather than a pooled one.
+    client: deadpool_redis::redis::Client,
     prefix: String,
     metrics: Metrics,
     up: AtomicBool,
@@ -54,10 +57,13 @@ impl Redis {
             .create_pool(Some(Runtime::Tokio1))
             // The error names the URL's problem, never the URL (it may hold a password).
             .map_err(|e| RedisConfigError(format!("cannot build a pool: {e}")))?;
+        let client = deadpool_redis::redis::Client::open(url.expose_secret())
+            .map_err(|e| RedisConfigError(format!("cannot build a client: {e}")))?;
         metrics.redis_up.set(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                client,
                 prefix: prefix.to_owned(),
                 metrics,
                 up: AtomicBool::new(true),
@@ -135,6 +141,25 @@ impl Redis {
                 .with_label_values(&["down"])
                 .inc();
             tracing::warn!(error = %error, "redis is unavailable; using in-process fallbacks until it returns");
+        }
+    }
+
+    /// A connection subscribed to `channel`. It bypasses the breaker: its one caller retries
+    /// on its own schedule.
+    pub async fn pubsub(&self, channel: &str) -> Result<PubSub, String> {
+        let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut pubsub = self.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, deadpool_redis::redis::RedisError>(pubsub)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                CONNECT_TIMEOUT.as_millis()
+            )),
         }
     }
 

@@ -419,28 +419,33 @@ pub async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<UserAuth>
     if let Some(user) = state.auth_cache.user(id) {
         return Ok(Some(user));
     }
+    let epoch = state.auth_cache.epoch();
     let Some(c) = users::credentials_by_id(&state.store, id).await? else {
         return Ok(None);
     };
     let grants = roles::grants_of(&state.store, c.id, c.mfa_enabled).await?;
     let mfa_required = !c.mfa_enabled && roles::mfa_required_for(&state.store, c.id).await?;
-    Ok(Some(state.auth_cache.put_user(UserAuth {
-        id: c.id,
-        username: c.username,
-        token_version: c.token_version,
-        disabled: c.disabled,
-        mfa_enabled: c.mfa_enabled,
-        mfa_required,
-        grants: Arc::new(grants),
-    })))
+    Ok(Some(state.auth_cache.put_user(
+        epoch,
+        UserAuth {
+            id: c.id,
+            username: c.username,
+            token_version: c.token_version,
+            disabled: c.disabled,
+            mfa_enabled: c.mfa_enabled,
+            mfa_required,
+            grants: Arc::new(grants),
+        },
+    )))
 }
 
 async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
     let presented = api_keys::parse(raw).ok_or(ApiError::Unauthorized)?;
+    let epoch = state.auth_cache.epoch();
     let key = match state.auth_cache.key(presented.prefix) {
         Some(k) => k,
         None => match key_store::find_by_prefix(&state.store, presented.prefix).await? {
-            Some(k) => state.auth_cache.put_key(k),
+            Some(k) => state.auth_cache.put_key(epoch, k),
             None => return Err(ApiError::Unauthorized),
         },
     };
@@ -466,7 +471,7 @@ async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError
             Ok(()) => {
                 let mut touched = (*key).clone();
                 touched.last_used_at = Some(now);
-                state.auth_cache.put_key(touched);
+                state.auth_cache.put_key(epoch, touched);
             }
             // Bookkeeping only: a failed write must not fail the request.
             Err(e) => tracing::warn!(api_key = key.id, error = ?e, "could not record API key use"),

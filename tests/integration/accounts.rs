@@ -519,7 +519,7 @@ async fn an_expired_key_is_refused_and_use_is_recorded_at_most_once_a_minute() {
         .await
         .unwrap();
     // Written behind the daemon's back: wait out the authentication cache.
-    app.state.auth_cache.clear();
+    app.state.auth_cache.clear().await;
     assert_eq!(
         app.call("GET", "/api/v1/audit", Some(&key), None).await.0,
         StatusCode::UNAUTHORIZED

@@ -134,7 +134,7 @@ async fn a_disabled_user_cannot_sign_in_and_loses_its_tokens() {
         .execute(app.state.store.pool())
         .await
         .unwrap();
-    app.state.auth_cache.clear();
+    app.state.auth_cache.clear().await;
     assert_eq!(app.login(&name, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
     let (status, _) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -722,4 +722,193 @@ async fn a_change_made_by_another_instance_is_seen_within_the_cache_lifetime() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Two instances on one database and one Redis; they share their signing keys, as a
+/// deployment's instances do.
+async fn two_instances_sharing_redis(
+    redis: String,
+) -> (crate::common::TestApp, crate::common::TestApp) {
+    let prefix = format!("gh-test-{}", crate::common::random_suffix());
+    let shared = move |env: &mut std::collections::HashMap<String, String>| {
+        env.insert("REDIS_URL".into(), redis.clone());
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix.clone());
+        env.insert("JWT_SECRET_KEY".into(), "j".repeat(32) + &"k".repeat(32));
+        env.insert("SECRET_KEY".into(), "s".repeat(32) + &"t".repeat(32));
+    };
+    let a = crate::common::spawn_app_with(shared.clone()).await;
+    let db_url = a.db.url.clone();
+    let b = crate::common::spawn_app_with(move |env| {
+        shared(env);
+        env.insert("DATABASE_URL".into(), db_url);
+    })
+    .await;
+    (a, b)
+}
+
+/// Until `b` is subscribed, `a`'s invalidations do not reach it; probe with an entry of no user.
+async fn wait_for_subscription(a: &crate::common::TestApp, b: &crate::common::TestApp) {
+    use guildhall::auth::cache::UserAuth;
+    let probe = || UserAuth {
+        id: -1,
+        username: "probe".into(),
+        token_version: 0,
+        disabled: false,
+        mfa_enabled: false,
+        mfa_required: false,
+        grants: Default::default(),
+    };
+    let subscribed = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        b.state
+            .auth_cache
+            .put_user(b.state.auth_cache.epoch(), probe());
+        a.state.auth_cache.forget_user(-1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        b.state.auth_cache.user(-1).is_none()
+    })
+    .await;
+    assert!(subscribed, "the second instance never subscribed");
+}
+
+/// Polls `app` with `credential` until refused; how long that took.
+async fn time_until_refused(
+    app: &crate::common::TestApp,
+    credential: &str,
+    api_key: bool,
+) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < guildhall::auth::cache::TTL * 2 {
+        let mut request = app.client.get(app.url("/api/v1/auth/me"));
+        request = if api_key {
+            request.header("X-API-Key", credential)
+        } else {
+            request.bearer_auth(credential)
+        };
+        if request.send().await.unwrap().status() == StatusCode::UNAUTHORIZED {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    None
+}
+
+#[actix_web::test]
+async fn with_redis_a_revocation_on_one_instance_takes_effect_on_the_others_at_once() {
+    let Some(redis) = crate::common::redis_url() else {
+        return;
+    };
+    let (a, b) = two_instances_sharing_redis(redis).await;
+    wait_for_subscription(&a, &b).await;
+    let admin = crate::common::auth::admin_token(&a).await;
+    let (id, _) = create_user(&a, "roaming", &[("viewer", 0)]).await;
+    let token = access_token(&a, id);
+    let key = crate::common::auth::api_key(&a, id, &["bot.view"], None).await;
+    let prefix = key.split('_').nth(1).unwrap().to_owned();
+    let key_id = guildhall::store::api_keys::find_by_prefix(&a.state.store, &prefix)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    // `b` loads both into its cache just before `a` revokes: without the message they would
+    // stay valid on `b` for the whole cache lifetime.
+    let me = |credential: &str, api_key: bool| {
+        let request = b.client.get(b.url("/api/v1/auth/me"));
+        if api_key {
+            request.header("X-API-Key", credential.to_owned())
+        } else {
+            request.bearer_auth(credential)
+        }
+    };
+    assert_eq!(
+        me(&key, true).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(b.state.auth_cache.key(&prefix).is_some());
+    let (status, body) = a
+        .call(
+            "DELETE",
+            &format!("/api/v1/api-keys/{key_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let took = time_until_refused(&b, &key, true).await;
+    assert!(
+        took.is_some_and(|t| t < std::time::Duration::from_millis(500)),
+        "a revoked key was accepted elsewhere for {took:?}"
+    );
+
+    assert_eq!(
+        me(&token, false).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(b.state.auth_cache.user(id).is_some());
+    let (status, body) = a
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}"),
+            Some(&admin),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let took = time_until_refused(&b, &token, false).await;
+    assert!(
+        took.is_some_and(|t| t < std::time::Duration::from_millis(500)),
+        "a disabled user's token was accepted elsewhere for {took:?}"
+    );
+}
+
+#[actix_web::test]
+async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_may_have_missed() {
+    let Some(redis) = crate::common::redis_url() else {
+        return;
+    };
+    let target = {
+        let url = url::Url::parse(&redis).unwrap();
+        format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(6379)
+        )
+    };
+    let proxy = crate::common::proxy::Proxy::start(target);
+    let (a, b) = two_instances_sharing_redis(format!("redis://127.0.0.1:{}/", proxy.port)).await;
+    wait_for_subscription(&a, &b).await;
+    let (id, _) = create_user(&a, "outage", &[("viewer", 0)]).await;
+    let token = access_token(&a, id);
+    let (status, _) = b.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    proxy.cut();
+    // While Redis is away the change cannot be published; `b` still sees it within the TTL.
+    sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
+        .bind(id)
+        .execute(a.state.store.pool())
+        .await
+        .unwrap();
+    a.state.auth_cache.forget_user(id).await;
+    let took = time_until_refused(&b, &token, false).await;
+    assert!(
+        took.is_some_and(
+            |t| t <= guildhall::auth::cache::TTL + std::time::Duration::from_millis(500)
+        ),
+        "{took:?}"
+    );
+
+    proxy.restore();
+    wait_for_subscription(&a, &b).await;
+    sqlx::query("UPDATE users SET disabled = 0 WHERE id = $1")
+        .bind(id)
+        .execute(a.state.store.pool())
+        .await
+        .unwrap();
+    a.state.auth_cache.forget_user(id).await;
+    let accepted = crate::common::eventually(std::time::Duration::from_millis(500), || async {
+        b.call("GET", "/api/v1/auth/me", Some(&token), None).await.0 == StatusCode::OK
+    })
+    .await;
+    assert!(accepted, "re-enabled, and the message arrived");
 }

@@ -207,7 +207,7 @@ pub async fn revoke_key(
         return Err(ApiError::NotFound("no such API key".into()));
     }
     store::revoke(&state.store, id).await?;
-    state.auth_cache.forget_key(&key.prefix);
+    state.auth_cache.forget_key(&key.prefix).await;
     state
         .audit
         .record(

@@ -658,7 +658,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let user = own_account(&state, &auth).await?;
     users::bump_token_version(&state.store, user.id).await?;
-    state.auth_cache.forget_user(user.id);
+    state.auth_cache.forget_user(user.id).await;
     state
         .audit
         .record(
@@ -742,7 +742,7 @@ pub async fn change_password(
     let hash = hash_password(new).await?;
     users::set_password(&state.store, user.id, &hash).await?;
     let version = users::bump_token_version(&state.store, user.id).await?;
-    state.auth_cache.forget_user(user.id);
+    state.auth_cache.forget_user(user.id).await;
     state
         .audit
         .record(
@@ -820,7 +820,7 @@ pub async fn mfa_verify(
         .collect();
     users::enable_mfa(&state.store, user.id, &hashes).await?;
     let version = users::bump_token_version(&state.store, user.id).await?;
-    state.auth_cache.forget_user(user.id);
+    state.auth_cache.forget_user(user.id).await;
     state
         .audit
         .record(
@@ -869,7 +869,7 @@ pub async fn mfa_disable(
     }
     users::disable_mfa(&state.store, user.id).await?;
     let version = users::bump_token_version(&state.store, user.id).await?;
-    state.auth_cache.forget_user(user.id);
+    state.auth_cache.forget_user(user.id).await;
     state
         .audit
         .record(

@@ -1,6 +1,9 @@
 //! What the Discord resources of the API share: guild id parsing and the mapping of the
 //! moderation service's errors to HTTP.
 
+use std::sync::Arc;
+
+use crate::services::guild_config::GuildConfig;
 use crate::services::moderation::ModerationError;
 use crate::state::AppState;
 use crate::store::guilds::GuildRow;
@@ -17,19 +20,34 @@ pub fn parse_guild_id(raw: &str) -> Result<i64, ApiError> {
     }
 }
 
-/// The guild, if the bot is in it; 404 otherwise.
 /// A path parameter as sent; the shared handlers parse and validate it themselves.
 pub fn path_param(req: &actix_web::HttpRequest, name: &str) -> String {
     req.match_info().get(name).unwrap_or_default().to_owned()
 }
 
+fn not_present(guild_id: i64) -> ApiError {
+    ApiError::NotFound(format!("the bot is not in guild {guild_id}"))
+}
+
+/// The guild's row, if the bot is in it; 404 otherwise. Reads the database: for the routes
+/// that show the row itself (its member count changes with every join).
 pub async fn present_guild(state: &AppState, guild_id: i64) -> Result<GuildRow, ApiError> {
     state
         .store
         .guild(guild_id)
         .await?
         .filter(GuildRow::is_present)
-        .ok_or_else(|| ApiError::NotFound(format!("the bot is not in guild {guild_id}")))
+        .ok_or_else(|| not_present(guild_id))
+}
+
+/// The guild's cached configuration, if the bot is in it; 404 otherwise. No query when cached.
+pub async fn present_config(state: &AppState, guild_id: i64) -> Result<Arc<GuildConfig>, ApiError> {
+    let config = state.guild_config.get(guild_id).await?;
+    if config.present {
+        Ok(config)
+    } else {
+        Err(not_present(guild_id))
+    }
 }
 
 impl From<ModerationError> for ApiError {

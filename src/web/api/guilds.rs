@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::discord_common::{parse_guild_id, path_param, present_guild};
+use super::discord_common::{parse_guild_id, path_param, present_config, present_guild};
 use super::settings::{command_to_api, settings_json};
 use crate::bot::input::ModuleName;
 use crate::services::guild_config::{Origin, set_module};
@@ -43,7 +43,7 @@ pub async fn put_module(
     body: &ModuleBody,
 ) -> Result<Value, ApiError> {
     let id = parse_guild_id(guild_id)?;
-    present_guild(state, id).await?;
+    present_config(state, id).await?;
     let module = ModuleName::parse(module).map_err(|p| ApiError::invalid_field("module", p))?;
     set_module(state, id, module, body.enabled, actor, origin)
         .await

@@ -216,7 +216,7 @@ pub async fn update_role(
     )
     .await?;
     // A role's change reaches every holder and every key of theirs.
-    state.auth_cache.clear();
+    state.auth_cache.clear().await;
     let view = RoleView::from(roles::find(&state.store, id).await?);
     state
         .audit

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::discord_common::{parse_guild_id, path_param, present_guild};
+use super::discord_common::{parse_guild_id, path_param, present_config};
 use crate::bot::error::CommandError;
 use crate::bot::input::SettingKey;
 use crate::services::guild_config::{Origin, apply_setting, save_settings};
@@ -24,8 +24,7 @@ pub fn settings_json(s: &GuildSettings) -> Value {
 
 pub async fn get_settings(state: &AppState, guild_id: &str) -> Result<Value, ApiError> {
     let guild = parse_guild_id(guild_id)?;
-    present_guild(state, guild).await?;
-    let config = state.guild_config.get(guild).await?;
+    let config = present_config(state, guild).await?;
     Ok(json!({ "guild_id": guild.to_string(), "settings": settings_json(&config.settings) }))
 }
 
@@ -39,7 +38,7 @@ pub async fn put_settings(
     body: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
     let guild = parse_guild_id(guild_id)?;
-    present_guild(state, guild).await?;
+    present_config(state, guild).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the body names no setting to change"));
     }

@@ -282,7 +282,7 @@ pub async fn update_user(
             users::bump_token_version(&state.store, id).await?;
         }
     }
-    state.auth_cache.forget_user(id);
+    state.auth_cache.forget_user(id).await;
     let view = UserView::from(users::summary(&state.store, id).await?);
     state
         .audit
