@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use guildhall::actors::gateway::{BotStatus, GetBotStatus};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::fake_discord::{
@@ -625,13 +626,32 @@ async fn guild_create_update_and_delete_keep_the_guilds_table_current() {
         })
         .await
     );
+    // The API's answers come from the guild configuration cache, which remembers whether the
+    // bot is in the guild: a join and a leave must reach it.
+    let admin = crate::common::auth::admin_token(&app).await;
+    let settings_status = |id: u64| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.call("GET", &format!("/api/v1/settings/{id}"), Some(&admin), None)
+                .await
+                .0
+        }
+    };
     let second = standard_guild(GUILD + 1_000_000_000);
+    assert_eq!(settings_status(second.id).await, StatusCode::NOT_FOUND);
+    assert_eq!(settings_status(GUILD).await, StatusCode::OK);
     fake.dispatch(
         0,
         "GUILD_CREATE",
         fake_discord::payloads::guild_create(&second),
     );
     assert!(eventually(WAIT, || async { bot_status(&app).await.guilds == 2 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            settings_status(second.id).await == StatusCode::OK
+        })
+        .await
+    );
     fake.dispatch(
         0,
         "GUILD_DELETE",
@@ -645,6 +665,12 @@ async fn guild_create_update_and_delete_keep_the_guilds_table_current() {
     );
     let left = app.state.store.guild(GUILD as i64).await.unwrap().unwrap();
     assert!(left.left_at.is_some());
+    assert!(
+        eventually(WAIT, || async {
+            settings_status(GUILD).await == StatusCode::NOT_FOUND
+        })
+        .await
+    );
     assert_eq!(events(&app, "GUILD_DELETE").await, 1.0);
     assert_eq!(app.metric("guildhall_discord_guilds").await, Some(1.0));
     // A command there is now refused.
