@@ -17,6 +17,7 @@ use deadpool_redis::redis::AsyncCommands;
 use futures_util::StreamExt;
 
 use super::rbac::Grants;
+use super::tokens::Claims;
 use crate::shared::redis::Redis;
 use crate::store::api_keys::ApiKey;
 
@@ -82,6 +83,9 @@ type Map<K, V> = Mutex<HashMap<K, (Instant, Arc<V>)>>;
 struct Inner {
     users: Map<i64, UserAuth>,
     keys: Map<String, ApiKey>,
+    /// Tokens whose signature and claims were verified, by their text. A signature stays
+    /// valid, so no invalidation applies; expiry is checked again on every use.
+    tokens: Map<Box<str>, Claims>,
     epoch: AtomicU64,
 }
 
@@ -98,7 +102,11 @@ fn lock<K, V>(m: &Map<K, V>) -> MutexGuard<'_, HashMap<K, (Instant, Arc<V>)>> {
     }
 }
 
-fn fresh<K: std::hash::Hash + Eq, V>(m: &Map<K, V>, k: &K) -> Option<Arc<V>> {
+fn fresh<K, Q, V>(m: &Map<K, V>, k: &Q) -> Option<Arc<V>>
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
     lock(m)
         .get(k)
         .filter(|(at, _)| at.elapsed() < TTL)
@@ -132,6 +140,7 @@ impl Inner {
             Invalidation::All => {
                 lock(&self.users).clear();
                 lock(&self.keys).clear();
+                lock(&self.tokens).clear();
             }
         }
     }
@@ -161,7 +170,19 @@ impl AuthCache {
     }
 
     pub fn key(&self, prefix: &str) -> Option<Arc<ApiKey>> {
-        fresh(&self.inner.keys, &prefix.to_owned())
+        fresh(&self.inner.keys, prefix)
+    }
+
+    /// The claims of a token verified earlier (its lifetime is the caller's to check).
+    pub fn verified_token(&self, token: &str) -> Option<Arc<Claims>> {
+        fresh(&self.inner.tokens, token)
+    }
+
+    pub fn put_verified_token(&self, token: &str, claims: Claims) -> Arc<Claims> {
+        // No epoch: nothing invalidates a signature.
+        let since = self.epoch();
+        self.inner
+            .put(&self.inner.tokens, since, token.into(), claims)
     }
 
     pub fn put_key(&self, since: Epoch, key: ApiKey) -> Arc<ApiKey> {

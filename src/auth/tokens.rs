@@ -111,8 +111,17 @@ fn validation() -> Validation {
     v.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]);
     v.validate_exp = true;
     v.validate_nbf = true;
-    v.leeway = 5;
+    v.leeway = LEEWAY_SECS;
     v
+}
+
+/// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Whether verified claims are still within their lifetime (for claims verified earlier).
+pub fn is_current(claims: &Claims) -> bool {
+    let now = jsonwebtoken::get_current_timestamp();
+    now < claims.exp + LEEWAY_SECS && claims.nbf <= now + LEEWAY_SECS
 }
 
 /// Verifies signature, algorithm, lifetime, issuer and audience, then the token type.
@@ -130,7 +139,7 @@ pub fn verify(key: &SecretString, token: &str, expected: TokenType) -> Result<Cl
     if claims.typ != expected {
         return Err(TokenError::WrongType);
     }
-    if claims.iat > jsonwebtoken::get_current_timestamp() + 5 || claims.jti.is_empty() {
+    if claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS || claims.jti.is_empty() {
         return Err(TokenError::Invalid);
     }
     Ok(claims)
@@ -144,6 +153,28 @@ mod tests {
 
     fn key() -> SecretString {
         SecretString::from("test-jwt-key-with-enough-bytes-000")
+    }
+
+    #[test]
+    fn claims_are_current_only_within_their_lifetime_and_leeway() -> Result<(), TokenError> {
+        let (_, mut c) = issue(
+            &key(),
+            TokenType::Access,
+            7,
+            0,
+            ACCESS_TTL,
+            Extra::default(),
+        )?;
+        assert!(is_current(&c));
+        let now = jsonwebtoken::get_current_timestamp();
+        c.exp = now - 1;
+        assert!(is_current(&c), "within the leeway");
+        c.exp = now - LEEWAY_SECS;
+        assert!(!is_current(&c), "expired");
+        c.exp = now + 60;
+        c.nbf = now + LEEWAY_SECS + 10;
+        assert!(!is_current(&c), "not yet valid");
+        Ok(())
     }
 
     #[test]

@@ -373,8 +373,15 @@ async fn from_token(
     typ: TokenType,
     csrf: Option<&str>,
 ) -> Result<Principal, ApiError> {
-    let key: &SecretString = &state.secrets.jwt_secret_key;
-    let claims = tokens::verify(key, token, typ).map_err(unauthorized)?;
+    let claims = match state.auth_cache.verified_token(token) {
+        Some(claims) if claims.typ == typ && tokens::is_current(&claims) => claims,
+        Some(_) => return Err(ApiError::Unauthorized),
+        None => {
+            let key: &SecretString = &state.secrets.jwt_secret_key;
+            let claims = tokens::verify(key, token, typ).map_err(unauthorized)?;
+            state.auth_cache.put_verified_token(token, claims)
+        }
+    };
     if let Some(presented) = csrf {
         let expected = claims.csrf.as_deref().unwrap_or_default();
         if expected.is_empty()

@@ -278,6 +278,23 @@ async fn an_access_token_is_refused_as_a_refresh_token() {
         StatusCode::UNAUTHORIZED,
         "refresh token used as access token"
     );
+    // Verified tokens are remembered by their text: one accepted as an access token is still
+    // refused as a session cookie, whose type differs.
+    let (status, _) = app.call("GET", "/api/v1/auth/me", Some(access), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let status = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("Cookie", format!("guildhall_session={access}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "access token used as a session"
+    );
 }
 
 #[actix_web::test]
