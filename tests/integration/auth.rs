@@ -787,6 +787,16 @@ async fn wait_for_subscription(a: &crate::common::TestApp, b: &crate::common::Te
     assert!(subscribed, "the second instance never subscribed");
 }
 
+/// `GET /api/v1/auth/me` on `app`, with an access token or an API key.
+fn me(app: &crate::common::TestApp, credential: &str, api_key: bool) -> reqwest::RequestBuilder {
+    let request = app.client.get(app.url("/api/v1/auth/me"));
+    if api_key {
+        request.header("X-API-Key", credential)
+    } else {
+        request.bearer_auth(credential)
+    }
+}
+
 /// Polls `app` with `credential` until refused; how long that took.
 async fn time_until_refused(
     app: &crate::common::TestApp,
@@ -795,18 +805,32 @@ async fn time_until_refused(
 ) -> Option<std::time::Duration> {
     let started = std::time::Instant::now();
     while started.elapsed() < guildhall::auth::cache::TTL * 2 {
-        let mut request = app.client.get(app.url("/api/v1/auth/me"));
-        request = if api_key {
-            request.header("X-API-Key", credential)
-        } else {
-            request.bearer_auth(credential)
-        };
-        if request.send().await.unwrap().status() == StatusCode::UNAUTHORIZED {
+        let status = me(app, credential, api_key).send().await.unwrap().status();
+        if status == StatusCode::UNAUTHORIZED {
             return Some(started.elapsed());
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     None
+}
+
+/// `a` changes something through `path`; `b`, which had the credential cached, must refuse it
+/// well inside the cache lifetime.
+async fn revoked_elsewhere_at_once(
+    (a, b): (&crate::common::TestApp, &crate::common::TestApp),
+    admin: &str,
+    (method, path, body): (&str, String, Option<Value>),
+    (credential, api_key): (&str, bool),
+) {
+    let status = me(b, credential, api_key).send().await.unwrap().status();
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = a.call(method, &path, Some(admin), body).await;
+    assert!(status.is_success(), "{status} {answer}");
+    let took = time_until_refused(b, credential, api_key).await;
+    assert!(
+        took.is_some_and(|t| t < std::time::Duration::from_millis(500)),
+        "{method} {path}: the credential was still accepted elsewhere after {took:?}"
+    );
 }
 
 #[actix_web::test]
@@ -827,55 +851,26 @@ async fn with_redis_a_revocation_on_one_instance_takes_effect_on_the_others_at_o
         .unwrap()
         .id;
 
-    // `b` loads both into its cache just before `a` revokes: without the message they would
-    // stay valid on `b` for the whole cache lifetime.
-    let me = |credential: &str, api_key: bool| {
-        let request = b.client.get(b.url("/api/v1/auth/me"));
-        if api_key {
-            request.header("X-API-Key", credential.to_owned())
-        } else {
-            request.bearer_auth(credential)
-        }
-    };
-    assert_eq!(
-        me(&key, true).send().await.unwrap().status(),
-        StatusCode::OK
-    );
-    assert!(b.state.auth_cache.key(&prefix).is_some());
-    let (status, body) = a
-        .call(
-            "DELETE",
-            &format!("/api/v1/api-keys/{key_id}"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert!(status.is_success(), "{status} {body}");
-    let took = time_until_refused(&b, &key, true).await;
-    assert!(
-        took.is_some_and(|t| t < std::time::Duration::from_millis(500)),
-        "a revoked key was accepted elsewhere for {took:?}"
-    );
-
-    assert_eq!(
-        me(&token, false).send().await.unwrap().status(),
-        StatusCode::OK
-    );
-    assert!(b.state.auth_cache.user(id).is_some());
-    let (status, body) = a
-        .call(
+    // `b` loads each credential into its cache just before `a` revokes it: without the
+    // message it would stay valid on `b` for the whole cache lifetime.
+    revoked_elsewhere_at_once(
+        (&a, &b),
+        &admin,
+        ("DELETE", format!("/api/v1/api-keys/{key_id}"), None),
+        (&key, true),
+    )
+    .await;
+    revoked_elsewhere_at_once(
+        (&a, &b),
+        &admin,
+        (
             "PATCH",
-            &format!("/api/v1/users/{id}"),
-            Some(&admin),
+            format!("/api/v1/users/{id}"),
             Some(json!({ "disabled": true })),
-        )
-        .await;
-    assert!(status.is_success(), "{status} {body}");
-    let took = time_until_refused(&b, &token, false).await;
-    assert!(
-        took.is_some_and(|t| t < std::time::Duration::from_millis(500)),
-        "a disabled user's token was accepted elsewhere for {took:?}"
-    );
+        ),
+        (&token, false),
+    )
+    .await;
 }
 
 #[actix_web::test]
