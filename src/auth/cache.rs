@@ -114,12 +114,19 @@ where
 }
 
 impl Inner {
-    fn put<K: std::hash::Hash + Eq, V>(&self, m: &Map<K, V>, since: Epoch, k: K, v: V) -> Arc<V> {
+    /// Stores `v` unless an invalidation came after `since` (`None`: unconditionally).
+    fn put<K: std::hash::Hash + Eq, V>(
+        &self,
+        m: &Map<K, V>,
+        since: Option<Epoch>,
+        k: K,
+        v: V,
+    ) -> Arc<V> {
         let v = Arc::new(v);
         let mut map = lock(m);
         // Checked under the lock that `apply` also takes after bumping the epoch, so an
         // invalidation either sees this entry (and removes it) or makes this check fail.
-        if self.epoch.load(Ordering::Acquire) == since.0 {
+        if since.is_none_or(|e| self.epoch.load(Ordering::Acquire) == e.0) {
             if map.len() >= SWEEP_AT {
                 map.retain(|_, (at, _)| at.elapsed() < TTL);
             }
@@ -166,7 +173,8 @@ impl AuthCache {
     }
 
     pub fn put_user(&self, since: Epoch, user: UserAuth) -> Arc<UserAuth> {
-        self.inner.put(&self.inner.users, since, user.id, user)
+        self.inner
+            .put(&self.inner.users, Some(since), user.id, user)
     }
 
     pub fn key(&self, prefix: &str) -> Option<Arc<ApiKey>> {
@@ -179,15 +187,14 @@ impl AuthCache {
     }
 
     pub fn put_verified_token(&self, token: &str, claims: Claims) -> Arc<Claims> {
-        // No epoch: nothing invalidates a signature.
-        let since = self.epoch();
+        // Nothing invalidates a signature, so no epoch applies.
         self.inner
-            .put(&self.inner.tokens, since, token.into(), claims)
+            .put(&self.inner.tokens, None, token.into(), claims)
     }
 
     pub fn put_key(&self, since: Epoch, key: ApiKey) -> Arc<ApiKey> {
         self.inner
-            .put(&self.inner.keys, since, key.prefix.clone(), key)
+            .put(&self.inner.keys, Some(since), key.prefix.clone(), key)
     }
 
     /// After a change to one user (token version, status, grants, MFA).

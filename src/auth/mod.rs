@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod cache;
 pub mod digest;
+pub mod lockout;
 pub mod password;
 pub mod rbac;
 pub mod tokens;

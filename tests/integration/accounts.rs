@@ -713,3 +713,121 @@ async fn every_body_refuses_unknown_fields_naming_them() {
         );
     }
 }
+
+#[actix_web::test]
+async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_changes() {
+    let app = spawn_app().await;
+    let (me, _) = create_user(&app, "owner", &[("admin", 0)]).await;
+    let token = access_token(&app, me);
+    let ids = |users: &Value| -> Vec<(String, String)> {
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["id"].as_str().unwrap().to_owned(),
+                    u["username"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    // The first start seeded another administrator: with two, one may go.
+    let (_, users) = app.call("GET", "/api/v1/users", Some(&token), None).await;
+    let seeded = ids(&users)
+        .into_iter()
+        .find(|(_, name)| name == "admin")
+        .map(|(id, _)| id)
+        .expect("the seeded admin");
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{seeded}"),
+            Some(&token),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Now `me` is the last one: no demotion, no guild-only admin, no disabling.
+    for change in [
+        json!({ "roles": [] }),
+        json!({ "roles": [{ "role": "viewer" }] }),
+        json!({ "roles": [{ "role": "admin", "guild_id": "123456789012345678" }] }),
+        json!({ "disabled": true }),
+        json!({ "roles": [{ "role": "admin" }], "disabled": true }),
+    ] {
+        let (status, body) = app
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{me}"),
+                Some(&token),
+                Some(change.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{change}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("users.manage") && m.contains("roles.manage")),
+            "{body}"
+        );
+    }
+    // Nothing was changed: the token still works and still manages users.
+    let (status, me_now) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        me_now["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("users.manage")),
+        "{me_now}"
+    );
+
+    // A custom role that is the last one granting administration cannot be emptied either.
+    let (status, role) = app
+        .call(
+            "POST",
+            "/api/v1/roles",
+            Some(&token),
+            Some(json!({ "name": "keeper", "permissions": ["users.manage", "roles.manage"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{me}"),
+            Some(&token),
+            Some(json!({ "roles": [{ "role": "keeper" }] })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "moving to an equivalent role is fine: {body}"
+    );
+    let role_id = role["id"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/roles/{role_id}"),
+            Some(&token),
+            Some(json!({ "permissions": ["users.manage"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // With a second administrator, the first may step down.
+    let (other, _) = create_user(&app, "heir", &[("admin", 0)]).await;
+    assert!(other > 0);
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{me}"),
+            Some(&token),
+            Some(json!({ "roles": [] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

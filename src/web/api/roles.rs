@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::auth::lockout;
 use crate::auth::rbac::Permission;
 use crate::state::AppState;
 use crate::store::roles::{self, Role, RoleUpdate};
+use crate::store::users;
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, path_id};
 use crate::web::openapi::ErrorBody;
@@ -204,6 +206,19 @@ pub async fn update_role(
         return Err(ApiError::Conflict(
             "the admin role always holds every permission".into(),
         ));
+    }
+    if let Some(permissions) = &permissions {
+        let change = lockout::Change::Permissions {
+            role_id: id,
+            permissions,
+        };
+        let (everyone, all_roles) = (
+            users::list(&state.store).await?,
+            roles::list(&state.store).await?,
+        );
+        if lockout::removes_last_administrator(&everyone, &all_roles, &[change]) {
+            return Err(ApiError::Conflict(lockout::REFUSAL.into()));
+        }
     }
     roles::update(
         &state.store,

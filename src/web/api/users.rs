@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::password;
 use crate::auth::rbac::{GLOBAL, Permission as P};
+use crate::auth::{lockout, password};
 use crate::state::AppState;
 use crate::store::roles::{self, Role};
 use crate::store::users::{self, RoleGrant, UserSummary};
-use crate::store::{instance_settings, invites};
+use crate::store::{StoreError, instance_settings, invites};
 use crate::types::{NewPassword, Username};
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, path_id};
@@ -252,7 +252,8 @@ fn grant_details(view: &UserView) -> serde_json::Value {
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The change would leave no administrator", body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id, target))]
 pub async fn update_user(
@@ -263,7 +264,11 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("target", id);
-    let target = users::summary(&state.store, id).await?;
+    let everyone = users::list(&state.store).await?;
+    let target = everyone
+        .iter()
+        .find(|u| u.id == id)
+        .ok_or(StoreError::NotFound)?;
     let all_roles = roles::list(&state.store).await?;
     if !may_manage(&auth, &all_roles, &target.roles) {
         return Err(ApiError::Forbidden);
@@ -273,6 +278,22 @@ pub async fn update_user(
         .as_deref()
         .map(|inputs| resolve_grants(&auth, &all_roles, inputs, "roles"))
         .transpose()?;
+    let mut changes = Vec::new();
+    if let Some(grants) = &grants {
+        changes.push(lockout::Change::Grants {
+            user_id: id,
+            grants,
+        });
+    }
+    if let Some(disabled) = body.disabled {
+        changes.push(lockout::Change::Disabled {
+            user_id: id,
+            disabled,
+        });
+    }
+    if lockout::removes_last_administrator(&everyone, &all_roles, &changes) {
+        return Err(ApiError::Conflict(lockout::REFUSAL.into()));
+    }
     if let Some(grants) = &grants {
         users::replace_grants(&state.store, id, grants).await?;
     }
