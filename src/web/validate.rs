@@ -42,10 +42,7 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::PayloadTooLarge
         }
-        JsonPayloadError::ContentType => ApiError::BadRequest {
-            code: "unsupported_media_type",
-            message: "the body must be JSON with Content-Type: application/json".into(),
-        },
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
             code: "invalid_body",
             message: format!("invalid JSON body: {e}"),
@@ -89,11 +86,7 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Json<T
         let bytes = actix_web::web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::BadRequest {
-                    code: "unsupported_media_type",
-                    message: "the body must be JSON with Content-Type: application/json".into(),
-                }
-                .into());
+                return Err(ApiError::UnsupportedMediaType.into());
             }
             let bytes = bytes.await?;
             let de = &mut serde_json::Deserializer::from_slice(&bytes);

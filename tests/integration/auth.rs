@@ -594,6 +594,24 @@ async fn login_bodies_are_strict_and_errors_name_the_field() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{name}: {message}");
     }
+    // A body that is not declared as JSON is a 415, whatever it holds.
+    for content_type in [None, Some("text/plain"), Some("multipart/form-data")] {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .body(json!({"username":"a","password":"b"}).to_string());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unsupported_media_type");
+    }
 }
 
 #[actix_web::test]

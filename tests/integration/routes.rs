@@ -102,6 +102,42 @@ async fn the_openapi_document_lists_exactly_the_declared_routes() {
     );
 }
 
+/// Clients and fuzzers read the document to build requests: every path parameter says what the
+/// handler accepts, and a value it documents as valid is not refused as malformed.
+#[actix_web::test]
+async fn every_path_parameter_documents_the_pattern_its_handler_accepts() {
+    let app = spawn_app().await;
+    let (_, doc) = app.get_json("/api/openapi.json").await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for param in operation["parameters"].as_array().into_iter().flatten() {
+                if param["in"] != "path" {
+                    continue;
+                }
+                let name = param["name"].as_str().unwrap();
+                let pattern = param["schema"]["pattern"].as_str();
+                assert!(
+                    pattern.is_some(),
+                    "{method} {path}: path parameter `{name}` has no pattern"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+    // An id matching the documented pattern but naming nothing is a 404, not a 400.
+    let admin = crate::common::auth::admin_token(&app).await;
+    for path in [
+        "/api/v1/settings/999999999999999999",
+        "/api/v1/guilds/999999999999999999",
+        "/api/v1/minecraft/servers/no-such-server",
+    ] {
+        let (status, body) = app.call("GET", path, Some(&admin), None).await;
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+}
+
 #[actix_web::test]
 async fn the_docs_page_is_served_from_vendored_assets_in_debug_builds_and_can_be_turned_off() {
     let app = spawn_app().await;

@@ -186,7 +186,7 @@ pub async fn create_key(
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
-    params(("id" = String, Path, description = "API key id")),
+    params(("id" = String, Path, description = "API key id", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 204, description = "Revoked; refused from the next request on"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),

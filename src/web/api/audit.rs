@@ -120,12 +120,12 @@ fn filter_from(query: &HashMap<String, String>) -> Result<AuditFilter, ApiError>
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
     params(
-        ("actor" = Option<String>, Query, description = "Acting user id"),
-        ("action" = Option<String>, Query, description = "Exact action, e.g. `auth.login`"),
-        ("guild" = Option<String>, Query, description = "Guild id; required for guild-scoped readers"),
+        ("actor" = Option<String>, Query, description = "Acting user id", pattern = "^[1-9][0-9]{0,18}$"),
+        ("action" = Option<String>, Query, description = "Exact action, e.g. `auth.login`", min_length = 1, max_length = 64),
+        ("guild" = Option<String>, Query, description = "Guild id; required for guild-scoped readers", pattern = "^[1-9][0-9]{0,18}$"),
         ("from" = Option<i64>, Query, description = "Unix ms, inclusive", minimum = 0),
         ("to" = Option<i64>, Query, description = "Unix ms, exclusive", minimum = 0),
-        ("before" = Option<String>, Query, description = "Cursor: entries older than this id"),
+        ("before" = Option<String>, Query, description = "Cursor: entries older than this id", pattern = "^[1-9][0-9]{0,18}$"),
         ("limit" = Option<u32>, Query, description = "1 to 200, default 50", minimum = 1, maximum = 200),
     ),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

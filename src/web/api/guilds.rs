@@ -95,7 +95,7 @@ pub async fn list_route(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpR
 }
 
 #[utoipa::path(get, path = "/api/v1/guilds/{guild_id}", tag = "guilds",
-    params(("guild_id" = String, Path, description = "Discord guild id")),
+    params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 200, description = "The guild, its settings and modules"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
@@ -110,8 +110,8 @@ pub async fn get_route(
 }
 
 #[utoipa::path(put, path = "/api/v1/guilds/{guild_id}/modules/{module}", tag = "guilds", request_body = ModuleBody,
-    params(("guild_id" = String, Path, description = "Discord guild id"),
-        ("module" = String, Path, description = "admin, moderation or minecraft")),
+    params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$"),
+        ("module" = String, Path, description = "admin, moderation or minecraft", pattern = "^(admin|moderation|minecraft)$")),
     responses((status = 200, description = "The module's new state"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]

@@ -220,7 +220,7 @@ pub async fn create_server(
 }
 
 #[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}", tag = "minecraft",
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 200, description = "The server, without its password"),
         (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
@@ -235,7 +235,7 @@ pub async fn get_server(
 }
 
 #[utoipa::path(patch, path = "/api/v1/minecraft/servers/{name}", tag = "minecraft", request_body = ServerUpdate,
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 200, description = "Updated; a new host, port or password reconnects"),
         (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -262,7 +262,7 @@ pub async fn update_server(
 }
 
 #[utoipa::path(delete, path = "/api/v1/minecraft/servers/{name}", tag = "minecraft",
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 204, description = "Removed with its links and schedules"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)),
@@ -280,7 +280,7 @@ pub async fn delete_server(
 }
 
 #[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/status", tag = "minecraft",
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 200, description = "Connection state, last error, round trip, players"),
         (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
@@ -295,7 +295,7 @@ pub async fn status(
 }
 
 #[utoipa::path(post, path = "/api/v1/minecraft/servers/{name}/command", tag = "minecraft", request_body = CommandRequest,
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 200, description = "`raw` and `text` (formatting codes removed)"),
         (status = 400, body = ErrorBody),
         (status = 403, description = "The role policy does not allow this command", body = ErrorBody),
@@ -317,7 +317,7 @@ pub async fn command(
 }
 
 #[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/players", tag = "minecraft",
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 200, description = "`online`, `max` and `names`, parsed from `list`"),
         (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)),
@@ -333,7 +333,7 @@ pub async fn players(
 }
 
 #[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/schedules", tag = "minecraft",
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 200, description = "The server's schedules"),
         (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
@@ -348,7 +348,7 @@ pub async fn list_schedules(
 }
 
 #[utoipa::path(post, path = "/api/v1/minecraft/servers/{name}/schedules", tag = "minecraft", request_body = NewScheduleRequest,
-    params(("name" = String, Path, description = "Server name")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
     responses((status = 201, description = "Created"),
         (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -376,7 +376,7 @@ pub async fn create_schedule(
 }
 
 #[utoipa::path(delete, path = "/api/v1/minecraft/servers/{name}/schedules/{id}", tag = "minecraft",
-    params(("name" = String, Path, description = "Server name"), ("id" = String, Path, description = "Schedule id")),
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$"), ("id" = String, Path, description = "Schedule id", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 204, description = "Removed"),
         (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)),

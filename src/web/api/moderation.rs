@@ -190,8 +190,8 @@ pub fn configure(cfg: &mut aweb::ServiceConfig) {
 
 #[utoipa::path(post, path = "/api/v1/guilds/{guild_id}/moderation/{action}", tag = "moderation",
     request_body = ModerationBody,
-    params(("guild_id" = String, Path, description = "Discord guild id"),
-        ("action" = String, Path, description = "warn, kick, ban, unban, timeout or untimeout")),
+    params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$"),
+        ("action" = String, Path, description = "warn, kick, ban, unban, timeout or untimeout", pattern = "^(warn|kick|ban|unban|timeout|untimeout)$")),
     responses((status = 201, description = "The case created"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -225,8 +225,8 @@ pub async fn post_action(
 }
 
 #[utoipa::path(get, path = "/api/v1/guilds/{guild_id}/cases", tag = "moderation",
-    params(("guild_id" = String, Path, description = "Discord guild id"),
-        ("user" = Option<String>, Query, description = "Only this Discord user's cases")),
+    params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$"),
+        ("user" = Option<String>, Query, description = "Only this Discord user's cases", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 200, description = "The newest 100 cases"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]

@@ -172,7 +172,7 @@ pub async fn create_role(
 }
 
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "roles", request_body = UpdateRole,
-    params(("id" = String, Path, description = "Role id")),
+    params(("id" = String, Path, description = "Role id", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 200, body = RoleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]

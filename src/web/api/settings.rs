@@ -115,7 +115,7 @@ pub fn configure(cfg: &mut aweb::ServiceConfig) {
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/{guild_id}", tag = "guilds",
-    params(("guild_id" = String, Path, description = "Discord guild id")),
+    params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 200, description = "The guild's settings"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
@@ -131,7 +131,7 @@ pub async fn get_route(
 }
 
 #[utoipa::path(put, path = "/api/v1/settings/{guild_id}", tag = "guilds", request_body = SettingsUpdate,
-    params(("guild_id" = String, Path, description = "Discord guild id")),
+    params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$")),
     responses((status = 200, description = "The guild's settings after the change"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
