@@ -3,6 +3,7 @@
 //!
 //! `CARGO_TARGET_DIR=/work/cache/target cargo bench --bench api` (release build). Prints a
 //! table; figures go in docs/performance.md. Loopback only; every loop is bounded in time.
+//! `API_BENCH_REDIS_URL=redis://127.0.0.1:6379` runs the daemon with Redis as well.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -25,8 +26,16 @@ const GUILD: &str = "123456789012345678";
 const PASSWORD: &str = "benchmark passphrase 0001";
 
 fn spawn_daemon(data_dir: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_guildhall"))
-        .env_clear()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guildhall"));
+    command.env_clear();
+    // The scaled-out configuration: guild configuration cached in Redis, revocations published.
+    if let Ok(url) = std::env::var("API_BENCH_REDIS_URL") {
+        command.env("REDIS_URL", url).env(
+            "GUILDHALL_REDIS_PREFIX",
+            format!("bench-{}", std::process::id()),
+        );
+    }
+    let child = command
         .env("GUILDHALL_DATA_DIR", data_dir)
         .env("GUILDHALL_BIND", format!("127.0.0.1:{port}"))
         // The per-IP limit would throttle a load generator that is one client.
@@ -215,8 +224,13 @@ fn main() {
     let ratio = authed.rps() / health.rps();
 
     println!(
-        "\n## API benchmark ({} cores)\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "\n## API benchmark ({} cores, {})\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if std::env::var("API_BENCH_REDIS_URL").is_ok() {
+            "SQLite + Redis"
+        } else {
+            "SQLite, no Redis"
+        }
     );
     println!("| measurement | value | target |");
     println!("|---|---|---|");

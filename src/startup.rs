@@ -117,6 +117,7 @@ impl Application {
             Supervisor::start(move |_| ScheduleRunner::new(minecraft, schedule::TICK))
         };
 
+        let invalidations = crate::shared::invalidation::Bus::new(redis.clone());
         let state = AppState {
             store: store.clone(),
             rate_limiter: RateLimiter::new(redis.clone()),
@@ -130,10 +131,10 @@ impl Application {
             metrics,
             secrets,
             started_at,
-            guild_config: GuildConfigCache::new(store.clone(), redis.clone()),
-            auth_cache: crate::auth::cache::AuthCache::new(redis.clone()),
+            guild_config: GuildConfigCache::new(store.clone(), invalidations.clone()),
+            auth_cache: crate::auth::cache::AuthCache::new(invalidations.clone()),
         };
-        state.auth_cache.subscribe();
+        invalidations.subscribe();
         state.gateway.do_send(GatewayStart(state.clone()));
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {

@@ -1,27 +1,23 @@
-//! Per-guild settings and modules, cached. With Redis, the cache lives there, so a change made
-//! by any instance (it deletes the key) is seen by all at once; a global generation number,
-//! bumped by `POST /api/v1/bot/reload`, invalidates every guild in one step. Without Redis (or
-//! while it is down) an in-process cache is used, invalidated on local changes; entries then
-//! expire after `LOCAL_TTL` so that changes made by other instances show up eventually.
+//! Per-guild settings and modules, cached in process. A change (through the API, a slash
+//! command, the bot joining or leaving the guild, or `POST /api/v1/bot/reload`) is announced on
+//! the invalidation bus, so this instance forgets the entry at once and, with Redis, every other
+//! instance a moment later. With Redis configured, entries also expire after [`SHARED_TTL`]:
+//! the bound on staleness while an instance is not subscribed.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use deadpool_redis::redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use crate::bot::input::ModuleName;
-use crate::shared::redis::Redis;
+use crate::shared::cache_map::CacheMap;
+use crate::shared::invalidation::{Bus, Invalidate, Invalidation};
 use crate::store::guilds::GuildSettings;
 use crate::store::{Store, StoreError};
 
-/// How long Redis keeps a cached entry (the database stays the source of truth).
-const REDIS_TTL_SECS: u64 = 600;
-/// How long an in-process entry is trusted while Redis is configured but unreachable.
-const LOCAL_TTL_WITH_REDIS: Duration = Duration::from_secs(10);
+/// How long an entry is trusted when other instances may change it.
+pub const SHARED_TTL: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuildConfig {
     /// The bot is in the guild (joined and not left). Cached with the rest so that an API read
     /// of a guild's settings needs no query; GUILD_CREATE and GUILD_DELETE invalidate it.
@@ -37,35 +33,35 @@ impl GuildConfig {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    generation: i64,
-    config: GuildConfig,
-}
+struct Entries(CacheMap<i64, GuildConfig>);
 
-/// In-process entries: when each was loaded, and the configuration.
-type LocalCache = HashMap<i64, (Instant, Arc<GuildConfig>)>;
+impl Invalidate for Entries {
+    fn invalidate(&self, what: &Invalidation) {
+        match what {
+            Invalidation::Guild(id) => self.0.remove(id),
+            Invalidation::AllGuilds => self.0.clear(),
+            Invalidation::User(_) | Invalidation::ApiKey(_) | Invalidation::AllAuth => {}
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct GuildConfigCache {
     store: Store,
-    redis: Option<Redis>,
-    local: Arc<Mutex<LocalCache>>,
+    entries: Arc<Entries>,
+    bus: Bus,
 }
 
 impl GuildConfigCache {
-    pub fn new(store: Store, redis: Option<Redis>) -> Self {
+    pub fn new(store: Store, bus: Bus) -> Self {
+        // Alone, every change goes through this process: entries need no lifetime.
+        let ttl = bus.is_shared().then_some(SHARED_TTL);
+        let entries = Arc::new(Entries(CacheMap::new(ttl)));
+        bus.register(Arc::downgrade(&entries) as Weak<dyn Invalidate>);
         Self {
             store,
-            redis,
-            local: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    fn local(&self) -> std::sync::MutexGuard<'_, LocalCache> {
-        match self.local.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
+            entries,
+            bus,
         }
     }
 
@@ -89,78 +85,24 @@ impl GuildConfigCache {
         })
     }
 
-    #[tracing::instrument(skip(self), level = "debug")]
     pub async fn get(&self, guild_id: i64) -> Result<Arc<GuildConfig>, StoreError> {
-        if let Some(redis) = &self.redis
-            && let Some(mut conn) = redis.conn().await
-        {
-            let key = redis.key(&["guild_config", &guild_id.to_string()]);
-            let gen_key = redis.key(&["guild_config", "generation"]);
-            let found: Result<(Option<String>, Option<i64>), _> =
-                conn.mget(&[&key, &gen_key]).await;
-            match found {
-                Ok((cached, generation)) => {
-                    let generation = generation.unwrap_or(0);
-                    if let Some(cached) =
-                        cached.and_then(|c| serde_json::from_str::<Cached>(&c).ok())
-                        && cached.generation == generation
-                    {
-                        return Ok(Arc::new(cached.config));
-                    }
-                    let config = self.load(guild_id).await?;
-                    if let Ok(text) = serde_json::to_string(&Cached {
-                        generation,
-                        config: config.clone(),
-                    }) {
-                        let stored: Result<(), _> = conn.set_ex(&key, text, REDIS_TTL_SECS).await;
-                        if let Err(e) = stored {
-                            redis.report_failure(&e);
-                        }
-                    }
-                    return Ok(Arc::new(config));
-                }
-                Err(e) => redis.report_failure(&e),
-            }
+        if let Some(config) = self.entries.0.get(&guild_id) {
+            return Ok(config);
         }
-        let ttl = self.redis.as_ref().map(|_| LOCAL_TTL_WITH_REDIS);
-        if let Some((at, config)) = self.local().get(&guild_id)
-            && ttl.is_none_or(|ttl| at.elapsed() < ttl)
-        {
-            return Ok(config.clone());
-        }
-        let config = Arc::new(self.load(guild_id).await?);
-        self.local()
-            .insert(guild_id, (Instant::now(), config.clone()));
-        Ok(config)
+        let since = self.entries.0.epoch();
+        let config = self.load(guild_id).await?;
+        Ok(self.entries.0.put(Some(since), guild_id, config))
     }
 
     /// Forgets one guild's entry everywhere; call after changing its settings or modules, or
     /// after the bot joins or leaves it.
     pub async fn invalidate(&self, guild_id: i64) {
-        self.local().remove(&guild_id);
-        if let Some(redis) = &self.redis
-            && let Some(mut conn) = redis.conn().await
-        {
-            let key = redis.key(&["guild_config", &guild_id.to_string()]);
-            let deleted: Result<(), _> = conn.del(&key).await;
-            if let Err(e) = deleted {
-                redis.report_failure(&e);
-            }
-        }
+        self.bus.publish(Invalidation::Guild(guild_id)).await;
     }
 
     /// Forgets every guild's entry, on every instance (`POST /api/v1/bot/reload`).
     pub async fn reload_all(&self) {
-        self.local().clear();
-        if let Some(redis) = &self.redis
-            && let Some(mut conn) = redis.conn().await
-        {
-            let gen_key = redis.key(&["guild_config", "generation"]);
-            let bumped: Result<i64, _> = conn.incr(&gen_key, 1).await;
-            if let Err(e) = bumped {
-                redis.report_failure(&e);
-            }
-        }
+        self.bus.publish(Invalidation::AllGuilds).await;
     }
 }
 
@@ -298,32 +240,4 @@ pub async fn set_module(
         .await
         .map_err(|e| crate::bot::error::CommandError::Moderation(e.into()))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cached_config_round_trips_through_json() {
-        let config = GuildConfig {
-            present: true,
-            settings: GuildSettings {
-                log_channel_id: Some(42),
-                ..GuildSettings::default()
-            },
-            modules: BTreeMap::from([("moderation".to_owned(), false)]),
-        };
-        let text = serde_json::to_string(&Cached {
-            generation: 3,
-            config: config.clone(),
-        })
-        .unwrap_or_default();
-        let back: Result<Cached, _> = serde_json::from_str(&text);
-        assert!(
-            back.as_ref().is_ok_and(|c| c.config == config),
-            "{text} {:?}",
-            back.err()
-        );
-    }
 }

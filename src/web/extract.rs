@@ -426,7 +426,7 @@ pub async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<UserAuth>
     if let Some(user) = state.auth_cache.user(id) {
         return Ok(Some(user));
     }
-    let epoch = state.auth_cache.epoch();
+    let epoch = state.auth_cache.user_epoch();
     let Some(c) = users::credentials_by_id(&state.store, id).await? else {
         return Ok(None);
     };
@@ -448,7 +448,7 @@ pub async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<UserAuth>
 
 async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
     let presented = api_keys::parse(raw).ok_or(ApiError::Unauthorized)?;
-    let epoch = state.auth_cache.epoch();
+    let epoch = state.auth_cache.key_epoch();
     let key = match state.auth_cache.key(presented.prefix) {
         Some(k) => k,
         None => match key_store::find_by_prefix(&state.store, presented.prefix).await? {

@@ -194,3 +194,27 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// Until `b` is subscribed, `a`'s invalidations do not reach it; probe with an entry of no user.
+pub async fn wait_for_subscription(a: &TestApp, b: &TestApp) {
+    use guildhall::auth::cache::UserAuth;
+    let probe = || UserAuth {
+        id: -1,
+        username: "probe".into(),
+        token_version: 0,
+        disabled: false,
+        mfa_enabled: false,
+        mfa_required: false,
+        grants: Default::default(),
+    };
+    let subscribed = eventually(std::time::Duration::from_secs(10), || async {
+        b.state
+            .auth_cache
+            .put_user(b.state.auth_cache.user_epoch(), probe());
+        a.state.auth_cache.forget_user(-1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        b.state.auth_cache.user(-1).is_none()
+    })
+    .await;
+    assert!(subscribed, "the second instance never subscribed");
+}

@@ -781,30 +781,6 @@ async fn two_instances_sharing_redis(
     (a, b)
 }
 
-/// Until `b` is subscribed, `a`'s invalidations do not reach it; probe with an entry of no user.
-async fn wait_for_subscription(a: &crate::common::TestApp, b: &crate::common::TestApp) {
-    use guildhall::auth::cache::UserAuth;
-    let probe = || UserAuth {
-        id: -1,
-        username: "probe".into(),
-        token_version: 0,
-        disabled: false,
-        mfa_enabled: false,
-        mfa_required: false,
-        grants: Default::default(),
-    };
-    let subscribed = crate::common::eventually(std::time::Duration::from_secs(10), || async {
-        b.state
-            .auth_cache
-            .put_user(b.state.auth_cache.epoch(), probe());
-        a.state.auth_cache.forget_user(-1).await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        b.state.auth_cache.user(-1).is_none()
-    })
-    .await;
-    assert!(subscribed, "the second instance never subscribed");
-}
-
 /// `GET /api/v1/auth/me` on `app`, with an access token or an API key.
 fn me(app: &crate::common::TestApp, credential: &str, api_key: bool) -> reqwest::RequestBuilder {
     let request = app.client.get(app.url("/api/v1/auth/me"));
@@ -857,7 +833,7 @@ async fn with_redis_a_revocation_on_one_instance_takes_effect_on_the_others_at_o
         return;
     };
     let (a, b) = two_instances_sharing_redis(redis).await;
-    wait_for_subscription(&a, &b).await;
+    crate::common::wait_for_subscription(&a, &b).await;
     let admin = crate::common::auth::admin_token(&a).await;
     let (id, _) = create_user(&a, "roaming", &[("viewer", 0)]).await;
     let token = access_token(&a, id);
@@ -906,7 +882,7 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
     };
     let proxy = crate::common::proxy::Proxy::start(target);
     let (a, b) = two_instances_sharing_redis(format!("redis://127.0.0.1:{}/", proxy.port)).await;
-    wait_for_subscription(&a, &b).await;
+    crate::common::wait_for_subscription(&a, &b).await;
     let (id, _) = create_user(&a, "outage", &[("viewer", 0)]).await;
     let token = access_token(&a, id);
     let (status, _) = b.call("GET", "/api/v1/auth/me", Some(&token), None).await;
@@ -929,7 +905,7 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
     );
 
     proxy.restore();
-    wait_for_subscription(&a, &b).await;
+    crate::common::wait_for_subscription(&a, &b).await;
     sqlx::query("UPDATE users SET disabled = 0 WHERE id = $1")
         .bind(id)
         .execute(a.state.store.pool())

@@ -835,6 +835,7 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         .await
         .unwrap();
     use guildhall::bot::input::ModuleName;
+    crate::common::wait_for_subscription(&a, &b).await;
     // Both instances read (and cache) the default: enabled.
     assert!(
         a.state
@@ -862,14 +863,24 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
     )
     .await
     .unwrap();
-    // The other instance sees it at once, not after a TTL.
+    // The other instance sees it at once (the message's trip), not after a TTL.
+    let enabled_on_b = |module: ModuleName| {
+        let b = &b;
+        async move {
+            b.state
+                .guild_config
+                .get(guild)
+                .await
+                .unwrap()
+                .module_enabled(module)
+        }
+    };
+    let soon = Duration::from_millis(500);
     assert!(
-        !b.state
-            .guild_config
-            .get(guild)
-            .await
-            .unwrap()
-            .module_enabled(ModuleName::Moderation)
+        eventually(soon, || async {
+            !enabled_on_b(ModuleName::Moderation).await
+        })
+        .await
     );
     // A reload on one instance invalidates every guild everywhere.
     a.state
@@ -887,14 +898,7 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         "still cached"
     );
     a.state.guild_config.reload_all().await;
-    assert!(
-        !b.state
-            .guild_config
-            .get(guild)
-            .await
-            .unwrap()
-            .module_enabled(ModuleName::Admin)
-    );
+    assert!(eventually(soon, || async { !enabled_on_b(ModuleName::Admin).await }).await);
 }
 
 #[actix_web::test]
