@@ -20,6 +20,8 @@ pub struct Metrics {
     pub log_lines_dropped: IntCounter,
     pub redis_up: IntGauge,
     pub redis_transitions: IntCounterVec,
+    /// 1 while this instance receives the other instances' cache invalidations.
+    pub invalidation_subscribed: IntGauge,
     pub discord_guilds: IntGauge,
     pub discord_shard_latency: GaugeVec,
     pub discord_commands: IntCounterVec,
@@ -102,6 +104,13 @@ impl Metrics {
                         "Times Redis was found down or back up",
                     ),
                     &["to"],
+                )?,
+            )?,
+            invalidation_subscribed: register(
+                &registry,
+                IntGauge::new(
+                    "guildhall_cache_invalidation_subscribed",
+                    "1 while subscribed to other instances' cache invalidations through Redis",
                 )?,
             )?,
             discord_guilds: register(

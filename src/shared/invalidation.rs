@@ -149,6 +149,7 @@ async fn listen(caches: Weak<Registry>, redis: Redis) {
                 }
                 drop(registry);
                 tracing::info!(channel, "subscribed to cache invalidations");
+                redis.report_subscription(true);
                 let (mut sink, mut stream) = pubsub.split();
                 let mut heartbeat =
                     tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -176,6 +177,7 @@ async fn listen(caches: Weak<Registry>, redis: Redis) {
                     }
                 }
                 reported = true;
+                redis.report_subscription(false);
                 tracing::warn!(
                     channel,
                     "lost the subscription to cache invalidations; other instances' changes are seen when cached entries expire, until it is back"

@@ -163,6 +163,14 @@ impl Redis {
         }
     }
 
+    /// Shown by `guildhall_cache_invalidation_subscribed`.
+    pub fn report_subscription(&self, subscribed: bool) {
+        self.inner
+            .metrics
+            .invalidation_subscribed
+            .set(i64::from(subscribed));
+    }
+
     /// A PING round trip, for `/ready`. Always tries, whatever the breaker says.
     pub async fn ping(&self) -> Result<Duration, String> {
         let started = Instant::now();

@@ -888,7 +888,16 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
     let (status, _) = b.call("GET", "/api/v1/auth/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);
 
+    let subscribed = "guildhall_cache_invalidation_subscribed";
+    assert_eq!(b.metric(subscribed).await, Some(1.0));
     proxy.cut();
+    assert!(
+        crate::common::eventually(std::time::Duration::from_secs(10), || async {
+            b.metric(subscribed).await == Some(0.0)
+        })
+        .await,
+        "the lost subscription is shown"
+    );
     // While Redis is away the change cannot be published; `b` still sees it within the TTL.
     sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
         .bind(id)
@@ -906,6 +915,7 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
 
     proxy.restore();
     crate::common::wait_for_subscription(&a, &b).await;
+    assert_eq!(b.metric(subscribed).await, Some(1.0));
     sqlx::query("UPDATE users SET disabled = 0 WHERE id = $1")
         .bind(id)
         .execute(a.state.store.pool())
