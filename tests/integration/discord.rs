@@ -1687,3 +1687,26 @@ async fn minecraft_commands_reach_the_guilds_server_over_rcon_and_are_audited() 
         "{by_admin:#?}"
     );
 }
+
+#[actix_web::test]
+async fn api_moderation_in_a_guild_the_bot_is_not_in_is_a_404_even_while_discord_is_away() {
+    // No DISCORD_TOKEN: the gateway is not connected, and the guild is unknown. The caller's
+    // mistake (the guild) is reported, not the daemon's state.
+    let app = crate::common::spawn_app().await;
+    let admin = crate::common::auth::admin_token(&app).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/guilds/1/moderation/warn",
+            Some(&admin),
+            Some(serde_json::json!({ "user_id": "384100496390344704" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("guild 1")),
+        "{body}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::discord_common::parse_guild_id;
+use super::discord_common::{parse_guild_id, present_config};
 use crate::actors::gateway::{GetBotStatus, GetHttp};
 use crate::bot::input::{MAX_BAN, MAX_TIMEOUT, ModDuration, Reason};
 use crate::services::moderation::{self, Action, Request};
@@ -121,6 +121,8 @@ pub async fn moderate(
 ) -> Result<CaseRow, ApiError> {
     let guild = parse_guild_id(guild_id)?;
     let (target, action, reason) = parse_action(action, body)?;
+    // A guild the bot is not in is a 404 whether or not Discord is reachable right now.
+    present_config(state, guild).await?;
     let http = state
         .gateway
         .send(GetHttp)
