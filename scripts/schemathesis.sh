@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Property-based API check: runs schemathesis (from PyPI) against /api/openapi.json of a real
 # daemon, authenticated as an admin, and fails on any 5xx or any response that does not match
-# the documented schema.
+# the documented schema. The one 5xx allowed is the documented 503 of a Minecraft operation on
+# a server the fuzzer created pointing nowhere (scripts/schemathesis_checks.py says why).
 #
 #   scripts/schemathesis.sh [extra schemathesis args…]
 #
 # Environment:
-#   GUILDHALL_BIN            daemon binary to test (default: release build if present, else a
-#                            debug build made with cargo)
+#   GUILDHALL_BIN            daemon binary to test (default: a debug build made with cargo)
 #   CARGO_TARGET_DIR         where cargo builds (default ~/.cache/guildhall/target)
 #   GUILDHALL_CACHE_DIR      where the schemathesis venv lives (default ~/.cache/guildhall)
 #   SCHEMATHESIS_MAX_EXAMPLES  examples per operation (default 50)
@@ -31,14 +31,11 @@ fi
 
 BIN="${GUILDHALL_BIN:-}"
 if [ -z "$BIN" ]; then
-  if [ -x "$CARGO_TARGET_DIR/release/guildhall" ] && \
-     [ "$CARGO_TARGET_DIR/release/guildhall" -nt Cargo.lock ]; then
-    BIN="$CARGO_TARGET_DIR/release/guildhall"
-  else
-    log "building the daemon (debug)"
-    cargo build --quiet --bin guildhall
-    BIN="$CARGO_TARGET_DIR/debug/guildhall"
-  fi
+  # Always through cargo (a no-op when up to date): a binary found lying around may be older
+  # than the sources.
+  log "building the daemon (debug)"
+  cargo build --quiet --bin guildhall
+  BIN="$CARGO_TARGET_DIR/debug/guildhall"
 fi
 
 WORK="$(mktemp -d /tmp/guildhall-st.XXXXXX)"
@@ -75,9 +72,10 @@ log "schemathesis against http://127.0.0.1:$PORT/api/openapi.json ($MAX_EXAMPLES
 # Sign-out and MFA changes would revoke the token the run uses: they are covered by the
 # integration suite instead.
 # From the temporary directory, so schemathesis's .schemathesis/ cache stays out of the tree.
-(cd "$WORK" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
+HOOKS="$PWD/scripts/schemathesis_checks.py"
+(cd "$WORK" && SCHEMATHESIS_HOOKS="$HOOKS" "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
-  --checks not_a_server_error,response_schema_conformance,content_type_conformance \
+  --checks no_server_error_but_an_unreachable_upstream,response_schema_conformance,content_type_conformance \
   --exclude-path /api/v1/auth/logout \
   --exclude-path-regex '^/api/v1/auth/(mfa/.*|password)$' \
   --max-examples "$MAX_EXAMPLES" \
