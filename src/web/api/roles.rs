@@ -193,7 +193,11 @@ pub async fn update_role(
         .as_deref()
         .map(|p| parse_permissions(&auth, p, "permissions"))
         .transpose()?;
-    let existing = roles::find(&state.store, id).await?;
+    let all_roles = roles::list(&state.store).await?;
+    let existing = all_roles
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or(crate::store::StoreError::NotFound)?;
     // Changing a role changes every holder: the caller must hold what it has now, too.
     if !existing
         .permissions
@@ -212,10 +216,7 @@ pub async fn update_role(
             role_id: id,
             permissions,
         };
-        let (everyone, all_roles) = (
-            users::list(&state.store).await?,
-            roles::list(&state.store).await?,
-        );
+        let everyone = users::list(&state.store).await?;
         if lockout::removes_last_administrator(&everyone, &all_roles, &[change]) {
             return Err(ApiError::Conflict(lockout::REFUSAL.into()));
         }
