@@ -1,0 +1,561 @@
+//! The Discord resources of the HTTP API (moderation, settings, modules, bot) and the guild
+//! configuration they share with the slash commands.
+
+use super::*;
+
+#[actix_web::test]
+async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
+    let Some(redis) = crate::common::redis_url() else {
+        return;
+    };
+    let prefix = format!("gh-test-{}", crate::common::random_suffix());
+    let (redis_a, prefix_a) = (redis.clone(), prefix.clone());
+    let a = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), redis_a);
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix_a);
+    })
+    .await;
+    let db_url = a.db.url.clone();
+    let b = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), redis);
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix);
+        env.insert("DATABASE_URL".into(), db_url);
+    })
+    .await;
+    let guild = GUILD as i64;
+    a.state
+        .store
+        .upsert_guild(&guildhall::store::guilds::GuildUpsert {
+            id: guild,
+            name: "Shared".into(),
+            icon: None,
+            owner_id: Some(OWNER as i64),
+            member_count: Some(3),
+        })
+        .await
+        .unwrap();
+    use guildhall::bot::input::ModuleName;
+    crate::common::wait_for_subscription(&a, &b).await;
+    // Both instances read (and cache) the default: enabled.
+    assert!(
+        a.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Moderation)
+    );
+    assert!(
+        b.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Moderation)
+    );
+    guildhall::services::guild_config::set_module(
+        &a.state,
+        guild,
+        ModuleName::Moderation,
+        false,
+        guildhall::store::audit::Actor::System,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    // The other instance sees it at once (the message's trip), not after a TTL.
+    let enabled_on_b = |module: ModuleName| {
+        let b = &b;
+        async move {
+            b.state
+                .guild_config
+                .get(guild)
+                .await
+                .unwrap()
+                .module_enabled(module)
+        }
+    };
+    let soon = Duration::from_millis(500);
+    assert!(
+        eventually(soon, || async {
+            !enabled_on_b(ModuleName::Moderation).await
+        })
+        .await
+    );
+    // A reload on one instance invalidates every guild everywhere.
+    a.state
+        .store
+        .set_guild_module(guild, "admin", false)
+        .await
+        .unwrap();
+    assert!(
+        b.state
+            .guild_config
+            .get(guild)
+            .await
+            .unwrap()
+            .module_enabled(ModuleName::Admin),
+        "still cached"
+    );
+    a.state.guild_config.reload_all().await;
+    assert!(eventually(soon, || async { !enabled_on_b(ModuleName::Admin).await }).await);
+}
+
+#[actix_web::test]
+async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_and_audit_entry() {
+    use guildhall::store::audit::Actor;
+    use guildhall::web::api::moderation::{ModerationBody, moderate};
+    let (fake, app) = connected().await;
+    let dashboard_user = Actor::User {
+        id: 7,
+        username: "alice".into(),
+    };
+    let body = ModerationBody {
+        user_id: MEMBER.to_string(),
+        reason: Some("from the dashboard".into()),
+        duration: None,
+        delete_message_days: None,
+    };
+    let case = moderate(
+        &app.state,
+        dashboard_user.clone(),
+        &GUILD.to_string(),
+        "kick",
+        &body,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(case.case_number, 1);
+    assert_eq!(case.action, "kick");
+    assert_eq!(case.actor_label, "user:alice");
+    assert_eq!(
+        fake.calls_matching("DELETE", &format!("/guilds/{GUILD}/members/{MEMBER}"))
+            .len(),
+        1
+    );
+    // A second kick, from Discord, gets the next number in the same sequence.
+    let reply = invoke(
+        &fake,
+        MODERATOR,
+        "kick",
+        vec![Opt::user("user", OTHER_MEMBER)],
+    )
+    .await;
+    assert!(content(&reply).contains("case #2"), "{reply}");
+    let audit: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT action, actor_label, actor_user_id FROM audit_log WHERE action = 'moderation.kick' ORDER BY created_at, id",
+    )
+    .fetch_all(app.state.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        vec![
+            (
+                "moderation.kick".to_owned(),
+                "user:alice".to_owned(),
+                Some(7)
+            ),
+            (
+                "moderation.kick".to_owned(),
+                format!("discord:{MODERATOR}"),
+                None
+            ),
+        ]
+    );
+
+    // The bot's own checks apply to the API too: the owner is protected, bad input is named.
+    let refusal = moderate(
+        &app.state,
+        dashboard_user.clone(),
+        &GUILD.to_string(),
+        "ban",
+        &ModerationBody {
+            user_id: OWNER.to_string(),
+            reason: None,
+            duration: None,
+            delete_message_days: None,
+        },
+        None,
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(refusal.code(), "conflict");
+    let bad: Vec<(&str, ModerationBody, &str)> = vec![
+        (
+            "timeout",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: Some("0s".into()),
+                delete_message_days: None,
+            },
+            "duration",
+        ),
+        (
+            "timeout",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: None,
+                delete_message_days: None,
+            },
+            "duration",
+        ),
+        (
+            "ban",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: Some("100y".into()),
+                delete_message_days: None,
+            },
+            "duration",
+        ),
+        (
+            "ban",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: None,
+                delete_message_days: Some(9),
+            },
+            "delete_message_days",
+        ),
+        (
+            "kick",
+            ModerationBody {
+                user_id: "someone".into(),
+                reason: None,
+                duration: None,
+                delete_message_days: None,
+            },
+            "user_id",
+        ),
+        (
+            "kick",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: Some("x".repeat(600)),
+                duration: None,
+                delete_message_days: None,
+            },
+            "reason",
+        ),
+        (
+            "explode",
+            ModerationBody {
+                user_id: MEMBER.to_string(),
+                reason: None,
+                duration: None,
+                delete_message_days: None,
+            },
+            "action",
+        ),
+    ];
+    for (action, body, field) in bad {
+        let e = moderate(
+            &app.state,
+            dashboard_user.clone(),
+            &GUILD.to_string(),
+            action,
+            &body,
+            None,
+            None,
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(e.code(), "invalid_field", "{action}: {e}");
+        assert!(e.to_string().starts_with(field), "{action}: {e}");
+    }
+    let unknown = moderate(
+        &app.state,
+        dashboard_user,
+        "1300000000000000000",
+        "warn",
+        &ModerationBody {
+            user_id: MEMBER.to_string(),
+            reason: None,
+            duration: None,
+            delete_message_days: None,
+        },
+        None,
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(unknown.code(), "not_found");
+    assert_eq!(
+        app.state
+            .store
+            .list_cases(GUILD as i64, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[actix_web::test]
+async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord() {
+    use guildhall::store::audit::Actor;
+    use guildhall::web::api::{guilds, settings};
+    let (fake, app) = connected().await;
+    let actor = Actor::User {
+        id: 7,
+        username: "alice".into(),
+    };
+    let guild = GUILD.to_string();
+    let body = serde_json::json!({"log_channel": (GUILD + 11).to_string(), "welcome_message": "Hi {user}"});
+    let saved = settings::put_settings(
+        &app.state,
+        actor.clone(),
+        &Default::default(),
+        &guild,
+        body.as_object().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved["settings"]["log_channel"], (GUILD + 11).to_string());
+    // Bad keys and values are refused, naming the field, and change nothing.
+    for (body, field) in [
+        (serde_json::json!({"colour": "red"}), "colour"),
+        (
+            serde_json::json!({"log_channel": "#general"}),
+            "log_channel",
+        ),
+        (serde_json::json!({"mod_role": true}), "mod_role"),
+        (
+            serde_json::json!({"minecraft_server": "bad name!"}),
+            "minecraft_server",
+        ),
+    ] {
+        let e = settings::put_settings(
+            &app.state,
+            actor.clone(),
+            &Default::default(),
+            &guild,
+            body.as_object().unwrap(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(e.code(), "invalid_field");
+        assert!(e.to_string().starts_with(field), "{e}");
+    }
+    let shown = settings::get_settings(&app.state, &guild).await.unwrap();
+    assert_eq!(shown["settings"]["welcome_message"], "Hi {user}");
+    assert_eq!(
+        settings::get_settings(&app.state, "abc")
+            .await
+            .err()
+            .unwrap()
+            .code(),
+        "invalid_field"
+    );
+    assert_eq!(
+        settings::get_settings(&app.state, "42")
+            .await
+            .err()
+            .unwrap()
+            .code(),
+        "not_found"
+    );
+
+    // A module disabled from the API is disabled for the slash commands at once.
+    guilds::put_module(
+        &app.state,
+        actor.clone(),
+        &Default::default(),
+        &guild,
+        "moderation",
+        &guilds::ModuleBody { enabled: false },
+    )
+    .await
+    .unwrap();
+    let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("module is disabled"), "{reply}");
+    let e = guilds::put_module(
+        &app.state,
+        actor,
+        &Default::default(),
+        &guild,
+        "fun",
+        &guilds::ModuleBody { enabled: true },
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), "invalid_field");
+    let listed = guilds::list_guilds(&app.state).await.unwrap();
+    assert_eq!(listed["guilds"].as_array().unwrap().len(), 1);
+    let one = guilds::get_guild(&app.state, &guild).await.unwrap();
+    assert_eq!(one["modules"]["moderation"], false);
+}
+
+#[actix_web::test]
+async fn reload_resyncs_the_commands_and_reloads_the_caches() {
+    use guildhall::store::audit::Actor;
+    let (fake, app) = connected().await;
+    let result = guildhall::web::api::bot::reload(&app.state, Actor::System)
+        .await
+        .unwrap();
+    assert_eq!(result["commands_registered"], 14);
+    assert_eq!(fake.calls_matching("PUT", "/applications/").len(), 2);
+    let status = guildhall::web::api::bot::status(&app.state).await.unwrap();
+    assert_eq!(status.status.label(), "connected");
+    let modules = guildhall::web::api::bot::modules(&app.state).await.unwrap();
+    assert_eq!(modules["modules"].as_array().unwrap().len(), 3);
+}
+
+#[actix_web::test]
+async fn the_http_api_moderates_and_configures_through_rbac() {
+    use crate::common::auth::{access_token, admin_token, create_user};
+    let (fake, app) = connected().await;
+    let admin = admin_token(&app).await;
+    let (status, body) = app
+        .call("GET", "/api/v1/bot/status", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "connected");
+    assert_eq!(body["shards"][0]["stage"], "connected");
+    assert_eq!(body["guilds"], 1);
+
+    // A moderator of this guild may act here, through the same service as /kick.
+    let (mod_id, _) = create_user(&app, "mod", &[("moderator", GUILD as i64)]).await;
+    let moderator = access_token(&app, mod_id);
+    let path = format!("/api/v1/guilds/{GUILD}/moderation/timeout");
+    let (status, case) = app
+        .call("POST", &path, Some(&moderator), Some(serde_json::json!({"user_id": MEMBER.to_string(), "duration": "10m", "reason": "calm down"})))
+        .await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!(case["case_number"], 1);
+    assert_eq!(case["action"], "timeout");
+    let patches = fake.calls_matching("PATCH", &format!("/guilds/{GUILD}/members/{MEMBER}"));
+    assert_eq!(patches.len(), 1);
+    assert!(patches[0].body["communication_disabled_until"].is_string());
+    // Bad input names its field; nothing happens.
+    let (status, body) = app
+        .call(
+            "POST",
+            &path,
+            Some(&moderator),
+            Some(serde_json::json!({"user_id": MEMBER.to_string(), "duration": "-5m"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("duration")
+    );
+    // A moderator of another guild may not.
+    let (other_id, _) = create_user(&app, "othermod", &[("moderator", 42)]).await;
+    let other = access_token(&app, other_id);
+    let (status, _) = app
+        .call(
+            "POST",
+            &path,
+            Some(&other),
+            Some(serde_json::json!({"user_id": MEMBER.to_string(), "duration": "10m"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(fake.calls_matching("PATCH", "/guilds/").len(), 1);
+
+    // Settings and modules from the API, seen by the bot.
+    let (status, body) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/settings/{GUILD}"),
+            Some(&admin),
+            Some(serde_json::json!({"mod_role": (GUILD + 2).to_string()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let origin: (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT ip, request_id FROM audit_log WHERE action = 'settings.update'")
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        origin.0.as_deref(),
+        Some("127.0.0.1"),
+        "the API's audit entry carries the origin"
+    );
+    let (status, body) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/settings/{GUILD}"),
+            Some(&admin),
+            Some(serde_json::json!({"nonsense": 1})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_field");
+    let (status, _) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/modules/moderation"),
+            Some(&admin),
+            Some(serde_json::json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reply = invoke(&fake, MODERATOR, "kick", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("module is disabled"), "{reply}");
+    let (status, body) = app
+        .call(
+            "GET",
+            &format!("/api/v1/guilds/{GUILD}/cases"),
+            Some(&moderator),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["cases"].as_array().unwrap().len(), 1);
+    let (status, body) = app
+        .call("GET", "/api/v1/guilds", Some(&moderator), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["guilds"][0]["id"], GUILD.to_string());
+    // A moderator of another guild sees none of this one.
+    let (status, body) = app.call("GET", "/api/v1/guilds", Some(&other), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["guilds"].as_array().unwrap().len(), 0);
+    let (status, body) = app
+        .call("POST", "/api/v1/bot/reload", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["commands_registered"], 14);
+}
+
+#[actix_web::test]
+async fn api_moderation_in_a_guild_the_bot_is_not_in_is_a_404_even_while_discord_is_away() {
+    // No DISCORD_TOKEN: the gateway is not connected, and the guild is unknown. The caller's
+    // mistake (the guild) is reported, not the daemon's state.
+    let app = crate::common::spawn_app().await;
+    let admin = crate::common::auth::admin_token(&app).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/guilds/1/moderation/warn",
+            Some(&admin),
+            Some(serde_json::json!({ "user_id": "384100496390344704" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("guild 1")),
+        "{body}"
+    );
+}

@@ -1,0 +1,477 @@
+//! The gateway: connecting, resuming, restarting, shutting down, shard ranges, and the
+//! dispatched events reaching the handler.
+
+use super::*;
+
+#[actix_web::test]
+async fn the_bot_connects_through_the_proxy_and_reports_its_shard_guilds_and_commands() {
+    let (fake, app) = connected().await;
+    let status = bot_status(&app).await;
+    assert_eq!(status.shards.len(), 1);
+    assert_eq!(status.shards[0].id, 0);
+    assert_eq!(status.guilds, 1);
+    assert_eq!(
+        status.bot_user_id.as_deref(),
+        Some(BOT_ID.to_string().as_str())
+    );
+
+    let (_, ready) = app.get_json("/ready").await;
+    assert_eq!(ready["gateway"]["status"], "connected");
+    assert_eq!(app.metric("guildhall_discord_guilds").await, Some(1.0));
+    assert_eq!(events(&app, "READY").await, 1.0);
+    assert_eq!(events(&app, "GUILD_CREATE").await, 1.0);
+
+    let guild = app.state.store.guild(GUILD as i64).await.unwrap().unwrap();
+    assert_eq!(guild.name, format!("Guild {GUILD}"));
+    assert_eq!(guild.member_count, 6);
+    assert_eq!(guild.owner_id, Some(OWNER as i64));
+
+    // Commands were registered globally by one bulk overwrite.
+    let puts = fake.calls_matching("PUT", "/applications/");
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(
+        puts[0].path,
+        format!("/applications/{}/commands", fake_discord::APPLICATION_ID)
+    );
+    let names: Vec<&str> = puts[0]
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for name in [
+        "ping",
+        "help",
+        "settings",
+        "module",
+        "warn",
+        "kick",
+        "ban",
+        "unban",
+        "timeout",
+        "untimeout",
+        "purge",
+        "cases",
+        "case",
+        "mc",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    // Latency shows up after the first heartbeat ACK.
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.shards[0].latency_ms.is_some()
+        })
+        .await
+    );
+    assert!(
+        app.metric("guildhall_discord_shard_latency_seconds{shard=\"0\"}")
+            .await
+            .is_some()
+    );
+}
+
+#[actix_web::test]
+async fn an_invalid_token_marks_the_gateway_failed_without_a_reconnect_storm() {
+    let fake = FakeDiscord::start().await;
+    fake.set_on_identify(OnIdentify::Close(4004));
+    let app = spawn_bot(&fake).await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "failed"
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    let (status, ready) = app.get_json("/ready").await;
+    assert_eq!(status, 200, "the rest of the daemon keeps running");
+    assert_eq!(ready["gateway"]["status"], "failed");
+    let reason = ready["gateway"]["reason"].as_str().unwrap();
+    assert!(reason.contains("4004"), "{reason}");
+    assert!(!reason.contains(fake_discord::TOKEN));
+    // Several heartbeat intervals later: still one attempt.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(fake.identifies(), 1);
+    assert_eq!(fake.connections(), 1);
+    assert_eq!(app.get("/health").await.status(), 200);
+}
+
+#[actix_web::test]
+async fn disallowed_intents_mark_the_gateway_failed_with_that_reason() {
+    let fake = FakeDiscord::start().await;
+    fake.set_on_identify(OnIdentify::Close(4014));
+    let app = spawn_bot_with(&fake, |env| {
+        env.insert("GUILDHALL_DISCORD_MEMBERS_INTENT".into(), "true".into());
+    })
+    .await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "failed"
+        })
+        .await
+    );
+    let status = bot_status(&app).await;
+    assert!(status.status.reason().unwrap().contains("4014"));
+    // The identify asked for GUILD_MEMBERS (1 << 1).
+    let intents = fake.identify_payloads()[0]["intents"].as_u64().unwrap();
+    assert_eq!(intents & 2, 2);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(fake.identifies(), 1);
+}
+
+#[actix_web::test]
+async fn a_dropped_connection_resumes_the_session() {
+    let (fake, app) = connected().await;
+    fake.drop_session(0);
+    assert!(
+        eventually(Duration::from_secs(20), || async { fake.resumes() >= 1 }).await,
+        "no RESUME after a drop (identifies: {})",
+        fake.identifies()
+    );
+    assert_eq!(fake.identifies(), 1, "resumed, not re-identified");
+    assert!(eventually(WAIT, || async { events(&app, "RESUMED").await >= 1.0 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await
+    );
+    // Events after the resume reach the handler.
+    let g = standard_guild(GUILD);
+    let author = g.member(MEMBER).unwrap().clone();
+    fake.dispatch(
+        0,
+        "MESSAGE_CREATE",
+        fake_discord::payloads::message(fake.next_snowflake(), GUILD, GUILD + 10, &author, "hi"),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            events(&app, "MESSAGE_CREATE").await == 1.0
+        })
+        .await
+    );
+}
+
+#[actix_web::test]
+async fn shutdown_closes_the_shards_cleanly() {
+    let (fake, app) = connected().await;
+    app.handle.stop(true).await;
+    assert!(
+        eventually(WAIT, || async { fake.client_close_codes().contains(&1000) }).await,
+        "close codes: {:?}",
+        fake.client_close_codes()
+    );
+}
+
+#[actix_web::test]
+async fn guild_create_update_and_delete_keep_the_guilds_table_current() {
+    let (fake, app) = connected().await;
+    let mut guild = standard_guild(GUILD);
+    guild.name = "Renamed".into();
+    fake.dispatch(
+        0,
+        "GUILD_UPDATE",
+        fake_discord::payloads::guild_base(&guild),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            app.state
+                .store
+                .guild(GUILD as i64)
+                .await
+                .unwrap()
+                .unwrap()
+                .name
+                == "Renamed"
+        })
+        .await
+    );
+    // The API's answers come from the guild configuration cache, which remembers whether the
+    // bot is in the guild: a join and a leave must reach it.
+    let admin = crate::common::auth::admin_token(&app).await;
+    let settings_status = |id: u64| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.call("GET", &format!("/api/v1/settings/{id}"), Some(&admin), None)
+                .await
+                .0
+        }
+    };
+    let second = standard_guild(GUILD + 1_000_000_000);
+    assert_eq!(settings_status(second.id).await, StatusCode::NOT_FOUND);
+    assert_eq!(settings_status(GUILD).await, StatusCode::OK);
+    fake.dispatch(
+        0,
+        "GUILD_CREATE",
+        fake_discord::payloads::guild_create(&second),
+    );
+    assert!(eventually(WAIT, || async { bot_status(&app).await.guilds == 2 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            settings_status(second.id).await == StatusCode::OK
+        })
+        .await
+    );
+    fake.dispatch(
+        0,
+        "GUILD_DELETE",
+        serde_json::json!({"id": GUILD.to_string()}),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            app.state.store.list_guilds(false).await.unwrap().len() == 1
+        })
+        .await
+    );
+    let left = app.state.store.guild(GUILD as i64).await.unwrap().unwrap();
+    assert!(left.left_at.is_some());
+    assert!(
+        eventually(WAIT, || async {
+            settings_status(GUILD).await == StatusCode::NOT_FOUND
+        })
+        .await
+    );
+    assert_eq!(events(&app, "GUILD_DELETE").await, 1.0);
+    assert_eq!(app.metric("guildhall_discord_guilds").await, Some(1.0));
+    // A command there is now refused.
+    let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
+    assert!(content(&reply).contains("not known"), "{reply}");
+}
+
+#[actix_web::test]
+async fn every_dispatched_event_reaches_the_handler() {
+    let (fake, app) = connected().await;
+    let guild = standard_guild(GUILD);
+    let member = guild.member(MEMBER).unwrap().clone();
+    for _ in 0..3 {
+        fake.dispatch(
+            0,
+            "MESSAGE_CREATE",
+            fake_discord::payloads::message(
+                fake.next_snowflake(),
+                GUILD,
+                GUILD + 10,
+                &member,
+                "hello",
+            ),
+        );
+        fake.dispatch(
+            0,
+            "GUILD_MEMBER_UPDATE",
+            fake_discord::payloads::guild_member_update(GUILD, &member),
+        );
+    }
+    assert!(
+        eventually(WAIT, || async {
+            events(&app, "MESSAGE_CREATE").await == 3.0
+                && events(&app, "GUILD_MEMBER_UPDATE").await == 3.0
+        })
+        .await
+    );
+}
+
+#[actix_web::test]
+async fn a_shard_range_runs_only_those_shards_of_the_total() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let app = spawn_bot_with(&fake, |env| {
+        env.insert("GUILDHALL_SHARDS".into(), "1-2/4".into());
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            let s = bot_status(&app).await;
+            s.shards.len() == 2 && s.status.label() == "connected"
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    let status = bot_status(&app).await;
+    assert_eq!(status.shard_total, Some(4));
+    assert_eq!(
+        status.shards.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let shards: Vec<Vec<u64>> = fake
+        .identify_payloads()
+        .iter()
+        .map(|p| {
+            p["shard"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert!(
+        shards.contains(&vec![1, 4]) && shards.contains(&vec![2, 4]),
+        "{shards:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_new_member_is_welcomed_when_a_welcome_message_is_set() {
+    let (fake, app) = connected_with(|env| {
+        env.insert("GUILDHALL_DISCORD_MEMBERS_INTENT".into(), "true".into());
+    })
+    .await;
+    let welcome = GUILD + 10;
+    invoke(
+        &fake,
+        ADMIN,
+        "settings",
+        vec![Opt::sub(
+            "set",
+            vec![
+                Opt::string("key", "welcome_channel"),
+                Opt::string("value", &welcome.to_string()),
+            ],
+        )],
+    )
+    .await;
+    invoke(
+        &fake,
+        ADMIN,
+        "settings",
+        vec![Opt::sub(
+            "set",
+            vec![
+                Opt::string("key", "welcome_message"),
+                Opt::string("value", "Welcome, {user}!"),
+            ],
+        )],
+    )
+    .await;
+    let newcomer = fake_discord::FakeMember {
+        id: 800_000_000_000_000_099,
+        username: "newcomer".into(),
+        roles: vec![],
+        bot: false,
+    };
+    fake.dispatch(
+        0,
+        "GUILD_MEMBER_ADD",
+        fake_discord::payloads::member(GUILD, &newcomer, None),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            !fake
+                .calls_matching("POST", &format!("/channels/{welcome}/messages"))
+                .is_empty()
+        })
+        .await
+    );
+    let sent = &fake.calls_matching("POST", &format!("/channels/{welcome}/messages"))[0];
+    assert_eq!(
+        sent.body["content"],
+        format!("Welcome, <@{}>!", newcomer.id)
+    );
+    assert_eq!(events(&app, "GUILD_MEMBER_ADD").await, 1.0);
+    assert_eq!(
+        app.state
+            .store
+            .guild(GUILD as i64)
+            .await
+            .unwrap()
+            .unwrap()
+            .member_count,
+        7
+    );
+}
+
+#[actix_web::test]
+async fn a_restart_of_the_gateway_actor_reconnects_with_a_new_session() {
+    let (fake, app) = connected().await;
+    app.state
+        .gateway
+        .send(guildhall::actors::Restart {
+            reason: "operator".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || async { fake.identifies() == 2 }).await,
+        "identifies: {}",
+        fake.identifies()
+    );
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await
+    );
+    // The old session was closed, not leaked: one live session.
+    assert!(eventually(WAIT, || async { fake.connected_shards() == vec![0] }).await);
+    assert!(
+        app.metric("guildhall_actor_restarts_total{actor=\"gateway\"}")
+            .await
+            >= Some(1.0)
+    );
+    // And commands still work.
+    let reply = invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(is_ephemeral(&reply));
+}
+
+struct StatusCollector(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl actix::Actor for StatusCollector {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<guildhall::actors::broadcaster::Broadcast> for StatusCollector {
+    type Result = ();
+
+    fn handle(&mut self, msg: guildhall::actors::broadcaster::Broadcast, _: &mut Self::Context) {
+        if let guildhall::actors::broadcaster::Broadcast::Status(event) = msg
+            && event.component == "gateway"
+        {
+            self.0.lock().unwrap().push(event.status.clone());
+        }
+    }
+}
+
+#[actix_web::test]
+async fn gateway_status_changes_go_to_the_status_stream_and_ping_reports_latency() {
+    use actix::Actor;
+    use guildhall::actors::broadcaster::{Subscribe, Topic};
+    let (fake, app) = connected().await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collector = StatusCollector(seen.clone()).start();
+    app.state
+        .broadcaster
+        .send(Subscribe {
+            topic: Topic::Status,
+            recipient: collector.recipient(),
+        })
+        .await
+        .unwrap();
+    app.state
+        .gateway
+        .send(guildhall::actors::Restart {
+            reason: "test".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            let seen = seen.lock().unwrap();
+            seen.iter().any(|s| s["status"] == "connecting")
+                && seen.last().is_some_and(|s| s["status"] == "connected")
+        })
+        .await,
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    let last = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["shards"][0]["stage"], "connected");
+
+    let reply = invoke(&fake, MEMBER, "ping", vec![]).await;
+    assert!(is_ephemeral(&reply));
+    let text = content(&reply);
+    assert!(text.contains("Pong") && text.contains("REST:"), "{text}");
+    assert!(!fake.calls_matching("GET", "/users/@me").is_empty());
+}
