@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bot;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod ids;
 pub mod metrics;
 pub mod minecraft;

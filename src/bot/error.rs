@@ -1,7 +1,7 @@
 //! `CommandError`: the Discord boundary's one error type. Every variant becomes a clear
 //! ephemeral reply; none carries a secret or an internal detail.
 
-use crate::bot::input::ModuleName;
+use crate::domain::settings::ModuleName;
 use crate::services::moderation::ModerationError;
 use crate::store::StoreError;
 

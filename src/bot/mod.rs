@@ -3,7 +3,6 @@
 
 pub mod commands;
 pub mod error;
-pub mod input;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +17,7 @@ use serenity::http::Http;
 
 use crate::actors::gateway::{GatewayEvent, GatewayMailbox};
 use crate::config::{DiscordSettings, ShardSpec};
+use crate::domain::Snowflake;
 use crate::state::AppState;
 use crate::store::guilds::GuildUpsert;
 
@@ -47,11 +47,8 @@ impl Bot {
         }
     }
 
-    pub fn bot_user_id(&self) -> Option<u64> {
-        match self.bot_user_id.load(Ordering::Relaxed) {
-            0 => None,
-            id => Some(id),
-        }
+    pub fn bot_user_id(&self) -> Option<Snowflake> {
+        Snowflake::new(self.bot_user_id.load(Ordering::Relaxed)).ok()
     }
 
     /// Whether this session is in the guild.
@@ -281,13 +278,15 @@ impl EventHandler for Handler {
             return;
         };
         let (Some(channel), Some(text)) = (
-            config.settings.welcome_channel_id,
-            config.settings.welcome_message.as_deref(),
+            config.settings.welcome_channel,
+            config.settings.welcome_message.as_ref(),
         ) else {
             return;
         };
-        let content = text.replace("{user}", &format!("<@{}>", member.user.id.get()));
-        let sent = serenity::model::id::ChannelId::new(channel as u64)
+        let content = text
+            .as_str()
+            .replace("{user}", &format!("<@{}>", member.user.id.get()));
+        let sent = serenity::model::id::ChannelId::new(channel.get())
             .send_message(&ctx.http, CreateMessage::new().content(content))
             .await;
         if let Err(e) = sent {

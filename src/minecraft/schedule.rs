@@ -20,6 +20,7 @@ use serde_json::json;
 
 use super::command::{RconCommand, ServerName, truncate_utf8};
 use super::service::{AUDIT_RESPONSE_BYTES, Caller, MinecraftError, MinecraftService};
+use crate::domain::audit::AuditOrigin;
 use crate::ids::now_ms;
 use crate::store::audit::{Actor as AuditActor, NewAuditEntry};
 use crate::store::schedules::{self, NewSchedule, StoredSchedule};
@@ -331,7 +332,7 @@ async fn run(service: &MinecraftService, schedule: &StoredSchedule, due: i64) {
         return;
     };
     let caller = Caller {
-        request_id: Some(format!("schedule-{}-{due}", schedule.id)),
+        origin: AuditOrigin::job(format!("schedule-{}-{due}", schedule.id)),
         ..Caller::system()
     };
     if schedule.only_when_empty {

@@ -23,6 +23,7 @@ use crate::actors::rcon::{
 };
 use crate::actors::{ComponentStatus, GetStatus};
 use crate::config::RconSettings;
+use crate::domain::audit::AuditOrigin;
 use crate::metrics::Metrics;
 use crate::store::audit::{Actor, NewAuditEntry};
 use crate::store::{Store, StoreError, rcon_servers};
@@ -43,9 +44,8 @@ pub struct Caller {
     pub roles: Vec<String>,
     /// The guild the command came from, if any (recorded in the audit entry).
     pub guild_id: Option<i64>,
-    pub request_id: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    /// Where the command came from (an HTTP request or a Discord interaction).
+    pub origin: AuditOrigin,
 }
 
 impl Caller {
@@ -54,9 +54,7 @@ impl Caller {
             actor: Actor::System,
             roles: vec!["admin".into()],
             guild_id: None,
-            request_id: None,
-            ip: None,
-            user_agent: None,
+            origin: AuditOrigin::internal(),
         }
     }
 }
@@ -550,11 +548,9 @@ impl MinecraftService {
         details: serde_json::Value,
     ) -> Result<i64, MinecraftError> {
         let mut entry = NewAuditEntry::new(caller.actor.clone(), action)
+            .origin(caller.origin.clone())
             .target(format!("minecraft:{server}"))
             .details(details);
-        entry.request_id = caller.request_id.clone();
-        entry.ip = caller.ip.clone();
-        entry.user_agent = caller.user_agent.clone();
         if let Some(guild) = caller.guild_id {
             entry = entry.guild(guild);
         }

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::bot::input::ModuleName;
+use crate::domain::settings::{GuildSettings, ModuleName};
 use crate::shared::cache_map::CacheMap;
 use crate::shared::invalidation::{Bus, Invalidate, Invalidation};
-use crate::store::guilds::GuildSettings;
 use crate::store::{Store, StoreError};
 
 /// How long an entry is trusted when other instances may change it.
@@ -106,84 +105,9 @@ impl GuildConfigCache {
     }
 }
 
-use crate::bot::input::{SettingKey, parse_snowflake_ref};
+use crate::domain::audit::AuditOrigin;
 use crate::state::AppState;
 use crate::store::audit::{Actor, NewAuditEntry};
-
-/// The longest welcome message accepted (Discord's message limit is 2,000 characters).
-pub const MAX_WELCOME_CHARS: usize = 1_000;
-pub const MAX_SERVER_NAME_CHARS: usize = 64;
-
-/// Sets one setting from its textual form (`none` clears it).
-pub fn apply_setting(s: &mut GuildSettings, key: SettingKey, raw: &str) -> Result<(), String> {
-    let text = raw.trim();
-    let cleared = matches!(
-        text.to_ascii_lowercase().as_str(),
-        "none" | "off" | "-" | ""
-    );
-    match key {
-        SettingKey::LogChannel => s.log_channel_id = parse_snowflake_ref(text)?,
-        SettingKey::ModRole => s.mod_role_id = parse_snowflake_ref(text)?,
-        SettingKey::WelcomeChannel => s.welcome_channel_id = parse_snowflake_ref(text)?,
-        SettingKey::MinecraftRole => s.minecraft_role_id = parse_snowflake_ref(text)?,
-        SettingKey::WelcomeMessage => {
-            if text.chars().count() > MAX_WELCOME_CHARS {
-                return Err(format!("is longer than {MAX_WELCOME_CHARS} characters"));
-            }
-            s.welcome_message = (!cleared).then(|| text.to_owned());
-        }
-        SettingKey::MinecraftServer => {
-            if text.chars().count() > MAX_SERVER_NAME_CHARS
-                || !text
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            {
-                return Err(format!(
-                    "`{text}` is not a server name (letters, digits, `-`, `_`, `.`; at most {MAX_SERVER_NAME_CHARS})"
-                ));
-            }
-            s.minecraft_server = (!cleared).then(|| text.to_owned());
-        }
-    }
-    Ok(())
-}
-
-/// The textual value of one setting, for `/settings show` and the API.
-pub fn show_setting(s: &GuildSettings, key: SettingKey) -> String {
-    let mention = |v: Option<i64>, f: fn(i64) -> String| v.map_or("not set".to_owned(), f);
-    match key {
-        SettingKey::LogChannel => mention(s.log_channel_id, |id| format!("<#{id}>")),
-        SettingKey::ModRole => mention(s.mod_role_id, |id| format!("<@&{id}>")),
-        SettingKey::WelcomeChannel => mention(s.welcome_channel_id, |id| format!("<#{id}>")),
-        SettingKey::MinecraftRole => mention(s.minecraft_role_id, |id| format!("<@&{id}>")),
-        SettingKey::WelcomeMessage => s
-            .welcome_message
-            .clone()
-            .unwrap_or_else(|| "not set".into()),
-        SettingKey::MinecraftServer => s
-            .minecraft_server
-            .clone()
-            .unwrap_or_else(|| "not set (the default server)".into()),
-    }
-}
-
-/// Where a change came from, for its audit entry (an HTTP request, or a Discord interaction).
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-}
-
-impl Origin {
-    fn entry(&self, actor: Actor, action: &str) -> NewAuditEntry {
-        let mut entry = NewAuditEntry::new(actor, action);
-        entry.ip = self.ip.clone();
-        entry.user_agent = self.user_agent.clone();
-        entry.request_id = self.request_id.clone();
-        entry
-    }
-}
 
 /// Saves a guild's settings, invalidates every instance's cache and records who changed what.
 pub async fn save_settings(
@@ -191,7 +115,7 @@ pub async fn save_settings(
     guild_id: i64,
     settings: &GuildSettings,
     actor: Actor,
-    origin: &Origin,
+    origin: &AuditOrigin,
     changed: &[&str],
 ) -> Result<(), crate::bot::error::CommandError> {
     state.store.put_guild_settings(guild_id, settings).await?;
@@ -199,8 +123,8 @@ pub async fn save_settings(
     state
         .audit
         .record(
-            origin
-                .entry(actor, "settings.update")
+            NewAuditEntry::new(actor, "settings.update")
+                .origin(origin.clone())
                 .target(format!("guild:{guild_id}"))
                 .guild(guild_id)
                 .details(serde_json::json!({ "changed": changed })),
@@ -214,10 +138,10 @@ pub async fn save_settings(
 pub async fn set_module(
     state: &AppState,
     guild_id: i64,
-    module: crate::bot::input::ModuleName,
+    module: ModuleName,
     enabled: bool,
     actor: Actor,
-    origin: &Origin,
+    origin: &AuditOrigin,
 ) -> Result<(), crate::bot::error::CommandError> {
     state
         .store
@@ -232,8 +156,8 @@ pub async fn set_module(
     state
         .audit
         .record(
-            origin
-                .entry(actor, action)
+            NewAuditEntry::new(actor, action)
+                .origin(origin.clone())
                 .target(format!("module:{module}"))
                 .guild(guild_id),
         )

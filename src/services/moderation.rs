@@ -13,7 +13,9 @@ use serenity::model::Timestamp;
 use serenity::model::id::{ChannelId, GuildId, UserId};
 
 use crate::actors::audit::AuditError;
-use crate::bot::input::{ModDuration, Reason};
+use crate::domain::Snowflake;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::moderation::{Action, Reason};
 use crate::ids::now_ms;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -23,76 +25,22 @@ use crate::store::cases::{CaseRow, NewCase};
 /// Due temporary bans lifted per sweep; the rest wait for the next one.
 const SWEEP_BATCH: i64 = 50;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Warn,
-    Kick,
-    Ban {
-        /// Days of the user's messages to delete, 0 to 7.
-        delete_message_days: u8,
-        /// `None` bans permanently.
-        duration: Option<ModDuration>,
-    },
-    Unban,
-    Timeout {
-        duration: ModDuration,
-    },
-    Untimeout,
-}
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Warn => "warn",
-            Action::Kick => "kick",
-            Action::Ban { .. } => "ban",
-            Action::Unban => "unban",
-            Action::Timeout { .. } => "timeout",
-            Action::Untimeout => "untimeout",
+/// The Discord permission both the invoker and the bot need for an action.
+fn permission(action: &Action) -> (Permissions, &'static str) {
+    match action {
+        Action::Warn | Action::Timeout { .. } | Action::Untimeout => {
+            (Permissions::MODERATE_MEMBERS, "Timeout Members")
         }
-    }
-
-    fn past_tense(&self) -> &'static str {
-        match self {
-            Action::Warn => "Warned",
-            Action::Kick => "Kicked",
-            Action::Ban { .. } => "Banned",
-            Action::Unban => "Unbanned",
-            Action::Timeout { .. } => "Timed out",
-            Action::Untimeout => "Removed the timeout of",
-        }
-    }
-
-    /// The Discord permission both the invoker and the bot need.
-    fn permission(&self) -> (Permissions, &'static str) {
-        match self {
-            Action::Warn | Action::Timeout { .. } | Action::Untimeout => {
-                (Permissions::MODERATE_MEMBERS, "Timeout Members")
-            }
-            Action::Kick => (Permissions::KICK_MEMBERS, "Kick Members"),
-            Action::Ban { .. } | Action::Unban => (Permissions::BAN_MEMBERS, "Ban Members"),
-        }
-    }
-
-    /// Whether the bot itself acts on Discord (a warning is only recorded).
-    fn bot_acts(&self) -> bool {
-        !matches!(self, Action::Warn)
-    }
-
-    /// Whether the target must be a member of the guild (bans work on any user id).
-    fn needs_member(&self) -> bool {
-        matches!(
-            self,
-            Action::Warn | Action::Kick | Action::Timeout { .. } | Action::Untimeout
-        )
+        Action::Kick => (Permissions::KICK_MEMBERS, "Kick Members"),
+        Action::Ban { .. } | Action::Unban => (Permissions::BAN_MEMBERS, "Ban Members"),
     }
 }
 
 /// The Discord member who invoked a slash command, as the interaction describes them.
 #[derive(Debug, Clone)]
 pub struct Invoker {
-    pub user_id: u64,
-    pub roles: Vec<u64>,
+    pub user_id: Snowflake,
+    pub roles: Vec<Snowflake>,
     /// Their permissions in the channel, computed by Discord.
     pub permissions: Permissions,
     /// Holds the guild's configured moderator role (which grants moderation on its own).
@@ -101,8 +49,8 @@ pub struct Invoker {
 
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub guild_id: u64,
-    pub target: u64,
+    pub guild_id: Snowflake,
+    pub target: Snowflake,
     pub action: Action,
     pub reason: Option<Reason>,
     /// Who is recorded in the case and the audit log.
@@ -111,8 +59,8 @@ pub struct Request {
     pub invoker: Option<Invoker>,
     /// The bot's permissions as the interaction reports them; computed from roles otherwise.
     pub bot_permissions: Option<Permissions>,
-    pub request_id: Option<String>,
-    pub ip: Option<String>,
+    /// Where the request came from, for the audit entry.
+    pub origin: AuditOrigin,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,15 +124,21 @@ fn http_status(e: &serenity::Error) -> Option<u16> {
     }
 }
 
+fn snowflakes(ids: &[serenity::model::id::RoleId]) -> Vec<Snowflake> {
+    ids.iter()
+        .filter_map(|r| Snowflake::new(r.get()).ok())
+        .collect()
+}
+
 fn has(perms: Permissions, needed: Permissions) -> bool {
     perms.contains(Permissions::ADMINISTRATOR) || perms.contains(needed)
 }
 
 /// The position of a member's highest role (0 for @everyone only).
-fn top_position(roles: &[serenity::model::guild::Role], member_roles: &[u64]) -> u16 {
+fn top_position(roles: &[serenity::model::guild::Role], member_roles: &[Snowflake]) -> u16 {
     roles
         .iter()
-        .filter(|r| member_roles.contains(&r.id.get()))
+        .filter(|r| member_roles.iter().any(|m| m.get() == r.id.get()))
         .map(|r| r.position)
         .max()
         .unwrap_or(0)
@@ -192,35 +146,33 @@ fn top_position(roles: &[serenity::model::guild::Role], member_roles: &[u64]) ->
 
 fn permissions_of(
     roles: &[serenity::model::guild::Role],
-    guild_id: u64,
-    member_roles: &[u64],
+    guild_id: Snowflake,
+    member_roles: &[Snowflake],
 ) -> Permissions {
     roles
         .iter()
-        .filter(|r| r.id.get() == guild_id || member_roles.contains(&r.id.get()))
+        .filter(|r| {
+            r.id.get() == guild_id.get() || member_roles.iter().any(|m| m.get() == r.id.get())
+        })
         .fold(Permissions::empty(), |acc, r| acc | r.permissions)
 }
 
-fn to_i64(id: u64) -> i64 {
-    i64::try_from(id).unwrap_or(i64::MAX)
-}
-
 /// Runs one moderation action end to end. Nothing changes unless every check passes.
-#[tracing::instrument(skip(state, http, req), fields(guild = req.guild_id, target = req.target, action = req.action.name()))]
+#[tracing::instrument(skip(state, http, req), fields(guild = %req.guild_id, target = %req.target, action = req.action.name()))]
 pub async fn act(
     state: &AppState,
     http: &Http,
-    bot_user_id: u64,
+    bot_user_id: Snowflake,
     req: Request,
 ) -> Result<Done, ModerationError> {
     let action_name = req.action.name();
     let guild = state
         .store
-        .guild(to_i64(req.guild_id))
+        .guild(req.guild_id.as_i64())
         .await?
         .filter(|g| g.is_present())
         .ok_or(ModerationError::UnknownGuild)?;
-    let owner = guild.owner_id.map(|o| o as u64);
+    let owner = guild.owner_id.and_then(|o| Snowflake::from_i64(o).ok());
 
     if req.target == bot_user_id {
         return Err(ModerationError::TargetIsBot(action_name));
@@ -233,7 +185,7 @@ pub async fn act(
     if owner == Some(req.target) && !matches!(req.action, Action::Unban) {
         return Err(ModerationError::TargetIsOwner);
     }
-    let (needed, needed_name) = req.action.permission();
+    let (needed, needed_name) = permission(&req.action);
     if let Some(inv) = &req.invoker
         && !has(inv.permissions, needed)
         && !(inv.has_mod_role && matches!(req.action, Action::Warn))
@@ -241,13 +193,13 @@ pub async fn act(
         return Err(ModerationError::InvokerMissing(needed_name));
     }
 
-    let gid = GuildId::new(req.guild_id);
+    let gid = GuildId::new(req.guild_id.get());
     let roles = http.get_guild_roles(gid).await.map_err(discord_error)?;
     let bot_member = http
-        .get_member(gid, UserId::new(bot_user_id))
+        .get_member(gid, UserId::new(bot_user_id.get()))
         .await
         .map_err(discord_error)?;
-    let bot_roles: Vec<u64> = bot_member.roles.iter().map(|r| r.get()).collect();
+    let bot_roles = snowflakes(&bot_member.roles);
     if req.action.bot_acts() {
         let bot_perms = req
             .bot_permissions
@@ -258,8 +210,8 @@ pub async fn act(
     }
 
     if !matches!(req.action, Action::Unban) {
-        let target_roles = match http.get_member(gid, UserId::new(req.target)).await {
-            Ok(m) => Some(m.roles.iter().map(|r| r.get()).collect::<Vec<u64>>()),
+        let target_roles = match http.get_member(gid, UserId::new(req.target.get())).await {
+            Ok(m) => Some(snowflakes(&m.roles)),
             Err(e) if http_status(&e) == Some(404) => None,
             Err(e) => return Err(discord_error(e)),
         };
@@ -289,7 +241,7 @@ pub async fn act(
         reason_text.map(|r| format!(": {r}")).unwrap_or_default()
     );
     let audit_reason: String = audit_reason.chars().take(512).collect();
-    let target = UserId::new(req.target);
+    let target = UserId::new(req.target.get());
     let mut expires_at = None;
     match &req.action {
         Action::Warn => {}
@@ -341,41 +293,36 @@ pub async fn act(
     if matches!(req.action, Action::Unban) {
         state
             .store
-            .resolve_active_bans(to_i64(req.guild_id), to_i64(req.target))
+            .resolve_active_bans(req.guild_id.as_i64(), req.target.as_i64())
             .await?;
     }
 
     let moderator_id = match &req.actor {
-        Actor::Discord { user_id } => Some(to_i64(*user_id)),
+        Actor::Discord { user_id } => Some(user_id.as_i64()),
         Actor::User { .. } | Actor::ApiKey { .. } | Actor::System => None,
     };
     let case = state
         .store
         .create_case(&NewCase {
-            guild_id: to_i64(req.guild_id),
+            guild_id: req.guild_id.as_i64(),
             action: action_name.to_owned(),
-            target_user_id: to_i64(req.target),
+            target_user_id: req.target.as_i64(),
             moderator_id,
             actor_label: req.actor.label(),
             reason: reason_text.map(str::to_owned),
             expires_at,
         })
         .await?;
-    let mut entry = NewAuditEntry::new(req.actor.clone(), format!("moderation.{action_name}"))
+    let entry = NewAuditEntry::new(req.actor.clone(), format!("moderation.{action_name}"))
+        .origin(req.origin.clone())
         .target(format!("discord_user:{}", req.target))
-        .guild(to_i64(req.guild_id))
+        .guild(req.guild_id.as_i64())
         .details(serde_json::json!({
             "case_number": case.case_number,
             "reason": reason_text,
             "expires_at": expires_at,
-            "duration_secs": match &req.action {
-                Action::Ban { duration, .. } => duration.map(|d| d.get().as_secs()),
-                Action::Timeout { duration } => Some(duration.get().as_secs()),
-                _ => None,
-            },
+            "duration_secs": req.action.duration().map(|d| d.get().as_secs()),
         }));
-    entry.request_id = req.request_id.clone();
-    entry.ip = req.ip.clone();
     state.audit.record(entry).await?;
 
     let summary = format!(
@@ -406,7 +353,7 @@ pub async fn post_case_to_log(state: &AppState, http: &Http, case: &CaseRow) {
             return;
         }
     };
-    let Some(channel) = config.settings.log_channel_id else {
+    let Some(channel) = config.settings.log_channel else {
         return;
     };
     let mut embed = CreateEmbed::new()
@@ -427,11 +374,11 @@ pub async fn post_case_to_log(state: &AppState, http: &Http, case: &CaseRow) {
     if let Some(expires) = case.expires_at {
         embed = embed.field("Expires", format!("<t:{}:R>", expires / 1000), true);
     }
-    let sent = ChannelId::new(channel as u64)
+    let sent = ChannelId::new(channel.get())
         .send_message(http, CreateMessage::new().embed(embed))
         .await;
     if let Err(e) = sent {
-        tracing::warn!(guild = case.guild_id, channel, error = %describe_discord_error(&e), "cannot post the case to the log channel");
+        tracing::warn!(guild = case.guild_id, channel = %channel, error = %describe_discord_error(&e), "cannot post the case to the log channel");
     }
 }
 
@@ -440,7 +387,7 @@ pub async fn post_case_to_log(state: &AppState, http: &Http, case: &CaseRow) {
 pub async fn expire_temporary_bans(
     state: &AppState,
     http: &Http,
-    bot_user_id: u64,
+    bot_user_id: Snowflake,
     serves: impl Fn(u64) -> bool,
 ) -> Result<usize, StoreError> {
     let due = state
@@ -449,8 +396,13 @@ pub async fn expire_temporary_bans(
         .await?;
     let mut lifted = 0;
     for case in due {
-        let guild_id = case.guild_id as u64;
-        if !serves(guild_id) || !state.store.resolve_case(case.id).await? {
+        let (Ok(guild_id), Ok(target)) = (
+            Snowflake::from_i64(case.guild_id),
+            Snowflake::from_i64(case.target_user_id),
+        ) else {
+            continue;
+        };
+        if !serves(guild_id.get()) || !state.store.resolve_case(case.id).await? {
             continue;
         }
         let reason = Reason::parse(&format!(
@@ -461,20 +413,19 @@ pub async fn expire_temporary_bans(
         .flatten();
         let req = Request {
             guild_id,
-            target: case.target_user_id as u64,
+            target,
             action: Action::Unban,
             reason,
             actor: Actor::System,
             invoker: None,
             bot_permissions: None,
-            request_id: None,
-            ip: None,
+            origin: AuditOrigin::internal(),
         };
         match act(state, http, bot_user_id, req).await {
             Ok(done) => {
                 lifted += 1;
                 tracing::info!(
-                    guild = guild_id,
+                    guild = %guild_id,
                     case = done.case.case_number,
                     "temporary ban expired"
                 );
@@ -482,7 +433,7 @@ pub async fn expire_temporary_bans(
             // Already unbanned by hand on Discord: nothing left to do.
             Err(ModerationError::NotBanned) => {}
             Err(e) => {
-                tracing::warn!(guild = guild_id, error = %e, "cannot lift an expired ban; will retry");
+                tracing::warn!(guild = %guild_id, error = %e, "cannot lift an expired ban; will retry");
                 // Unclaim so the next sweep retries it.
                 state.store.reopen_case(case.id).await?;
             }

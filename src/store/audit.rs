@@ -5,6 +5,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use crate::domain::Snowflake;
+use crate::domain::audit::AuditOrigin;
 
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,7 +14,7 @@ use super::{Store, StoreError};
 pub enum Actor {
     User { id: i64, username: String },
     ApiKey { id: i64, name: String, user_id: i64 },
-    Discord { user_id: u64 },
+    Discord { user_id: Snowflake },
     System,
 }
 
@@ -48,9 +50,8 @@ pub struct NewAuditEntry {
     pub action: String,
     pub target: Option<String>,
     pub guild_id: Option<i64>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
+    /// Where the action came from; attach it with [`NewAuditEntry::origin`].
+    pub origin: AuditOrigin,
     pub details: serde_json::Value,
 }
 
@@ -61,9 +62,7 @@ impl NewAuditEntry {
             action: action.into(),
             target: None,
             guild_id: None,
-            ip: None,
-            user_agent: None,
-            request_id: None,
+            origin: AuditOrigin::internal(),
             details: serde_json::Value::Object(Default::default()),
         }
     }
@@ -75,6 +74,12 @@ impl NewAuditEntry {
 
     pub fn guild(mut self, guild_id: i64) -> Self {
         self.guild_id = Some(guild_id);
+        self
+    }
+
+    /// The request or interaction the action came from.
+    pub fn origin(mut self, origin: AuditOrigin) -> Self {
+        self.origin = origin;
         self
     }
 
@@ -98,6 +103,8 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// The instance (`host:pid`) that handled the action.
+    pub instance: Option<String>,
     pub details: serde_json::Value,
 }
 
@@ -110,8 +117,8 @@ pub async fn insert_batch(
     for (id, created_at, e) in entries {
         sqlx::query(
             "INSERT INTO audit_log (id, created_at, actor_user_id, actor_api_key_id, actor_label, \
-             action, target, guild_id, ip, user_agent, request_id, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             action, target, guild_id, ip, user_agent, request_id, instance, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(*id)
         .bind(*created_at)
@@ -121,9 +128,10 @@ pub async fn insert_batch(
         .bind(e.action.as_str())
         .bind(e.target.as_deref())
         .bind(e.guild_id)
-        .bind(e.ip.as_deref())
-        .bind(e.user_agent.as_deref())
-        .bind(e.request_id.as_deref())
+        .bind(e.origin.ip.as_deref())
+        .bind(e.origin.user_agent.as_deref())
+        .bind(e.origin.request_id())
+        .bind(e.origin.instance)
         .bind(e.details.to_string())
         .execute(&mut *tx)
         .await?;
@@ -177,7 +185,7 @@ pub async fn list(store: &Store, filter: &AuditFilter) -> Result<Vec<AuditEntry>
     };
     let sql = format!(
         "SELECT id, created_at, actor_user_id, actor_api_key_id, actor_label, action, target, \
-         guild_id, ip, user_agent, request_id, details FROM audit_log {where_sql} \
+         guild_id, ip, user_agent, request_id, instance, details FROM audit_log {where_sql} \
          ORDER BY id DESC LIMIT {limit_param}"
     );
     // Only placeholders and fixed clauses are interpolated; every value is bound.
@@ -225,6 +233,7 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
         request_id: row.try_get("request_id")?,
+        instance: row.try_get("instance")?,
         details: serde_json::from_str(&details)
             .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
     })

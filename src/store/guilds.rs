@@ -5,6 +5,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, flag};
+use crate::domain::Snowflake;
+use crate::domain::settings::{GuildSettings, MinecraftServerRef, WelcomeMessage};
 use crate::ids::now_ms;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,21 +38,6 @@ pub struct GuildUpsert {
     pub owner_id: Option<i64>,
     /// `None` keeps the stored count (GUILD_UPDATE does not carry one).
     pub member_count: Option<i64>,
-}
-
-/// A guild's settings; every id is a Discord snowflake.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuildSettings {
-    #[serde(with = "snowflake_opt")]
-    pub log_channel_id: Option<i64>,
-    #[serde(with = "snowflake_opt")]
-    pub mod_role_id: Option<i64>,
-    #[serde(with = "snowflake_opt")]
-    pub welcome_channel_id: Option<i64>,
-    pub welcome_message: Option<String>,
-    pub minecraft_server: Option<String>,
-    #[serde(with = "snowflake_opt")]
-    pub minecraft_role_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,13 +199,31 @@ impl Store {
         let Some(row) = row else {
             return Ok(GuildSettings::default());
         };
+        let id = |column: &str| -> Result<Option<Snowflake>, StoreError> {
+            row.try_get::<Option<i64>, _>(column)?
+                .map(|v| {
+                    Snowflake::from_i64(v)
+                        .map_err(|_| StoreError::Corrupt(format!("guild_settings.{column}: {v}")))
+                })
+                .transpose()
+        };
+        let text = |column: &str| -> Result<Option<String>, StoreError> {
+            Ok(row.try_get::<Option<String>, _>(column)?)
+        };
+        fn corrupt(column: &'static str) -> impl Fn(String) -> StoreError {
+            move |e| StoreError::Corrupt(format!("guild_settings.{column}: {e}"))
+        }
         Ok(GuildSettings {
-            log_channel_id: row.try_get("log_channel_id")?,
-            mod_role_id: row.try_get("mod_role_id")?,
-            welcome_channel_id: row.try_get("welcome_channel_id")?,
-            welcome_message: row.try_get("welcome_message")?,
-            minecraft_server: row.try_get("minecraft_server")?,
-            minecraft_role_id: row.try_get("minecraft_role_id")?,
+            log_channel: id("log_channel_id")?,
+            mod_role: id("mod_role_id")?,
+            welcome_channel: id("welcome_channel_id")?,
+            welcome_message: text("welcome_message")?
+                .map(|t| WelcomeMessage::parse(&t).map_err(corrupt("welcome_message")))
+                .transpose()?,
+            minecraft_server: text("minecraft_server")?
+                .map(|t| MinecraftServerRef::parse(&t).map_err(corrupt("minecraft_server")))
+                .transpose()?,
+            minecraft_role: id("minecraft_role_id")?,
         })
     }
 
@@ -234,15 +239,16 @@ impl Store {
              ON CONFLICT (guild_id) DO UPDATE SET log_channel_id = excluded.log_channel_id, \
              mod_role_id = excluded.mod_role_id, welcome_channel_id = excluded.welcome_channel_id, \
              welcome_message = excluded.welcome_message, minecraft_server = excluded.minecraft_server, \
-             minecraft_role_id = excluded.minecraft_role_id, updated_at = excluded.updated_at",
+             minecraft_role_id = excluded.minecraft_role_id, updated_at = excluded.updated_at, \
+             version = guild_settings.version + 1",
         )
         .bind(guild_id)
-        .bind(s.log_channel_id)
-        .bind(s.mod_role_id)
-        .bind(s.welcome_channel_id)
-        .bind(&s.welcome_message)
-        .bind(&s.minecraft_server)
-        .bind(s.minecraft_role_id)
+        .bind(s.log_channel.map(Snowflake::as_i64))
+        .bind(s.mod_role.map(Snowflake::as_i64))
+        .bind(s.welcome_channel.map(Snowflake::as_i64))
+        .bind(s.welcome_message.as_ref().map(WelcomeMessage::as_str))
+        .bind(s.minecraft_server.as_ref().map(MinecraftServerRef::as_str))
+        .bind(s.minecraft_role.map(Snowflake::as_i64))
         .bind(now_ms())
         .execute(self.pool())
         .await?;

@@ -49,6 +49,8 @@ use crate::auth::api_keys;
 use crate::auth::cache::UserAuth;
 use crate::auth::rbac::{Grants, Permission};
 use crate::auth::tokens::{self, TokenError, TokenType};
+use crate::domain::Snowflake;
+use crate::domain::audit::AuditOrigin;
 use crate::state::AppState;
 use crate::store::audit::{Actor, NewAuditEntry};
 use crate::store::{api_keys as key_store, roles, users};
@@ -274,7 +276,7 @@ pub enum Via {
 #[derive(Debug, Clone)]
 struct AuthContext {
     principal: Rc<Principal>,
-    guild: Option<i64>,
+    guild: Option<Snowflake>,
 }
 
 async fn authorise(req: &ServiceRequest, access: Access) -> Result<Option<AuthContext>, ApiError> {
@@ -291,9 +293,9 @@ async fn authorise(req: &ServiceRequest, access: Access) -> Result<Option<AuthCo
         Access::Global(p) => principal.grants.allows_globally(p),
         Access::Guild(p, param) => {
             let raw = req.match_info().get(param).unwrap_or_default();
-            let id = parse_snowflake(param, raw)?;
+            let id = Snowflake::parse(raw).map_err(|e| ApiError::invalid_field(param, e))?;
             guild = Some(id);
-            principal.grants.allows(p, Some(id))
+            principal.grants.allows(p, Some(id.as_i64()))
         }
         Access::AnyGuild(p) => principal.grants.allows_anywhere(p),
     };
@@ -309,13 +311,9 @@ async fn authorise(req: &ServiceRequest, access: Access) -> Result<Option<AuthCo
 /// Parses a Discord snowflake (or any id) from a path or query parameter: a decimal integer in
 /// 1..=i64::MAX (ids are stored as BIGINT). Anything else is a 400 naming the parameter.
 pub fn parse_snowflake(param: &str, raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<u64>()
-        .ok()
-        .and_then(|v| i64::try_from(v).ok())
-        .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            ApiError::invalid_field(param, "must be a positive integer id (at most 2^63 - 1)")
-        })
+    Snowflake::parse(raw)
+        .map(Snowflake::as_i64)
+        .map_err(|e| ApiError::invalid_field(param, e))
 }
 
 /// A path parameter holding an id, e.g. `path_id(&req, "id")`.
@@ -499,52 +497,32 @@ async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError
     })
 }
 
-/// Where a request came from, for audit entries and rate limits.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
+/// Where a request came from, for audit entries: address, user agent and request id.
+pub fn origin_of(req: &HttpRequest) -> AuditOrigin {
+    const MAX_UA: usize = 512;
+    AuditOrigin::http(
+        req.peer_addr().map(|a| a.ip().to_string()),
+        req.headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_UA).collect()),
+        req.extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(ToString::to_string),
+    )
 }
 
-impl RequestMeta {
-    pub fn of(req: &HttpRequest) -> Self {
-        const MAX_UA: usize = 512;
-        Self {
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(MAX_UA).collect()),
-            request_id: req
-                .extensions()
-                .get::<tracing_actix_web::RequestId>()
-                .map(ToString::to_string),
-        }
-    }
-
-    /// The client address as a rate-limit key.
-    pub fn client(&self) -> &str {
-        self.ip.as_deref().unwrap_or("unknown")
-    }
-
-    /// An audit entry by `actor` carrying this request's origin.
-    pub fn entry(&self, actor: Actor, action: &str) -> NewAuditEntry {
-        let mut e = NewAuditEntry::new(actor, action);
-        e.ip = self.ip.clone();
-        e.user_agent = self.user_agent.clone();
-        e.request_id = self.request_id.clone();
-        e
-    }
+/// The client address as a rate-limit key.
+pub fn client_key(origin: &AuditOrigin) -> &str {
+    origin.ip.as_deref().unwrap_or("unknown")
 }
 
-impl FromRequest for RequestMeta {
+impl FromRequest for AuditOrigin {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(RequestMeta::of(req)))
+        std::future::ready(Ok(origin_of(req)))
     }
 }
 
@@ -554,7 +532,7 @@ impl FromRequest for RequestMeta {
 #[derive(Debug, Clone)]
 pub struct Auth {
     ctx: AuthContext,
-    meta: RequestMeta,
+    origin: AuditOrigin,
 }
 
 impl std::ops::Deref for Auth {
@@ -567,7 +545,7 @@ impl std::ops::Deref for Auth {
 
 impl Auth {
     /// The guild id from the path of a `Guild`-scoped route, already checked against the grant.
-    pub fn guild(&self) -> Result<i64, ApiError> {
+    pub fn guild(&self) -> Result<Snowflake, ApiError> {
         self.ctx
             .guild
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route is not guild-scoped")))
@@ -587,13 +565,14 @@ impl Auth {
         self.grants.guilds_with(permission)
     }
 
-    pub fn meta(&self) -> &RequestMeta {
-        &self.meta
+    /// Where the request came from, for audit entries.
+    pub fn origin(&self) -> &AuditOrigin {
+        &self.origin
     }
 
-    /// An audit entry by this caller, with the request's IP, user agent and request id.
+    /// An audit entry by this caller, with the request's origin attached.
     pub fn entry(&self, action: &str) -> NewAuditEntry {
-        self.meta.entry(self.actor.clone(), action)
+        NewAuditEntry::new(self.actor.clone(), action).origin(self.origin.clone())
     }
 }
 
@@ -606,7 +585,7 @@ impl FromRequest for Auth {
         std::future::ready(match ctx {
             Some(ctx) => Ok(Auth {
                 ctx,
-                meta: RequestMeta::of(req),
+                origin: origin_of(req),
             }),
             None => Err(ApiError::Unauthorized.into()),
         })

@@ -13,6 +13,7 @@ mod discord;
 mod http;
 mod mfa;
 mod minecraft;
+mod origin;
 mod route_table;
 mod routes;
 mod shared_state;

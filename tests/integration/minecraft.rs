@@ -33,9 +33,7 @@ pub fn caller(roles: &[&str]) -> Caller {
         },
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         guild_id: None,
-        request_id: None,
-        ip: None,
-        user_agent: None,
+        origin: Default::default(),
     }
 }
 

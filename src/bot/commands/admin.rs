@@ -6,11 +6,9 @@ use serenity::all::{
 
 use super::{Invocation, Reply};
 use crate::bot::error::CommandError;
-use crate::bot::input::{ModuleName, SettingKey};
-use crate::services::guild_config::{
-    Origin, apply_setting, save_settings, set_module, show_setting,
-};
-use crate::store::audit::Actor;
+use crate::domain::Snowflake;
+use crate::domain::settings::{GuildSettings, ModuleName, SettingChange, SettingKey};
+use crate::services::guild_config::{save_settings, set_module};
 
 pub fn definitions() -> Vec<CreateCommand> {
     let key = {
@@ -80,10 +78,23 @@ pub fn definitions() -> Vec<CreateCommand> {
     ]
 }
 
-fn interaction_origin(inv: &Invocation<'_>) -> Origin {
-    Origin {
-        request_id: Some(format!("interaction:{}", inv.command.id.get())),
-        ..Origin::default()
+/// The value of one setting as `/settings` shows it.
+fn show_setting(s: &GuildSettings, key: SettingKey) -> String {
+    let mention =
+        |v: Option<Snowflake>, f: fn(Snowflake) -> String| v.map_or("not set".to_owned(), f);
+    match key {
+        SettingKey::LogChannel => mention(s.log_channel, |id| format!("<#{id}>")),
+        SettingKey::ModRole => mention(s.mod_role, |id| format!("<@&{id}>")),
+        SettingKey::WelcomeChannel => mention(s.welcome_channel, |id| format!("<#{id}>")),
+        SettingKey::MinecraftRole => mention(s.minecraft_role, |id| format!("<@&{id}>")),
+        SettingKey::WelcomeMessage => s
+            .welcome_message
+            .as_ref()
+            .map_or_else(|| "not set".into(), |m| m.as_str().to_owned()),
+        SettingKey::MinecraftServer => s.minecraft_server.as_ref().map_or_else(
+            || "not set (the default server)".into(),
+            |m| m.as_str().to_owned(),
+        ),
     }
 }
 
@@ -113,18 +124,16 @@ pub async fn settings(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
             let value = inv
                 .string("value")
                 .ok_or_else(|| CommandError::invalid("value", "is required"))?;
-            let mut settings = inv.config.settings.clone();
-            apply_setting(&mut settings, key, value)
+            let change = SettingChange::from_text(key, value)
                 .map_err(|p| CommandError::invalid("value", p))?;
-            let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+            let mut settings = inv.config.settings.clone();
+            settings.apply(change);
             save_settings(
                 &inv.bot.state,
-                guild,
+                inv.guild_id.as_i64(),
                 &settings,
-                Actor::Discord {
-                    user_id: inv.user_id,
-                },
-                &interaction_origin(inv),
+                inv.actor(),
+                &inv.origin(),
                 &[key.as_str()],
             )
             .await?;
@@ -163,13 +172,11 @@ pub async fn module(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
             let enabled = sub == "enable";
             set_module(
                 &inv.bot.state,
-                i64::try_from(inv.guild_id).unwrap_or(i64::MAX),
+                inv.guild_id.as_i64(),
                 module,
                 enabled,
-                Actor::Discord {
-                    user_id: inv.user_id,
-                },
-                &interaction_origin(inv),
+                inv.actor(),
+                &inv.origin(),
             )
             .await?;
             Ok(Reply::private(format!(

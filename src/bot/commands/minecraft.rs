@@ -6,7 +6,6 @@ use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
 use super::{Invocation, Reply};
 use crate::bot::error::CommandError;
 use crate::minecraft::{Caller, MinecraftError, RconCommand};
-use crate::store::audit::Actor;
 
 pub fn definitions() -> Vec<CreateCommand> {
     let name = || {
@@ -81,17 +80,16 @@ pub fn definitions() -> Vec<CreateCommand> {
 /// Runs `/mc …` through the shared Minecraft service (policy check, RconActor, audit entry).
 pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     // `/mc cmd` runs console commands: only the configured role may, checked first.
-    let in_role =
-        |role: Option<i64>| role.is_some_and(|r| inv.member_roles().contains(&(r as u64)));
-    if inv.sub() == "cmd" && !in_role(inv.config.settings.minecraft_role_id) {
+    let in_role = |role| inv.has_role(role);
+    if inv.sub() == "cmd" && !in_role(inv.config.settings.minecraft_role) {
         return Err(CommandError::MissingPermission(
             "configured Minecraft role (`/settings set minecraft_role`)",
         ));
     }
     let service = &inv.bot.state.minecraft;
-    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+    let guild = inv.guild_id.as_i64();
     let server = match &inv.config.settings.minecraft_server {
-        Some(name) => service.server(name),
+        Some(name) => service.server(name.as_str()),
         None => service.server_for_guild(guild).await,
     }
     .map_err(mc_error)?;
@@ -99,17 +97,13 @@ pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     // configured moderator role, or the Minecraft role) get the moderator policy; everyone else
     // the viewer policy, which runs nothing.
     let moderator = inv.has(serenity::all::Permissions::MODERATE_MEMBERS)
-        || in_role(inv.config.settings.mod_role_id)
-        || in_role(inv.config.settings.minecraft_role_id);
+        || in_role(inv.config.settings.mod_role)
+        || in_role(inv.config.settings.minecraft_role);
     let caller = Caller {
-        actor: Actor::Discord {
-            user_id: inv.user_id,
-        },
+        actor: inv.actor(),
         roles: vec![if moderator { "moderator" } else { "viewer" }.to_owned()],
         guild_id: Some(guild),
-        request_id: Some(format!("interaction:{}", inv.command.id.get())),
-        ip: None,
-        user_agent: None,
+        origin: inv.origin(),
     };
     let (caller, server) = (&caller, &server);
     let run = |raw: String| async move {

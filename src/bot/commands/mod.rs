@@ -18,8 +18,11 @@ use serenity::all::{
 
 use super::Bot;
 use super::error::CommandError;
-use super::input::ModuleName;
+use crate::domain::Snowflake;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::settings::ModuleName;
 use crate::services::guild_config::GuildConfig;
+use crate::store::audit::Actor;
 
 /// Every command guildhall registers.
 pub fn definitions() -> Vec<CreateCommand> {
@@ -48,8 +51,8 @@ pub struct Invocation<'a> {
     pub bot: &'a Arc<Bot>,
     pub ctx: &'a Context,
     pub command: &'a CommandInteraction,
-    pub guild_id: u64,
-    pub user_id: u64,
+    pub guild_id: Snowflake,
+    pub user_id: Snowflake,
     pub permissions: Permissions,
     pub config: Arc<GuildConfig>,
     pub path: Vec<String>,
@@ -77,7 +80,7 @@ impl<'a> Invocation<'a> {
             })
     }
 
-    pub fn user(&self, name: &str) -> Option<u64> {
+    pub fn user(&self, name: &str) -> Option<Snowflake> {
         self.options
             .iter()
             .find(|o| o.name == name)
@@ -86,9 +89,10 @@ impl<'a> Invocation<'a> {
                 ResolvedValue::Unresolved(serenity::all::Unresolved::User(id)) => Some(id.get()),
                 _ => None,
             })
+            .and_then(|id| Snowflake::new(id).ok())
     }
 
-    pub fn require_user(&self, name: &'static str) -> Result<u64, CommandError> {
+    pub fn require_user(&self, name: &'static str) -> Result<Snowflake, CommandError> {
         self.user(name)
             .ok_or_else(|| CommandError::invalid(name, "is required"))
     }
@@ -101,12 +105,37 @@ impl<'a> Invocation<'a> {
         self.permissions.contains(Permissions::ADMINISTRATOR) || self.permissions.contains(needed)
     }
 
-    pub fn member_roles(&self) -> Vec<u64> {
+    pub fn member_roles(&self) -> Vec<Snowflake> {
         self.command
             .member
             .as_ref()
-            .map(|m| m.roles.iter().map(|r| r.get()).collect())
+            .map(|m| {
+                m.roles
+                    .iter()
+                    .filter_map(|r| Snowflake::new(r.get()).ok())
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Whether the invoker holds `role` (a role id from the guild's settings).
+    pub fn has_role(&self, role: Option<Snowflake>) -> bool {
+        role.is_some_and(|r| self.member_roles().contains(&r))
+    }
+
+    /// Where this command came from, for audit entries.
+    pub fn origin(&self) -> AuditOrigin {
+        match Snowflake::new(self.command.id.get()) {
+            Ok(id) => AuditOrigin::interaction(id),
+            Err(_) => AuditOrigin::internal(),
+        }
+    }
+
+    /// The invoker, as audit entries and cases name them.
+    pub fn actor(&self) -> Actor {
+        Actor::Discord {
+            user_id: self.user_id,
+        }
     }
 }
 
@@ -240,16 +269,15 @@ async fn run(
     if name == "ping" {
         return utility::ping(bot, ctx).await;
     }
-    let guild_id = command.guild_id.ok_or(CommandError::NotInGuild)?.get();
-    let known = bot.knows_guild(guild_id);
-    if !known {
-        return Err(CommandError::UnknownGuild);
-    }
-    let config = bot
-        .state
-        .guild_config
-        .get(i64::try_from(guild_id).unwrap_or(i64::MAX))
-        .await?;
+    let raw_guild = command.guild_id.ok_or(CommandError::NotInGuild)?.get();
+    let known = bot.knows_guild(raw_guild);
+    let guild_id = match Snowflake::new(raw_guild) {
+        Ok(id) if known => id,
+        Ok(_) | Err(_) => return Err(CommandError::UnknownGuild),
+    };
+    let user_id = Snowflake::new(command.user.id.get())
+        .map_err(|e| CommandError::invalid("user", e.to_string()))?;
+    let config = bot.state.guild_config.get(guild_id.as_i64()).await?;
     if let Some(module) = module_of(name)
         && !config.module_enabled(module)
     {
@@ -262,7 +290,7 @@ async fn run(
         ctx,
         command,
         guild_id,
-        user_id: command.user.id.get(),
+        user_id,
         permissions: command
             .member
             .as_ref()

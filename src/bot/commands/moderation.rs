@@ -8,9 +8,10 @@ use serenity::all::{
 
 use super::{Invocation, Reply};
 use crate::bot::error::CommandError;
-use crate::bot::input::{MAX_BAN, MAX_TIMEOUT, ModDuration, PurgeCount, Reason};
-use crate::services::moderation::{self, Action, Invoker, Request, describe_discord_error};
-use crate::store::audit::{Actor, NewAuditEntry};
+use crate::domain::Snowflake;
+use crate::domain::moderation::{Action, PurgeCount, Reason};
+use crate::services::moderation::{self, Invoker, Request, describe_discord_error};
+use crate::store::audit::NewAuditEntry;
 use crate::store::cases::CaseRow;
 
 /// Discord's bulk delete refuses messages older than 14 days.
@@ -149,56 +150,37 @@ fn reason(inv: &Invocation<'_>) -> Result<Option<Reason>, CommandError> {
 pub async fn action(inv: &Invocation<'_>, name: &str) -> Result<Reply, CommandError> {
     let target = inv.require_user("user")?;
     let reason = reason(inv)?;
-    let action = match name {
-        "warn" => Action::Warn,
-        "kick" => Action::Kick,
-        "ban" => {
-            let days = inv.integer("delete_messages").unwrap_or(0);
-            let delete_message_days =
-                u8::try_from(days).ok().filter(|d| *d <= 7).ok_or_else(|| {
-                    CommandError::invalid(
-                        "delete_messages",
-                        format!("{days} is not between 0 and 7 days"),
-                    )
-                })?;
-            let duration = inv
-                .string("duration")
-                .map(|d| {
-                    ModDuration::parse(d, MAX_BAN).map_err(|p| CommandError::invalid("duration", p))
-                })
-                .transpose()?;
-            Action::Ban {
-                delete_message_days,
-                duration,
-            }
-        }
-        "unban" => Action::Unban,
-        "timeout" => {
-            let raw = inv
-                .string("duration")
-                .ok_or_else(|| CommandError::invalid("duration", "is required"))?;
-            Action::Timeout {
-                duration: ModDuration::parse(raw, MAX_TIMEOUT)
-                    .map_err(|p| CommandError::invalid("duration", p))?,
-            }
-        }
-        _ => Action::Untimeout,
-    };
+    // The slash command names its option `delete_messages`; the API and the domain say
+    // `delete_message_days`.
+    let action = Action::parse(
+        name,
+        inv.string("duration"),
+        if name == "ban" {
+            inv.integer("delete_messages")
+        } else {
+            None
+        },
+    )
+    .map_err(|e| {
+        let field = match e.field {
+            "delete_message_days" => "delete_messages",
+            other => other,
+        };
+        CommandError::invalid(field, e.problem)
+    })?;
     let http = &inv.ctx.http;
     let me = match inv.bot.bot_user_id() {
         Some(id) => id,
-        None => http
-            .get_current_user()
-            .await
-            .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?
-            .id
-            .get(),
+        None => {
+            let id = http
+                .get_current_user()
+                .await
+                .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?
+                .id
+                .get();
+            Snowflake::new(id).map_err(|e| CommandError::Discord(e.to_string()))?
+        }
     };
-    let has_mod_role = inv
-        .config
-        .settings
-        .mod_role_id
-        .is_some_and(|r| inv.member_roles().contains(&(r as u64)));
     let done = moderation::act(
         &inv.bot.state,
         http,
@@ -208,18 +190,15 @@ pub async fn action(inv: &Invocation<'_>, name: &str) -> Result<Reply, CommandEr
             target,
             action,
             reason,
-            actor: Actor::Discord {
-                user_id: inv.user_id,
-            },
+            actor: inv.actor(),
             invoker: Some(Invoker {
                 user_id: inv.user_id,
                 roles: inv.member_roles(),
                 permissions: inv.permissions,
-                has_mod_role,
+                has_mod_role: inv.has_role(inv.config.settings.mod_role),
             }),
             bot_permissions: inv.command.app_permissions,
-            request_id: Some(format!("interaction:{}", inv.command.id.get())),
-            ip: None,
+            origin: inv.origin(),
         },
     )
     .await?;
@@ -255,7 +234,7 @@ pub async fn purge(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     let oldest_allowed = crate::ids::now_ms() - BULK_DELETE_MAX_AGE_MS;
     let ids: Vec<MessageId> = fetched
         .iter()
-        .filter(|m| only.is_none_or(|u| m.author.id.get() == u))
+        .filter(|m| only.is_none_or(|u| m.author.id.get() == u.get()))
         .filter(|m| m.timestamp.unix_timestamp() * 1000 > oldest_allowed)
         .take(count.get() as usize)
         .map(|m| m.id)
@@ -276,24 +255,19 @@ pub async fn purge(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
             .await
             .map_err(|e| CommandError::Discord(describe_discord_error(&e)))?,
     }
-    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
     inv.bot
         .state
         .audit
         .record(
-            NewAuditEntry::new(
-                Actor::Discord {
-                    user_id: inv.user_id,
-                },
-                "moderation.purge",
-            )
-            .target(format!("discord_channel:{}", channel.get()))
-            .guild(guild)
-            .details(serde_json::json!({
-                "requested": count.get(),
-                "deleted": ids.len(),
-                "user": only.map(|u| u.to_string()),
-            })),
+            NewAuditEntry::new(inv.actor(), "moderation.purge")
+                .origin(inv.origin())
+                .target(format!("discord_channel:{}", channel.get()))
+                .guild(inv.guild_id.as_i64())
+                .details(serde_json::json!({
+                    "requested": count.get(),
+                    "deleted": ids.len(),
+                    "user": only.map(|u| u.to_string()),
+                })),
         )
         .await
         .map_err(|e| CommandError::Moderation(e.into()))?;
@@ -318,12 +292,7 @@ fn case_line(c: &CaseRow) -> String {
 }
 
 fn require_view(inv: &Invocation<'_>) -> Result<(), CommandError> {
-    let has_mod_role = inv
-        .config
-        .settings
-        .mod_role_id
-        .is_some_and(|r| inv.member_roles().contains(&(r as u64)));
-    if has_mod_role
+    if inv.has_role(inv.config.settings.mod_role)
         || inv.has(Permissions::MODERATE_MEMBERS)
         || inv.has(Permissions::KICK_MEMBERS)
         || inv.has(Permissions::BAN_MEMBERS)
@@ -336,10 +305,8 @@ fn require_view(inv: &Invocation<'_>) -> Result<(), CommandError> {
 
 pub async fn cases(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     require_view(inv)?;
-    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
-    let user = inv
-        .user("user")
-        .map(|u| i64::try_from(u).unwrap_or(i64::MAX));
+    let guild = inv.guild_id.as_i64();
+    let user = inv.user("user").map(Snowflake::as_i64);
     let rows = inv
         .bot
         .state
@@ -358,7 +325,7 @@ pub async fn cases(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
 
 pub async fn case(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     require_view(inv)?;
-    let guild = i64::try_from(inv.guild_id).unwrap_or(i64::MAX);
+    let guild = inv.guild_id.as_i64();
     let number = inv
         .integer("number")
         .ok_or_else(|| CommandError::invalid("number", "is required"))?;
@@ -411,17 +378,13 @@ pub async fn case(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
                 .state
                 .audit
                 .record(
-                    NewAuditEntry::new(
-                        Actor::Discord {
-                            user_id: inv.user_id,
-                        },
-                        "moderation.case_reason",
-                    )
-                    .target(format!("case:{guild}:{number}"))
-                    .guild(guild)
-                    .details(
-                        serde_json::json!({ "case_number": number, "reason": reason.as_str() }),
-                    ),
+                    NewAuditEntry::new(inv.actor(), "moderation.case_reason")
+                        .origin(inv.origin())
+                        .target(format!("case:{guild}:{number}"))
+                        .guild(guild)
+                        .details(
+                            serde_json::json!({ "case_number": number, "reason": reason.as_str() }),
+                        ),
                 )
                 .await
                 .map_err(|e| CommandError::Moderation(e.into()))?;

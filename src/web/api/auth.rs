@@ -12,14 +12,15 @@ use utoipa::ToSchema;
 
 use crate::auth::tokens::{self, Extra, TokenType};
 use crate::auth::{digest, password, totp};
+use crate::domain::audit::AuditOrigin;
 use crate::shared::ratelimit::Quota;
 use crate::state::AppState;
-use crate::store::audit::Actor;
+use crate::store::audit::{Actor, NewAuditEntry};
 use crate::store::users::Credentials;
 use crate::store::{StoreError, instance_settings, invites, refresh_tokens, users};
 use crate::types::{NewPassword, Username};
 use crate::web::error::ApiError;
-use crate::web::extract::{Access, Auth, RequestMeta, SESSION_COOKIE, Via, declare};
+use crate::web::extract::{Access, Auth, SESSION_COOKIE, Via, client_key, declare};
 use crate::web::validate::{self, Json};
 
 /// Sign-in attempts per account (by username) in 15 minutes, whatever the outcome.
@@ -258,7 +259,7 @@ async fn start_session(
     req: &HttpRequest,
     user: &Credentials,
     token_version: i64,
-    meta: &RequestMeta,
+    meta: &AuditOrigin,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = issue_tokens(state, user.id, token_version, meta).await?;
     let session_csrf = tokens.csrf_token.clone();
@@ -296,7 +297,7 @@ async fn issue_tokens(
     state: &AppState,
     user_id: i64,
     token_version: i64,
-    meta: &RequestMeta,
+    meta: &AuditOrigin,
 ) -> Result<TokenResponse, ApiError> {
     let key = &state.secrets.jwt_secret_key;
     let internal = |e: tokens::TokenError| ApiError::Internal(e.into());
@@ -404,12 +405,12 @@ fn invalid_code() -> ApiError {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    meta: RequestMeta,
+    meta: AuditOrigin,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let username = validate::text("username", &body.username, 1, 64)?;
     validate::secret_len("password", &body.password, MAX_PASSWORD_BYTES)?;
-    limit(&state, "login:ip", meta.client(), LOGIN_PER_IP).await?;
+    limit(&state, "login:ip", client_key(&meta), LOGIN_PER_IP).await?;
     limit(
         &state,
         "login:account",
@@ -436,7 +437,8 @@ pub async fn login(
             state
                 .audit
                 .record(
-                    meta.entry(actor, "auth.login_failed")
+                    NewAuditEntry::new(actor, "auth.login_failed")
+                        .origin(meta.clone())
                         .details(json!({ "username": username, "reason": reason })),
                 )
                 .await?;
@@ -472,7 +474,7 @@ pub async fn login(
 pub async fn login_mfa(
     state: web::Data<AppState>,
     req: HttpRequest,
-    meta: RequestMeta,
+    meta: AuditOrigin,
     body: Json<MfaLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len("mfa_token", &body.mfa_token, MAX_TOKEN_BYTES)?;
@@ -487,7 +489,7 @@ pub async fn login_mfa(
         }
     };
     validate::secret_len(if recovery { "recovery_code" } else { "code" }, code, 64)?;
-    limit(&state, "mfa:ip", meta.client(), MFA_PER_IP).await?;
+    limit(&state, "mfa:ip", client_key(&meta), MFA_PER_IP).await?;
     let claims = tokens::verify(
         &state.secrets.jwt_secret_key,
         &body.mfa_token,
@@ -510,7 +512,8 @@ pub async fn login_mfa(
         state
             .audit
             .record(
-                meta.entry(user_actor(&user), "auth.login_failed")
+                NewAuditEntry::new(user_actor(&user), "auth.login_failed")
+                    .origin(meta.clone())
                     .details(json!({ "reason": "invalid_mfa_code", "recovery": recovery })),
             )
             .await?;
@@ -526,13 +529,14 @@ async fn signed_in(
     state: &AppState,
     req: &HttpRequest,
     user: &users::Credentials,
-    meta: &RequestMeta,
+    meta: &AuditOrigin,
     details: serde_json::Value,
 ) -> Result<HttpResponse, ApiError> {
     state
         .audit
         .record(
-            meta.entry(user_actor(user), "auth.login")
+            NewAuditEntry::new(user_actor(user), "auth.login")
+                .origin(meta.clone())
                 .target(format!("user:{}", user.id))
                 .details(details),
         )
@@ -548,11 +552,11 @@ async fn signed_in(
 #[tracing::instrument(skip_all)]
 pub async fn refresh(
     state: web::Data<AppState>,
-    meta: RequestMeta,
+    meta: AuditOrigin,
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     validate::secret_len("refresh_token", &body.refresh_token, MAX_TOKEN_BYTES)?;
-    limit(&state, "refresh:ip", meta.client(), REFRESH_PER_IP).await?;
+    limit(&state, "refresh:ip", client_key(&meta), REFRESH_PER_IP).await?;
     let claims = tokens::verify(
         &state.secrets.jwt_secret_key,
         &body.refresh_token,
@@ -597,7 +601,8 @@ pub async fn refresh(
         state
             .audit
             .record(
-                meta.entry(user_actor(&user), "auth.refresh_reuse")
+                NewAuditEntry::new(user_actor(&user), "auth.refresh_reuse")
+                    .origin(meta.clone())
                     .target(format!("refresh_family:{}", family.id)),
             )
             .await?;
@@ -750,7 +755,7 @@ pub async fn change_password(
                 .target(format!("user:{}", user.id)),
         )
         .await?;
-    start_session(&state, &req, &user, version, auth.meta()).await
+    start_session(&state, &req, &user, version, auth.origin()).await
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/mfa/enable", tag = "auth",
@@ -828,8 +833,8 @@ pub async fn mfa_verify(
                 .target(format!("user:{}", user.id)),
         )
         .await?;
-    let tokens = issue_tokens(&state, user.id, version, auth.meta()).await?;
-    let session = start_session(&state, &req, &user, version, auth.meta()).await?;
+    let tokens = issue_tokens(&state, user.id, version, auth.origin()).await?;
+    let session = start_session(&state, &req, &user, version, auth.origin()).await?;
     let mut response = HttpResponse::Ok();
     for c in session.cookies() {
         response.cookie(c.into_owned());
@@ -877,7 +882,7 @@ pub async fn mfa_disable(
                 .target(format!("user:{}", user.id)),
         )
         .await?;
-    start_session(&state, &req, &user, version, auth.meta()).await
+    start_session(&state, &req, &user, version, auth.origin()).await
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
@@ -889,7 +894,7 @@ pub async fn mfa_disable(
 #[tracing::instrument(skip_all, fields(username = %body.username.chars().take(64).collect::<String>()))]
 pub async fn register(
     state: web::Data<AppState>,
-    meta: RequestMeta,
+    meta: AuditOrigin,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let username =
@@ -899,7 +904,7 @@ pub async fn register(
     if let Some(invite) = &body.invite {
         validate::secret_len("invite", invite, 256)?;
     }
-    limit(&state, "register:ip", meta.client(), LOGIN_PER_IP).await?;
+    limit(&state, "register:ip", client_key(&meta), LOGIN_PER_IP).await?;
     let open = instance_settings::registration_open(&state.store).await?;
     let invite_hash = body
         .invite
@@ -927,13 +932,14 @@ pub async fn register(
     state
         .audit
         .record(
-            meta.entry(
+            NewAuditEntry::new(
                 Actor::User {
                     id: user.id,
                     username: user.username.clone(),
                 },
                 "users.registered",
             )
+            .origin(meta.clone())
             .target(format!("user:{}", user.id))
             .details(json!({ "invite": invite_hash.is_some() })),
         )

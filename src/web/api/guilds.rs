@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::discord_common::{parse_guild_id, path_param, present_config, present_guild};
 use super::settings::{command_to_api, settings_json};
-use crate::bot::input::ModuleName;
-use crate::services::guild_config::{Origin, set_module};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::settings::ModuleName;
+use crate::services::guild_config::set_module;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::web::error::ApiError;
@@ -37,7 +38,7 @@ pub async fn get_guild(state: &AppState, guild_id: &str) -> Result<Value, ApiErr
 pub async fn put_module(
     state: &AppState,
     actor: Actor,
-    origin: &Origin,
+    origin: &AuditOrigin,
     guild_id: &str,
     module: &str,
     body: &ModuleBody,
@@ -105,7 +106,7 @@ pub async fn get_route(
     req: HttpRequest,
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
-    tracing::Span::current().record("guild", auth.guild()?);
+    tracing::Span::current().record("guild", auth.guild()?.as_i64());
     Ok(HttpResponse::Ok().json(get_guild(&state, &path_param(&req, "guild_id")).await?))
 }
 
@@ -122,11 +123,11 @@ pub async fn put_module_route(
     auth: Auth,
     body: Json<ModuleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    tracing::Span::current().record("guild", auth.guild()?);
+    tracing::Span::current().record("guild", auth.guild()?.as_i64());
     let result = put_module(
         &state,
         auth.actor.clone(),
-        &super::settings::origin_of(&auth),
+        auth.origin(),
         &path_param(&req, "guild_id"),
         &path_param(&req, "module"),
         &body.0,

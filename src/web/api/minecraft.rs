@@ -106,14 +106,11 @@ impl From<MinecraftError> for ApiError {
 /// the request's origin for the audit entry.
 async fn caller(state: &AppState, auth: &Auth) -> Result<Caller, ApiError> {
     let roles = users::global_roles(&state.store, auth.user_id).await?;
-    let meta = auth.meta();
     Ok(Caller {
         actor: auth.actor.clone(),
         roles,
         guild_id: None,
-        request_id: meta.request_id.clone(),
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
+        origin: auth.origin().clone(),
     })
 }
 

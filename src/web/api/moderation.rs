@@ -5,10 +5,12 @@
 
 use serde::Deserialize;
 
-use super::discord_common::{parse_guild_id, present_config};
+use super::discord_common::present_config;
 use crate::actors::gateway::{GetBotStatus, GetHttp};
-use crate::bot::input::{MAX_BAN, MAX_TIMEOUT, ModDuration, Reason};
-use crate::services::moderation::{self, Action, Request};
+use crate::domain::Snowflake;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::moderation::{Action, Reason};
+use crate::services::moderation::{self, Request};
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::cases::CaseRow;
@@ -33,16 +35,13 @@ pub struct ModerationBody {
 pub fn parse_action(
     action: &str,
     body: &ModerationBody,
-) -> Result<(u64, Action, Option<Reason>), ApiError> {
-    let target = match body.user_id.trim().parse::<u64>() {
-        Ok(id) if id > 0 => id,
-        _ => {
-            return Err(ApiError::invalid_field(
-                "user_id",
-                format!("`{}` is not a Discord user id", body.user_id),
-            ));
-        }
-    };
+) -> Result<(Snowflake, Action, Option<Reason>), ApiError> {
+    let target = Snowflake::parse(body.user_id.trim()).map_err(|_| {
+        ApiError::invalid_field(
+            "user_id",
+            format!("`{}` is not a Discord user id", body.user_id),
+        )
+    })?;
     let reason = body
         .reason
         .as_deref()
@@ -50,79 +49,28 @@ pub fn parse_action(
         .transpose()
         .map_err(|p| ApiError::invalid_field("reason", p))?
         .flatten();
-    let duration = |max| {
-        body.duration
-            .as_deref()
-            .map(|d| ModDuration::parse(d, max).map_err(|p| ApiError::invalid_field("duration", p)))
-            .transpose()
-    };
-    let no_extra = |field: &str, present: bool| {
-        if present {
-            Err(ApiError::invalid_field(
-                field,
-                format!("does not apply to `{action}`"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let action = match action {
-        "warn" | "kick" | "unban" | "untimeout" => {
-            no_extra("duration", body.duration.is_some())?;
-            no_extra("delete_message_days", body.delete_message_days.is_some())?;
-            match action {
-                "warn" => Action::Warn,
-                "kick" => Action::Kick,
-                "unban" => Action::Unban,
-                _ => Action::Untimeout,
-            }
-        }
-        "ban" => {
-            let days = body.delete_message_days.unwrap_or(0);
-            if days > 7 {
-                return Err(ApiError::invalid_field(
-                    "delete_message_days",
-                    format!("{days} is not between 0 and 7"),
-                ));
-            }
-            Action::Ban {
-                delete_message_days: days,
-                duration: duration(MAX_BAN)?,
-            }
-        }
-        "timeout" => {
-            no_extra("delete_message_days", body.delete_message_days.is_some())?;
-            Action::Timeout {
-                duration: duration(MAX_TIMEOUT)?.ok_or_else(|| {
-                    ApiError::invalid_field("duration", "is required for a timeout")
-                })?,
-            }
-        }
-        other => {
-            return Err(ApiError::invalid_field(
-                "action",
-                format!("`{other}` is not one of warn, kick, ban, unban, timeout, untimeout"),
-            ));
-        }
-    };
+    let action = Action::parse(
+        action,
+        body.duration.as_deref(),
+        body.delete_message_days.map(i64::from),
+    )
+    .map_err(|e| ApiError::invalid_field(e.field, e.problem))?;
     Ok((target, action, reason))
 }
 
 /// Runs a moderation action for an authorised API caller; returns the case.
-#[tracing::instrument(skip(state, body, actor), fields(actor = %actor.label()))]
+#[tracing::instrument(skip(state, body, actor, origin), fields(actor = %actor.label()))]
 pub async fn moderate(
     state: &AppState,
     actor: Actor,
-    guild_id: &str,
+    guild: Snowflake,
     action: &str,
     body: &ModerationBody,
-    request_id: Option<String>,
-    ip: Option<String>,
+    origin: AuditOrigin,
 ) -> Result<CaseRow, ApiError> {
-    let guild = parse_guild_id(guild_id)?;
     let (target, action, reason) = parse_action(action, body)?;
     // A guild the bot is not in is a 404 whether or not Discord is reachable right now.
-    present_config(state, guild).await?;
+    present_config(state, guild.as_i64()).await?;
     let http = state
         .gateway
         .send(GetHttp)
@@ -136,30 +84,32 @@ pub async fn moderate(
         .await
         .ok()
         .and_then(|s| s.bot_user_id)
-        .and_then(|id| id.parse::<u64>().ok())
+        .and_then(|id| Snowflake::parse(&id).ok())
     {
         Some(id) => id,
-        None => http
-            .get_current_user()
-            .await
-            .map_err(|e| ApiError::Unavailable(moderation::describe_discord_error(&e)))?
-            .id
-            .get(),
+        None => {
+            let id = http
+                .get_current_user()
+                .await
+                .map_err(|e| ApiError::Unavailable(moderation::describe_discord_error(&e)))?
+                .id
+                .get();
+            Snowflake::new(id).map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?
+        }
     };
     let done = moderation::act(
         state,
         &http,
         me,
         Request {
-            guild_id: guild as u64,
+            guild_id: guild,
             target,
             action,
             reason,
             actor,
             invoker: None,
             bot_permissions: None,
-            request_id,
-            ip,
+            origin,
         },
     )
     .await?;
@@ -206,21 +156,19 @@ pub async fn post_action(
     body: Json<ModerationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild);
+    tracing::Span::current().record("guild", guild.as_i64());
     let action = req
         .match_info()
         .get("action")
         .unwrap_or_default()
         .to_owned();
-    let meta = auth.meta().clone();
     let case = moderate(
         &state,
         auth.actor.clone(),
-        &guild.to_string(),
+        guild,
         &action,
         &body.0,
-        meta.request_id,
-        meta.ip,
+        auth.origin().clone(),
     )
     .await?;
     Ok(HttpResponse::Created().json(case))
@@ -239,11 +187,11 @@ pub async fn list_cases(
     query: aweb::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild);
+    tracing::Span::current().record("guild", guild.as_i64());
     let user = query
         .get("user")
         .map(|u| crate::web::extract::parse_snowflake("user", u))
         .transpose()?;
-    let cases = state.store.list_cases(guild, user, 100).await?;
+    let cases = state.store.list_cases(guild.as_i64(), user, 100).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": cases })))
 }

@@ -4,22 +4,15 @@ use serde_json::{Map, Value, json};
 
 use super::discord_common::{parse_guild_id, path_param, present_config};
 use crate::bot::error::CommandError;
-use crate::bot::input::SettingKey;
-use crate::services::guild_config::{Origin, apply_setting, save_settings};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::settings::{GuildSettings, SettingKey, SettingsPatch};
+use crate::services::guild_config::save_settings;
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use crate::store::guilds::GuildSettings;
 use crate::web::error::ApiError;
 
 pub fn settings_json(s: &GuildSettings) -> Value {
-    json!({
-        "log_channel": s.log_channel_id.map(|v| v.to_string()),
-        "mod_role": s.mod_role_id.map(|v| v.to_string()),
-        "welcome_channel": s.welcome_channel_id.map(|v| v.to_string()),
-        "welcome_message": s.welcome_message,
-        "minecraft_server": s.minecraft_server,
-        "minecraft_role": s.minecraft_role_id.map(|v| v.to_string()),
-    })
+    json!(s)
 }
 
 pub async fn get_settings(state: &AppState, guild_id: &str) -> Result<Value, ApiError> {
@@ -33,7 +26,7 @@ pub async fn get_settings(state: &AppState, guild_id: &str) -> Result<Value, Api
 pub async fn put_settings(
     state: &AppState,
     actor: Actor,
-    origin: &Origin,
+    origin: &AuditOrigin,
     guild_id: &str,
     body: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
@@ -46,19 +39,13 @@ pub async fn put_settings(
     let mut changed = Vec::new();
     for (raw_key, value) in body {
         let key = SettingKey::parse(raw_key).map_err(|p| ApiError::invalid_field(raw_key, p))?;
-        let text = match value {
-            Value::Null => "none".to_owned(),
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(ApiError::invalid_field(
-                    raw_key,
-                    "must be a string (an id as a string) or null",
-                ));
-            }
-        };
-        apply_setting(&mut settings, key, &text)
-            .map_err(|p| ApiError::invalid_field(raw_key, p))?;
+        let mut one = Map::new();
+        one.insert(key.as_str().to_owned(), value.clone());
+        let patch: SettingsPatch = serde_json::from_value(Value::Object(one))
+            .map_err(|e| ApiError::invalid_field(raw_key, e))?;
+        for change in patch.changes() {
+            settings.apply(change);
+        }
         changed.push(key.as_str());
     }
     save_settings(state, guild, &settings, actor, origin, &changed)
@@ -126,7 +113,7 @@ pub async fn get_route(
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild);
+    tracing::Span::current().record("guild", guild.as_i64());
     Ok(HttpResponse::Ok().json(get_settings(&state, &path_param(&req, "guild_id")).await?))
 }
 
@@ -143,24 +130,14 @@ pub async fn put_route(
     body: Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild);
+    tracing::Span::current().record("guild", guild.as_i64());
     let saved = put_settings(
         &state,
         auth.actor.clone(),
-        &origin_of(&auth),
+        auth.origin(),
         &path_param(&req, "guild_id"),
         &body.0,
     )
     .await?;
     Ok(HttpResponse::Ok().json(saved))
-}
-
-/// The request's origin for audit entries.
-pub fn origin_of(auth: &Auth) -> Origin {
-    let meta = auth.meta();
-    Origin {
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
-        request_id: meta.request_id.clone(),
-    }
 }

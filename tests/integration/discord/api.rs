@@ -34,7 +34,7 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         })
         .await
         .unwrap();
-    use guildhall::bot::input::ModuleName;
+    use guildhall::domain::settings::ModuleName;
     crate::common::wait_for_subscription(&a, &b).await;
     // Both instances read (and cache) the default: enabled.
     assert!(
@@ -119,11 +119,10 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
     let case = moderate(
         &app.state,
         dashboard_user.clone(),
-        &GUILD.to_string(),
+        guildhall::domain::Snowflake::new(GUILD).unwrap(),
         "kick",
         &body,
-        None,
-        None,
+        Default::default(),
     )
     .await
     .unwrap();
@@ -170,7 +169,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
     let refusal = moderate(
         &app.state,
         dashboard_user.clone(),
-        &GUILD.to_string(),
+        guildhall::domain::Snowflake::new(GUILD).unwrap(),
         "ban",
         &ModerationBody {
             user_id: OWNER.to_string(),
@@ -178,8 +177,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
             duration: None,
             delete_message_days: None,
         },
-        None,
-        None,
+        Default::default(),
     )
     .await
     .err()
@@ -261,11 +259,10 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
         let e = moderate(
             &app.state,
             dashboard_user.clone(),
-            &GUILD.to_string(),
+            guildhall::domain::Snowflake::new(GUILD).unwrap(),
             action,
             &body,
-            None,
-            None,
+            Default::default(),
         )
         .await
         .err()
@@ -276,7 +273,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
     let unknown = moderate(
         &app.state,
         dashboard_user,
-        "1300000000000000000",
+        guildhall::domain::Snowflake::new(1_300_000_000_000_000_000).unwrap(),
         "warn",
         &ModerationBody {
             user_id: MEMBER.to_string(),
@@ -284,8 +281,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
             duration: None,
             delete_message_days: None,
         },
-        None,
-        None,
+        Default::default(),
     )
     .await
     .err()

@@ -1,4 +1,5 @@
-//! Validated input of bot commands and the moderation API: parse at the edge, trust inside.
+//! Moderation actions and their validated input (durations, reasons, purge counts), shared by
+//! the slash commands, the API and the moderation service.
 
 use std::fmt;
 use std::time::Duration;
@@ -153,113 +154,148 @@ impl PurgeCount {
     }
 }
 
-/// A module guildhall knows (the `modules` table is seeded with the same names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ModuleName {
-    Admin,
-    Moderation,
-    Minecraft,
+/// What a moderation request does to its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Warn,
+    Kick,
+    Ban {
+        /// Days of the user's messages to delete, 0 to 7.
+        delete_message_days: u8,
+        /// `None` bans permanently.
+        duration: Option<ModDuration>,
+    },
+    Unban,
+    Timeout {
+        duration: ModDuration,
+    },
+    Untimeout,
 }
 
-impl ModuleName {
-    pub const ALL: [ModuleName; 3] = [
-        ModuleName::Admin,
-        ModuleName::Moderation,
-        ModuleName::Minecraft,
-    ];
+/// The names of the actions, as the API path and the slash commands spell them.
+pub const ACTION_NAMES: [&str; 6] = ["warn", "kick", "ban", "unban", "timeout", "untimeout"];
 
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "admin" => Ok(ModuleName::Admin),
-            "moderation" => Ok(ModuleName::Moderation),
-            "minecraft" => Ok(ModuleName::Minecraft),
-            other => Err(format!(
-                "`{other}` is not a module; the modules are admin, moderation and minecraft"
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Warn => "warn",
+            Action::Kick => "kick",
+            Action::Ban { .. } => "ban",
+            Action::Unban => "unban",
+            Action::Timeout { .. } => "timeout",
+            Action::Untimeout => "untimeout",
+        }
+    }
+
+    pub fn past_tense(&self) -> &'static str {
+        match self {
+            Action::Warn => "Warned",
+            Action::Kick => "Kicked",
+            Action::Ban { .. } => "Banned",
+            Action::Unban => "Unbanned",
+            Action::Timeout { .. } => "Timed out",
+            Action::Untimeout => "Removed the timeout of",
+        }
+    }
+
+    /// Whether the bot itself acts on Discord (a warning is only recorded).
+    pub fn bot_acts(&self) -> bool {
+        !matches!(self, Action::Warn)
+    }
+
+    /// Whether the target must be a member of the guild (bans work on any user id).
+    pub fn needs_member(&self) -> bool {
+        matches!(
+            self,
+            Action::Warn | Action::Kick | Action::Timeout { .. } | Action::Untimeout
+        )
+    }
+
+    /// How long the action lasts, for those that expire.
+    pub fn duration(&self) -> Option<ModDuration> {
+        match self {
+            Action::Ban { duration, .. } => *duration,
+            Action::Timeout { duration } => Some(*duration),
+            Action::Warn | Action::Kick | Action::Unban | Action::Untimeout => None,
+        }
+    }
+
+    /// Builds an action from its name and its raw parameters; each problem names its field.
+    pub fn parse(
+        name: &str,
+        duration: Option<&str>,
+        delete_message_days: Option<i64>,
+    ) -> Result<Self, InvalidInput> {
+        let no_extra = |field: &'static str, present: bool| {
+            if present {
+                Err(InvalidInput::new(
+                    field,
+                    format!("does not apply to `{name}`"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let parse_duration = |max| {
+            duration
+                .map(|d| ModDuration::parse(d, max).map_err(|p| InvalidInput::new("duration", p)))
+                .transpose()
+        };
+        match name {
+            "warn" | "kick" | "unban" | "untimeout" => {
+                no_extra("duration", duration.is_some())?;
+                no_extra("delete_message_days", delete_message_days.is_some())?;
+                Ok(match name {
+                    "warn" => Action::Warn,
+                    "kick" => Action::Kick,
+                    "unban" => Action::Unban,
+                    _ => Action::Untimeout,
+                })
+            }
+            "ban" => {
+                let days = delete_message_days.unwrap_or(0);
+                let delete_message_days =
+                    u8::try_from(days).ok().filter(|d| *d <= 7).ok_or_else(|| {
+                        InvalidInput::new(
+                            "delete_message_days",
+                            format!("{days} is not between 0 and 7"),
+                        )
+                    })?;
+                Ok(Action::Ban {
+                    delete_message_days,
+                    duration: parse_duration(MAX_BAN)?,
+                })
+            }
+            "timeout" => {
+                no_extra("delete_message_days", delete_message_days.is_some())?;
+                Ok(Action::Timeout {
+                    duration: parse_duration(MAX_TIMEOUT)?.ok_or_else(|| {
+                        InvalidInput::new("duration", "is required for a timeout")
+                    })?,
+                })
+            }
+            other => Err(InvalidInput::new(
+                "action",
+                format!("`{other}` is not one of {}", ACTION_NAMES.join(", ")),
             )),
         }
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModuleName::Admin => "admin",
-            ModuleName::Moderation => "moderation",
-            ModuleName::Minecraft => "minecraft",
+/// A field of some input and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
         }
-    }
-}
-
-impl fmt::Display for ModuleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A guild setting editable from Discord, the API and the dashboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettingKey {
-    LogChannel,
-    ModRole,
-    WelcomeChannel,
-    WelcomeMessage,
-    MinecraftServer,
-    MinecraftRole,
-}
-
-impl SettingKey {
-    pub const ALL: [SettingKey; 6] = [
-        SettingKey::LogChannel,
-        SettingKey::ModRole,
-        SettingKey::WelcomeChannel,
-        SettingKey::WelcomeMessage,
-        SettingKey::MinecraftServer,
-        SettingKey::MinecraftRole,
-    ];
-
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let key = raw.trim().to_ascii_lowercase().replace('-', "_");
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == key)
-            .ok_or_else(|| {
-                format!(
-                    "`{}` is not a setting; the settings are {}",
-                    raw.trim(),
-                    Self::ALL.map(|k| k.as_str()).join(", ")
-                )
-            })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SettingKey::LogChannel => "log_channel",
-            SettingKey::ModRole => "mod_role",
-            SettingKey::WelcomeChannel => "welcome_channel",
-            SettingKey::WelcomeMessage => "welcome_message",
-            SettingKey::MinecraftServer => "minecraft_server",
-            SettingKey::MinecraftRole => "minecraft_role",
-        }
-    }
-}
-
-/// A channel or role reference as typed in Discord: `<#123>`, `<@&123>` or `123`; `none`
-/// (or `off`, `-`) clears the setting.
-pub fn parse_snowflake_ref(raw: &str) -> Result<Option<i64>, String> {
-    let text = raw.trim();
-    if matches!(
-        text.to_ascii_lowercase().as_str(),
-        "none" | "off" | "-" | ""
-    ) {
-        return Ok(None);
-    }
-    let digits = text
-        .trim_start_matches("<#")
-        .trim_start_matches("<@&")
-        .trim_end_matches('>');
-    match digits.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err(format!(
-            "`{text}` is not a channel or role (mention it, or give its id; `none` clears it)"
-        )),
     }
 }
 
@@ -293,17 +329,35 @@ mod tests {
     }
 
     #[test]
-    fn reasons_purge_counts_modules_and_keys_are_checked() {
+    fn reasons_and_purge_counts_are_checked() {
         assert!(Reason::parse(&"x".repeat(513)).is_err());
         assert_eq!(Reason::parse("  "), Ok(None));
         assert!(PurgeCount::parse(0).is_err());
         assert!(PurgeCount::parse(10_000).is_err());
         assert!(PurgeCount::parse(100).is_ok());
-        assert!(ModuleName::parse("fun").is_err());
-        assert!(SettingKey::parse("colour").is_err());
-        assert_eq!(SettingKey::parse("log-channel"), Ok(SettingKey::LogChannel));
-        assert_eq!(parse_snowflake_ref("<#42>"), Ok(Some(42)));
-        assert_eq!(parse_snowflake_ref("none"), Ok(None));
-        assert!(parse_snowflake_ref("#general").is_err());
+    }
+
+    #[test]
+    fn actions_parse_from_their_names_and_refuse_parameters_that_do_not_apply() {
+        assert_eq!(Action::parse("kick", None, None), Ok(Action::Kick));
+        assert_eq!(
+            Action::parse("ban", Some("7d"), Some(1)).map(|a| a.duration().map(|d| d.get())),
+            Ok(Some(Duration::from_secs(7 * 86_400)))
+        );
+        for (name, duration, days, field) in [
+            ("kick", Some("1h"), None, "duration"),
+            ("warn", None, Some(1), "delete_message_days"),
+            ("ban", None, Some(8), "delete_message_days"),
+            ("timeout", None, None, "duration"),
+            ("timeout", Some("29d"), None, "duration"),
+            ("timeout", Some("1h"), Some(0), "delete_message_days"),
+            ("hug", None, None, "action"),
+        ] {
+            assert_eq!(
+                Action::parse(name, duration, days).map_err(|e| e.field),
+                Err(field),
+                "{name} {duration:?} {days:?}"
+            );
+        }
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE guild_settings DROP COLUMN version;
+ALTER TABLE audit_log DROP COLUMN instance;
