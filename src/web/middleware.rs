@@ -8,8 +8,8 @@ use std::task::{Context, Poll, ready};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::future::{Either, LocalBoxFuture};
 use tracing_actix_web::RequestId;
@@ -27,7 +27,8 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 /// applies the default per-client rate limit (not to probes or static assets), gives every
 /// error response the JSON error shape (see `json_errors`) and echoes the request id that
 /// `TracingLogger` assigned (and put on the request's log lines) as `X-Request-Id` on every
-/// answer, refusals included. Bodies without a declared length (chunked) are held to the same
+/// answer, refusals included, with the security and caching headers of `headers`; routes
+/// HEAD as GET. Bodies without a declared length (chunked) are held to the same
 /// limit by the payload extractors' configuration.
 ///
 /// Hand-written rather than `from_fn`: probes (polled many times a second) pass through
@@ -70,7 +71,12 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        // HEAD is answered wherever GET is: routed as GET, and the HTTP layer (which saw HEAD
+        // when it decoded the request) sends the headers without the body.
+        if req.method() == Method::HEAD {
+            req.head_mut().method = Method::GET;
+        }
         // Copy the id out: holding a clone of the request would stop the router matching it.
         let id = req.extensions().get::<RequestId>().map(ToString::to_string);
         if let Some(error) = oversized(&req) {
@@ -160,11 +166,12 @@ fn refusal<B: MessageBody + 'static>(
     )
 }
 
+/// The request id and the headers every response carries (`headers::secure`).
 fn with_request_id<B>(mut res: ServiceResponse<B>, id: Option<String>) -> ServiceResponse<B> {
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    res
+    super::headers::secure(res)
 }
 
 fn oversized(req: &ServiceRequest) -> Option<ApiError> {

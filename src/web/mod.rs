@@ -4,6 +4,7 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod health;
 pub mod middleware;
 pub mod openapi;

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -104,13 +104,17 @@ pub async fn openapi_json() -> HttpResponse {
         .body(document_json())
 }
 
-const DOCS_PAGE: &str = r#"<!doctype html>
+/// ReDoc styles itself with `<style>` elements (styled-components): they carry the page's
+/// nonce (ReDoc passes its `nonce` option to them), the one thing the page policy adds.
+fn docs_page_html(nonce: &str) -> String {
+    format!(
+        r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>guildhall API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="/api/openapi.json"></redoc>
-<script src="/docs/redoc.standalone.js"></script></body></html>"#;
-
-const REDOC_JS: &[u8] = include_bytes!("../../static/vendor/redoc/redoc.standalone.js");
+<body><redoc spec-url="/api/openapi.json" nonce="{nonce}"></redoc>
+<script src="/docs/redoc.standalone.js"></script></body></html>"#
+    )
+}
 
 fn docs_enabled(setting: Option<web::Data<DocsEnabled>>) -> Result<(), ApiError> {
     if setting.is_some_and(|s| s.0) {
@@ -122,22 +126,32 @@ fn docs_enabled(setting: Option<web::Data<DocsEnabled>>) -> Result<(), ApiError>
     }
 }
 
-pub async fn docs_page(setting: Option<web::Data<DocsEnabled>>) -> Result<HttpResponse, ApiError> {
+pub async fn docs_page(
+    req: HttpRequest,
+    setting: Option<web::Data<DocsEnabled>>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine;
     docs_enabled(setting)?;
+    let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 18]>());
+    let csp = super::headers::page_csp(
+        Some(req.connection_info().host()),
+        &format!(" 'nonce-{nonce}'"),
+    )
+    // ReDoc's icons are data: images in its styles; its search index runs in a blob: worker.
+    .replace("img-src 'self'", "img-src 'self' data:")
+        + "; worker-src 'self' blob:";
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-             worker-src 'self' blob:",
-        ))
-        .body(DOCS_PAGE))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .body(docs_page_html(&nonce)))
 }
 
-pub async fn redoc_js(setting: Option<web::Data<DocsEnabled>>) -> Result<HttpResponse, ApiError> {
+pub async fn redoc_js(
+    req: HttpRequest,
+    setting: Option<web::Data<DocsEnabled>>,
+) -> Result<HttpResponse, ApiError> {
     docs_enabled(setting)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .body(REDOC_JS))
+    let asset = super::assets::named("vendor/redoc/redoc.standalone.js")
+        .ok_or_else(|| ApiError::NotFound("ReDoc is not bundled".into()))?;
+    Ok(super::assets::respond(&req, asset, false))
 }

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod binary;
 mod discord;
+mod headers;
 mod http;
 mod mfa;
 mod minecraft;
