@@ -7,6 +7,7 @@ pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod history;
 pub mod ids;
 pub mod metrics;
 pub mod minecraft;

@@ -84,8 +84,8 @@ impl Application {
             .map_err(|e| StartupError::Other(format!("metrics: {e}")))?;
 
         let broadcaster = {
-            let metrics = metrics.clone();
-            Supervisor::start(move |_| LogBroadcaster::new(metrics))
+            let (metrics, redis) = (metrics.clone(), redis.clone());
+            Supervisor::start(move |_| LogBroadcaster::new(metrics).with_redis(redis))
         };
         telemetry::global_sink().attach(broadcaster.clone().recipient());
         let audit = {
@@ -133,7 +133,11 @@ impl Application {
             started_at,
             guild_config: GuildConfigCache::new(store.clone(), invalidations.clone()),
             auth_cache: crate::auth::cache::AuthCache::new(invalidations.clone()),
+            history: crate::history::History::new(std::sync::Arc::new(crate::history::SystemClock)),
         };
+        state.history.start_sampling(state.metrics.clone());
+        // Compress the static assets now rather than in the first request for each.
+        std::thread::spawn(routes::assets::warm);
         invalidations.subscribe();
         state.gateway.do_send(GatewayStart(state.clone()));
 

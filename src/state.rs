@@ -45,4 +45,6 @@ pub struct AppState {
     pub guild_config: GuildConfigCache,
     /// Users and API keys as authentication sees them, briefly cached (see `auth::cache`).
     pub auth_cache: crate::auth::cache::AuthCache,
+    /// Per-minute samples of the last 24 hours for the overview's charts.
+    pub history: crate::history::History,
 }

@@ -1,18 +1,29 @@
 //! WebSocket streams: `/ws/logs` (live log lines, `logs.view`) and `/ws/status` (component
-//! status changes, `bot.view`). Each connection is a session actor registered with the
-//! LogBroadcaster in `started()` and removed in `stopping()`; heartbeats close dead peers.
+//! status changes, `bot.view`). Each connection is a session actor joined to the LogBroadcaster
+//! with its own bounded queue (see `actors::broadcaster`): the broadcaster pushes frames it
+//! serialised once and wakes the session, which sends what its filter lets through. The
+//! session re-authenticates its caller every auth-cache lifetime through the same function as
+//! the handshake, so a revoked credential or a withdrawn permission closes it.
+//!
+//! Close codes: 4001 the credential is no longer valid, 4003 the permission was withdrawn,
+//! 4008 the viewer stayed too far behind. A log viewer may send
+//! `{"level":"warn","search":"text"}` (either may be null or absent) to filter what it gets; it
+//! is answered with `{"type":"filter",…}` or `{"type":"error","message":…}`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{Via, authenticate};
 use crate::actors::broadcaster::{
-    Broadcast, LogBroadcaster, StatusEvent, Subscribe, Topic, Unsubscribe,
+    Body, Closed, Entry, Join, Level, LogBroadcaster, Topic, Unsubscribe, VIEWER_CAPACITY,
+    VIEWER_MAX_OVERFLOWS, ViewerQueue, Wake, wire,
 };
 use crate::auth::rbac::Permission;
 use crate::state::AppState;
@@ -20,8 +31,15 @@ use crate::state::AppState;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// A peer that has not answered a ping for this long is gone.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Messages a session may have queued before the broadcaster drops lines for it.
-const SESSION_MAILBOX: usize = 1_024;
+/// How often the caller's credential and permission are checked again: the auth cache's
+/// lifetime, so a change is seen at the first check after it reaches the cache.
+const RECHECK_INTERVAL: Duration = crate::auth::cache::TTL;
+/// A search string longer than this is refused.
+const MAX_SEARCH_CHARS: usize = 200;
+
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+pub const CLOSE_FORBIDDEN: u16 = 4003;
+pub const CLOSE_TOO_SLOW: u16 = 4008;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/ws/logs").route(web::get().to(logs)))
@@ -69,9 +87,16 @@ async fn open(
     let session = ViewerSession {
         topic,
         broadcaster: state.broadcaster.clone(),
+        queue: ViewerQueue::new(VIEWER_CAPACITY, VIEWER_MAX_OVERFLOWS),
         subscription: None,
         last_seen: Instant::now(),
         snapshot,
+        filter: Filter::default(),
+        caller: Caller {
+            state,
+            request: req.clone(),
+            permission,
+        },
     };
     ws::start(session, &req, stream).map_err(|e| ApiError::bad_request(e.to_string()))
 }
@@ -90,19 +115,154 @@ fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// What to re-authenticate with: the handshake request (its headers and cookie) and the
+/// permission the stream needs.
+struct Caller {
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    permission: Permission,
+}
+
+/// Why a periodic check ends a stream; a database outage ends none (the next check decides).
+fn recheck_verdict(result: Result<bool, ApiError>) -> Option<(u16, &'static str)> {
+    match result {
+        Ok(true) => None,
+        Ok(false) | Err(ApiError::Forbidden) => Some((CLOSE_FORBIDDEN, "permission withdrawn")),
+        Err(ApiError::Unauthorized) => Some((CLOSE_UNAUTHORIZED, "credential no longer valid")),
+        Err(_) => None,
+    }
+}
+
+/// A log viewer's filter: lines at `level` or above whose message or target contains `search`
+/// (case-insensitive).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Filter {
+    level: Option<Level>,
+    search: Option<String>,
+}
+
+impl Filter {
+    fn accepts(&self, entry: &Entry) -> bool {
+        match &entry.body {
+            Body::Line {
+                level, haystack, ..
+            } => {
+                self.level.is_none_or(|min| level.is_some_and(|l| l >= min))
+                    && self
+                        .search
+                        .as_deref()
+                        .is_none_or(|needle| haystack.contains(needle))
+            }
+            Body::Status(_) => true,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterMessage {
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    search: Option<String>,
+}
+
+/// Parses a viewer's filter message; the error names the field.
+fn parse_filter(text: &str) -> Result<Filter, String> {
+    let message: FilterMessage = serde_json::from_str(text)
+        .map_err(|e| format!("expected {{\"level\":\"info|warn|…\",\"search\":\"text\"}}: {e}"))?;
+    let level = match message.level.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Level::parse(text).ok_or_else(|| {
+            format!("level: `{text}` is not one of trace, debug, info, warn, error")
+        })?),
+    };
+    let search = match message.search {
+        Some(s) if s.chars().count() > MAX_SEARCH_CHARS => {
+            return Err(format!("search: longer than {MAX_SEARCH_CHARS} characters"));
+        }
+        Some(s) if !s.is_empty() => Some(s.to_lowercase()),
+        _ => None,
+    };
+    Ok(Filter { level, search })
+}
+
 struct ViewerSession {
     topic: Topic,
     broadcaster: Addr<LogBroadcaster>,
+    queue: Arc<ViewerQueue>,
     subscription: Option<u64>,
     last_seen: Instant,
     snapshot: Option<serde_json::Value>,
+    filter: Filter,
+    caller: Caller,
+}
+
+impl ViewerSession {
+    fn send_entries<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a Arc<Entry>>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        for entry in entries {
+            if self.filter.accepts(entry) {
+                ctx.text(entry.frame.clone());
+            }
+        }
+    }
+
+    fn close(&mut self, code: u16, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Other(code),
+            description: Some(reason.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    fn recheck(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let state = self.caller.state.clone();
+        let request = self.caller.request.clone();
+        let permission = self.caller.permission;
+        async move {
+            authenticate(&state, &request)
+                .await
+                .map(|p| p.grants.allows_globally(permission))
+        }
+        .into_actor(self)
+        .map(|result, act, ctx| {
+            if let Some((code, reason)) = recheck_verdict(result) {
+                act.close(code, reason, ctx);
+            }
+        })
+        .spawn(ctx);
+    }
+
+    fn set_filter(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.topic != Topic::Logs {
+            ctx.text(r#"{"type":"error","message":"only /ws/logs takes a filter"}"#);
+            return;
+        }
+        match parse_filter(text) {
+            Ok(filter) => {
+                let ack = serde_json::json!({
+                    "type": "filter",
+                    "level": filter.level.map(Level::as_str),
+                    "search": filter.search,
+                });
+                self.filter = filter;
+                ctx.text(ack.to_string());
+            }
+            Err(message) => {
+                ctx.text(serde_json::json!({"type": "error", "message": message}).to_string());
+            }
+        }
+    }
 }
 
 impl Actor for ViewerSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(SESSION_MAILBOX);
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
                 ctx.stop();
@@ -110,29 +270,26 @@ impl Actor for ViewerSession {
                 ctx.ping(b"");
             }
         });
+        ctx.run_interval(RECHECK_INTERVAL, |act, ctx| act.recheck(ctx));
         if let Some(snapshot) = self.snapshot.take() {
-            let event = StatusEvent {
-                component: "snapshot".into(),
-                status: snapshot,
-            };
-            if let Ok(text) = serde_json::to_string(&event) {
-                ctx.text(text);
-            }
+            let event = serde_json::json!({
+                "type": "status",
+                "component": "snapshot",
+                "status": snapshot,
+            });
+            ctx.text(event.to_string());
         }
         self.broadcaster
-            .send(Subscribe {
+            .send(Join {
                 topic: self.topic,
-                recipient: ctx.address().recipient(),
+                queue: self.queue.clone(),
+                waker: ctx.address().recipient(),
             })
             .into_actor(self)
             .map(|result, act, ctx| match result {
-                Ok(subscription) => {
-                    act.subscription = Some(subscription.id);
-                    for line in subscription.backlog {
-                        if let Ok(text) = serde_json::to_string(&*line) {
-                            ctx.text(text);
-                        }
-                    }
+                Ok(joined) => {
+                    act.subscription = Some(joined.id);
+                    act.send_entries(&joined.backlog, ctx);
                 }
                 Err(_) => ctx.stop(),
             })
@@ -147,16 +304,20 @@ impl Actor for ViewerSession {
     }
 }
 
-impl Handler<Broadcast> for ViewerSession {
+impl Handler<Wake> for ViewerSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Broadcast, ctx: &mut Self::Context) {
-        let text = match msg {
-            Broadcast::Log(line) => serde_json::to_string(&*line),
-            Broadcast::Status(event) => serde_json::to_string(&*event),
-        };
-        if let Ok(text) = text {
-            ctx.text(text);
+    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        let drained = self.queue.drain();
+        if drained.missed > 0 {
+            ctx.text(wire::missed(drained.missed));
+        }
+        self.send_entries(&drained.entries, ctx);
+        match drained.closed {
+            Some(Closed::TooSlow) => {
+                self.close(CLOSE_TOO_SLOW, "too slow: fell too far behind", ctx)
+            }
+            None => {}
         }
     }
 }
@@ -173,10 +334,90 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ViewerSession {
                 ctx.close(reason);
                 ctx.stop();
             }
-            // Viewers only listen; anything they send is ignored.
-            Ok(ws::Message::Text(_) | ws::Message::Binary(_) | ws::Message::Continuation(_))
-            | Ok(ws::Message::Nop) => self.last_seen = Instant::now(),
+            Ok(ws::Message::Text(text)) => {
+                self.last_seen = Instant::now();
+                self.set_filter(&text, ctx);
+            }
+            Ok(ws::Message::Binary(_) | ws::Message::Continuation(_) | ws::Message::Nop) => {
+                self.last_seen = Instant::now();
+            }
             Err(_) => ctx.stop(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::broadcaster::LogLine;
+
+    fn entry(level: &str, message: &str) -> Entry {
+        Entry::line(
+            1,
+            "i".into(),
+            Arc::new(LogLine {
+                timestamp_ms: 0,
+                level: level.into(),
+                target: "guildhall::bot".into(),
+                message: message.into(),
+                request_id: None,
+            }),
+        )
+    }
+
+    #[test]
+    fn a_filter_lets_through_its_level_and_above_containing_the_search() {
+        let filter = parse_filter(r#"{"level":"warn","search":"Kick"}"#).unwrap();
+        let cases = [
+            ("ERROR", "kicked a member", true),
+            ("WARN", "KICKED a member", true),
+            ("INFO", "kicked a member", false),
+            ("ERROR", "banned a member", false),
+        ];
+        for (level, message, expected) in cases {
+            assert_eq!(
+                filter.accepts(&entry(level, message)),
+                expected,
+                "{level} {message}"
+            );
+        }
+        let by_target = parse_filter(r#"{"search":"GUILDHALL::BOT"}"#).unwrap();
+        assert!(by_target.accepts(&entry("TRACE", "anything")));
+        let everything = parse_filter(r#"{"level":null,"search":""}"#).unwrap();
+        assert_eq!(everything, Filter::default());
+        assert!(everything.accepts(&entry("TRACE", "x")));
+    }
+
+    #[test]
+    fn a_bad_filter_message_is_refused_naming_the_field() {
+        let long = format!(r#"{{"search":"{}"}}"#, "x".repeat(MAX_SEARCH_CHARS + 1));
+        let cases = [
+            (r#"{"level":"loud"}"#, "level"),
+            (long.as_str(), "search"),
+            ("not json", "expected"),
+            (r#"{"levle":"warn"}"#, "unknown field"),
+            (r#"{"level":3}"#, "expected"),
+        ];
+        for (text, needle) in cases {
+            let error = parse_filter(text).unwrap_err();
+            assert!(error.contains(needle), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn only_a_refusal_ends_a_stream_not_an_outage() {
+        assert_eq!(recheck_verdict(Ok(true)), None);
+        assert_eq!(
+            recheck_verdict(Ok(false)).map(|v| v.0),
+            Some(CLOSE_FORBIDDEN)
+        );
+        assert_eq!(
+            recheck_verdict(Err(ApiError::Unauthorized)).map(|v| v.0),
+            Some(CLOSE_UNAUTHORIZED)
+        );
+        assert_eq!(
+            recheck_verdict(Err(ApiError::Unavailable("database".into()))),
+            None
+        );
     }
 }

@@ -1,3 +1,4 @@
 //! Server-rendered dashboard pages (Sailfish).
 
 pub mod index;
+pub mod sparkline;
