@@ -9,6 +9,12 @@
 //! - Applies a per-command timeout. After a timeout or a drop mid-response the connection's
 //!   state is unknown (late packets would be read as the next command's answer), so it is
 //!   dropped and a new one is made; the failed command is never re-sent, since it may have run.
+//! - A command without an answer fails alone: once it has waited `stall_after`, the server is
+//!   declared not answering and the commands queued behind it (and those that arrive until it
+//!   ends) fail at once with `NotAnswering`, unsent, instead of waiting out its timeout.
+//! - While in backoff after the server refused connections, a bare TCP connect probes it every
+//!   `probe_interval`; the moment it accepts, the backoff ends and the actor logs in, so a
+//!   server that comes back is used within a second however long the backoff had grown.
 //! - A wrong password marks the server `auth_failed` and stops every retry until
 //!   `Reconfigure` brings new settings.
 //! - Responses in several packets and single packets over 4 KiB are read by the `rcon` crate
@@ -60,6 +66,24 @@ pub struct RconTiming {
     /// First reconnect delay; doubles per failure up to `backoff_max` (each with jitter).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// A command unanswered this long declares the server not answering (see the module doc).
+    pub stall_after: Duration,
+    /// How often a server that refused connections is probed during a backoff.
+    pub probe_interval: Duration,
+}
+
+impl RconTiming {
+    /// The defaults with `timeout` for connecting and for each command. A command waiting
+    /// behind an unanswered one gives up after a quarter of that, at most 2 s: long enough for
+    /// a slow command (a large `fill`, `save-all`), short enough that callers are not held.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            connect_timeout: timeout,
+            command_timeout: timeout,
+            stall_after: (timeout / 4).min(Duration::from_secs(2)),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for RconTiming {
@@ -70,6 +94,8 @@ impl Default for RconTiming {
             poll_interval: Duration::from_secs(30),
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(60),
+            stall_after: Duration::from_secs(2),
+            probe_interval: Duration::from_millis(250),
         }
     }
 }
@@ -124,6 +150,11 @@ pub enum RconError {
     Removed,
     #[error("the RCON actor restarted before answering; the command may have run")]
     Restarted,
+    #[error(
+        "server not answering: the command ahead of this one has had no answer for {} ms; this one was not sent",
+        waited.as_millis()
+    )]
+    NotAnswering { waited: Duration },
 }
 
 impl RconError {
@@ -135,6 +166,7 @@ impl RconError {
             RconError::AuthFailed
             | RconError::Unreachable(_)
             | RconError::Reconnecting { .. }
+            | RconError::NotAnswering { .. }
             | RconError::Disabled
             | RconError::Removed => false,
         }
@@ -239,7 +271,10 @@ impl Link {
     }
 }
 
-type Attempt = Result<(Link, String, Duration, bool), RconError>;
+/// A command's outcome: the link, the answer, its round trip and whether the link is new; or
+/// the error and whether a TCP connection to the server was made (false: it refused or could
+/// not be reached, which is what the backoff probe can see change).
+type Attempt = Result<(Link, String, Duration, bool), (RconError, bool)>;
 
 pub struct RconActor {
     name: ServerName,
@@ -261,6 +296,19 @@ pub struct RconActor {
     retry_at: Option<Instant>,
     retry_timer: Option<SpawnHandle>,
     poll_timer: Option<SpawnHandle>,
+    /// Probes a server that refused connections while the backoff runs.
+    probe_timer: Option<SpawnHandle>,
+    probing: bool,
+    /// Whether the last failed attempt got a TCP connection (then a probe proves nothing).
+    last_attempt_connected: bool,
+    /// Counts started jobs, so the stall timer of an earlier job does nothing.
+    job_seq: u64,
+    in_flight_since: Option<Instant>,
+    stall_timer: Option<SpawnHandle>,
+    /// The in-flight job has waited `stall_after`: everything else fails fast until it ends.
+    stalled: bool,
+    /// When the server was last found down (None while it is up), for the recovery log line.
+    down_since: Option<Instant>,
     /// Set by the first command: from then on the connection is kept up.
     in_use: bool,
     /// Bumped by `Reconfigure`, so a result from the old settings does not set the new state.
@@ -295,6 +343,14 @@ impl RconActor {
             retry_at: None,
             retry_timer: None,
             poll_timer: None,
+            probe_timer: None,
+            probing: false,
+            last_attempt_connected: false,
+            job_seq: 0,
+            in_flight_since: None,
+            stall_timer: None,
+            stalled: false,
+            down_since: None,
             in_use: false,
             generation: 0,
             retired: false,
@@ -349,18 +405,34 @@ impl RconActor {
             return;
         }
         self.state = state;
+        // One ERROR when the server goes down, one INFO when it is back: an outage does not
+        // log once per failed attempt or per refused command.
         match state {
-            RconState::Connected => tracing::info!(server = %self.name, "rcon connected"),
+            RconState::Connected => match self.down_since.take() {
+                Some(since) => tracing::info!(
+                    server = %self.name,
+                    down_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "rcon connected again"
+                ),
+                None => tracing::info!(server = %self.name, "rcon connected"),
+            },
             RconState::AuthFailed => tracing::error!(
                 server = %self.name,
                 "rcon password refused; not retrying until the server's settings change"
             ),
-            RconState::Reconnecting | RconState::Unreachable => tracing::warn!(
-                server = %self.name,
-                state = ?state,
-                error = self.last_error.as_deref().unwrap_or_default(),
-                "rcon connection problem"
-            ),
+            RconState::Reconnecting | RconState::Unreachable => {
+                if self.down_since.is_none() {
+                    self.down_since = Some(Instant::now());
+                    tracing::error!(
+                        server = %self.name,
+                        state = ?state,
+                        error = self.last_error.as_deref().unwrap_or_default(),
+                        "rcon server unavailable; commands fail fast until it is back"
+                    );
+                } else {
+                    tracing::debug!(server = %self.name, state = ?state, error = self.last_error.as_deref().unwrap_or_default(), "rcon still unavailable");
+                }
+            }
             RconState::Idle | RconState::Connecting => {}
         }
         if let Some(broadcaster) = &self.broadcaster {
@@ -391,6 +463,14 @@ impl RconActor {
 
     /// Starts the next queued job unless one is running.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.stalled {
+            let waited = self
+                .in_flight_since
+                .map(|since| since.elapsed())
+                .unwrap_or_default();
+            self.fail_queue(&RconError::NotAnswering { waited });
+            return;
+        }
         while self.in_flight.is_none() && !self.retired {
             let Some(job) = self.queue.pop_front() else {
                 return;
@@ -429,6 +509,15 @@ impl RconActor {
         }
         self.in_use = true;
         self.in_flight = Some(job);
+        self.in_flight_since = Some(Instant::now());
+        self.job_seq += 1;
+        let seq = self.job_seq;
+        self.stall_timer = Some(ctx.run_later(self.timing.stall_after, move |act, ctx| {
+            act.stall_timer = None;
+            if act.job_seq == seq && act.in_flight.is_some() {
+                act.declare_stalled(ctx);
+            }
+        }));
         let config = self.config.clone();
         let timing = self.timing.clone();
         let generation = self.generation;
@@ -440,8 +529,8 @@ impl RconActor {
             let started = Instant::now();
             match tokio::time::timeout(timing.command_timeout, link.conn.cmd(&command)).await {
                 Ok(Ok(text)) => Ok((link, text, started.elapsed(), fresh)),
-                Ok(Err(e)) => Err(command_error(e)),
-                Err(_) => Err(RconError::Timeout(timing.command_timeout)),
+                Ok(Err(e)) => Err((command_error(e), true)),
+                Err(_) => Err((RconError::Timeout(timing.command_timeout), true)),
             }
         };
         ctx.spawn(
@@ -451,13 +540,38 @@ impl RconActor {
         );
     }
 
+    /// The in-flight job has had no answer for `stall_after`: whoever waits behind it is told
+    /// now, and so is everyone who asks until it ends (see `pump`).
+    fn declare_stalled(&mut self, ctx: &mut Context<Self>) {
+        self.stalled = true;
+        let waited = self
+            .in_flight_since
+            .map(|since| since.elapsed())
+            .unwrap_or_default();
+        self.last_error = Some(format!(
+            "server not answering: no answer for {} ms",
+            waited.as_millis()
+        ));
+        self.set_state(RconState::Reconnecting);
+        self.pump(ctx);
+    }
+
     fn finish(&mut self, generation: u64, result: Attempt, ctx: &mut Context<Self>) {
         let job = self.in_flight.take();
+        self.in_flight_since = None;
+        self.stalled = false;
+        if let Some(handle) = self.stall_timer.take() {
+            ctx.cancel_future(handle);
+        }
         if generation != self.generation || self.retired {
             // Answered under settings that no longer apply: the caller still gets its answer,
             // but the connection and the state belong to the old settings.
             if let Some(Job::User { reply, .. }) = job {
-                let _ = reply.send(result.map(|(_, raw, rtt, _)| CommandOutput { raw, rtt }));
+                let _ = reply.send(
+                    result
+                        .map(|(_, raw, rtt, _)| CommandOutput { raw, rtt })
+                        .map_err(|(error, _)| error),
+                );
             }
             self.pump(ctx);
             return;
@@ -489,9 +603,10 @@ impl RconActor {
                     None => {}
                 }
             }
-            Err(error) => {
+            Err((error, connected)) => {
                 self.link = None;
                 self.connected_since = None;
+                self.last_attempt_connected = connected;
                 self.last_error = Some(error.to_string());
                 match &error {
                     RconError::AuthFailed => {
@@ -508,6 +623,7 @@ impl RconActor {
                     | RconError::ConnectionLost(_)
                     | RconError::Protocol(_)
                     | RconError::Reconnecting { .. }
+                    | RconError::NotAnswering { .. }
                     | RconError::Disabled
                     | RconError::Removed
                     | RconError::Restarted => {
@@ -541,9 +657,51 @@ impl RconActor {
         }
         self.retry_timer = Some(ctx.run_later(delay, |act, ctx| {
             act.retry_timer = None;
-            act.retry_at = None;
-            act.queue.push_front(Job::Poll);
-            act.pump(ctx);
+            act.end_backoff(ctx);
+        }));
+        if !self.last_attempt_connected && self.probe_timer.is_none() {
+            self.probe_timer = Some(ctx.run_interval(self.timing.probe_interval, |act, ctx| {
+                act.probe(ctx);
+            }));
+        }
+    }
+
+    /// Ends the backoff now: the next job (a reconnecting `list`) runs at once.
+    fn end_backoff(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.retry_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(handle) = self.probe_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.retry_at = None;
+        self.queue.push_front(Job::Poll);
+        self.pump(ctx);
+    }
+
+    /// A bare TCP connect, closed at once: costs the server nothing (no login, no command)
+    /// and tells whether it accepts connections again.
+    fn probe(&mut self, ctx: &mut Context<Self>) {
+        if self.probing || self.retry_at.is_none() {
+            return;
+        }
+        self.probing = true;
+        let (host, port) = (self.config.host.clone(), self.config.port);
+        let within = self.timing.probe_interval.max(Duration::from_millis(50));
+        let generation = self.generation;
+        let attempt = async move {
+            matches!(
+                tokio::time::timeout(within, TcpStream::connect((host.as_str(), port))).await,
+                Ok(Ok(_))
+            )
+        };
+        ctx.spawn(attempt.into_actor(self).map(move |accepted, act, ctx| {
+            act.probing = false;
+            if accepted && generation == act.generation && act.retry_at.is_some() && !act.retired
+            {
+                tracing::debug!(server = %act.name, "rcon server accepts connections again; reconnecting now");
+                act.end_backoff(ctx);
+            }
         }));
     }
 
@@ -561,9 +719,13 @@ impl RconActor {
     }
 
     fn cancel_timers(&mut self, ctx: &mut Context<Self>) {
-        for handle in [self.retry_timer.take(), self.poll_timer.take()]
-            .into_iter()
-            .flatten()
+        for handle in [
+            self.retry_timer.take(),
+            self.poll_timer.take(),
+            self.probe_timer.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             ctx.cancel_future(handle);
         }
@@ -571,11 +733,14 @@ impl RconActor {
     }
 }
 
-async fn connect(config: &ServerConfig, within: Duration) -> Result<Link, RconError> {
+/// Connects and logs in. On failure, also says whether the TCP connection was made.
+async fn connect(config: &ServerConfig, within: Duration) -> Result<Link, (RconError, bool)> {
+    let connected = std::sync::atomic::AtomicBool::new(false);
     let attempt = async {
         let socket = TcpStream::connect((config.host.as_str(), config.port))
             .await
             .map_err(|e| RconError::Unreachable(format!("{}:{}: {e}", config.host, config.port)))?;
+        connected.store(true, std::sync::atomic::Ordering::Relaxed);
         // Commands are small and latency matters more than packet count.
         let _ = socket.set_nodelay(true);
         let socket = Arc::new(socket);
@@ -593,13 +758,14 @@ async fn connect(config: &ServerConfig, within: Duration) -> Result<Link, RconEr
             })?;
         Ok(Link { conn, socket })
     };
-    match tokio::time::timeout(within, attempt).await {
+    let result = match tokio::time::timeout(within, attempt).await {
         Ok(result) => result,
         Err(_) => Err(RconError::Unreachable(format!(
             "{}:{} did not complete the login within {within:?}",
             config.host, config.port
         ))),
-    }
+    };
+    result.map_err(|e| (e, connected.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
 fn command_error(e: rcon::Error) -> RconError {
@@ -638,6 +804,11 @@ impl Supervised for RconActor {
         self.link = None;
         self.poll_timer = None;
         self.retry_timer = None;
+        self.probe_timer = None;
+        self.stall_timer = None;
+        self.probing = false;
+        self.stalled = false;
+        self.in_flight_since = None;
         self.retry_at = None;
         self.connected_since = None;
         if let Some(job) = self.in_flight.take() {

@@ -3,8 +3,10 @@
 //! Discord bot; `actors::rcon::RconActor` owns each server's connection.
 
 pub mod command;
+pub mod command_path;
 pub mod crypto;
 pub mod players;
+pub mod registry;
 pub mod schedule;
 pub mod service;
 

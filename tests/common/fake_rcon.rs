@@ -14,13 +14,19 @@
 //! - `multi N`: N bytes split into 4,096-byte packets
 //! - `drop`: half a packet, then the connection is closed
 //! - `hang`: nothing, ever again, on this connection
+//! - `slow N`: `done` after N milliseconds
 //! - `whitelist …`, `kick …`, `op …`, `stop`: plausible one-line answers; else "Unknown…"
 //!
 //! The empty command (the `rcon` crate's end marker) is answered with an empty packet and not
 //! recorded. `FakeRcon::silent()` accepts connections and never answers anything.
+//!
+//! Faults, as a running server meets them: `hang()` keeps accepting connections and reading
+//! packets but answers nothing (a stuck main thread) until `answer_again()`; `refuse()` closes
+//! the port (connections refused, as while the server is down) until `come_back()` serves
+//! again on the same port.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +55,8 @@ struct Shared {
     logins: AtomicUsize,
     failed_logins: AtomicUsize,
     connections: AtomicUsize,
+    /// While set, every packet is read and dropped unanswered.
+    hanging: AtomicBool,
 }
 
 pub struct FakeRcon {
@@ -117,6 +125,26 @@ impl FakeRcon {
         self.stop();
         let again = Self::launch(self.port, &self.password, self.mode, self.shared.clone());
         *self = again;
+    }
+
+    /// Keeps accepting and reading, answers nothing (logins included) until `answer_again`.
+    pub fn hang(&self) {
+        self.shared.hanging.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers again. Packets that arrived during the hang stay unanswered.
+    pub fn answer_again(&self) {
+        self.shared.hanging.store(false, Ordering::SeqCst);
+    }
+
+    /// Closes the port: connections are refused (and open ones closed) until `come_back`.
+    pub fn refuse(&mut self) {
+        self.stop();
+    }
+
+    /// Serves again on the same port after `refuse`.
+    pub fn come_back(&mut self) {
+        self.restart();
     }
 
     pub fn set_players(&self, names: &[&str]) {
@@ -231,7 +259,7 @@ async fn connection(
     let mut authenticated = false;
     loop {
         let (id, kind, body) = read_packet(&mut socket).await?;
-        if mode == Mode::Silent {
+        if mode == Mode::Silent || shared.hanging.load(Ordering::SeqCst) {
             continue;
         }
         match kind {
@@ -286,6 +314,10 @@ async fn answer(
         }
         "say" => return Ok(true),
         "echo" => single(args.to_owned()),
+        "slow" => {
+            tokio::time::sleep(Duration::from_millis(args.parse().unwrap_or(0))).await;
+            single("done".to_owned())
+        }
         "colors" => single("§aGreen §lbold§r text".to_owned()),
         "big" => single(filler(args.parse().unwrap_or(0))),
         "multi" => {

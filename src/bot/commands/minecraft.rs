@@ -5,6 +5,7 @@ use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
 
 use super::{Invocation, Reply};
 use crate::bot::error::CommandError;
+use crate::minecraft::service::{AuditStatus, CommandResponse};
 use crate::minecraft::{Caller, MinecraftError, RconCommand};
 
 pub fn definitions() -> Vec<CreateCommand> {
@@ -147,8 +148,8 @@ pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
             let text = inv
                 .string("text")
                 .ok_or_else(|| CommandError::invalid("text", "is required"))?;
-            run(format!("say {text}")).await?;
-            Ok(Reply::private("Said in game."))
+            let out = run(format!("say {text}")).await?;
+            Ok(Reply::private(format!("Said in game.{}", audit_note(&out))))
         }
         ["whitelist", action @ ("add" | "remove")] => {
             let name = inv
@@ -163,19 +164,37 @@ pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
                 ));
             }
             let out = run(format!("whitelist {action} {name}")).await?;
-            Ok(Reply::private(format!("`{}`", out.text.trim())))
+            Ok(Reply::private(format!(
+                "`{}`{}",
+                out.text.trim(),
+                audit_note(&out)
+            )))
         }
         ["cmd"] => {
             let raw = inv
                 .string("command")
                 .ok_or_else(|| CommandError::invalid("command", "is required"))?;
             let out = run(raw.to_owned()).await?;
-            Ok(Reply::private(format!("```\n{}\n```", out.text.trim())))
+            Ok(Reply::private(format!(
+                "```\n{}\n```{}",
+                out.text.trim(),
+                audit_note(&out)
+            )))
         }
         other => Err(CommandError::invalid(
             "subcommand",
             format!("`{}` is not a /mc subcommand", other.join(" ")),
         )),
+    }
+}
+
+/// Tells the member when the command ran but its audit entry is still pending.
+fn audit_note(out: &CommandResponse) -> &'static str {
+    match out.audit {
+        AuditStatus::Recorded => "",
+        AuditStatus::Pending => {
+            "\n(The command ran; its audit entry is pending while the database is unavailable.)"
+        }
     }
 }
 

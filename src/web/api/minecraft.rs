@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::actors::rcon::RconError;
 use crate::auth::rbac::Permission as P;
 use crate::minecraft::schedule::ScheduleSpec;
+use crate::minecraft::service::AuditStatus;
 use crate::minecraft::service::{ServerPatch, ServerSpec};
 use crate::minecraft::{Caller, MinecraftError, RconCommand};
 use crate::state::AppState;
@@ -90,6 +91,7 @@ impl From<MinecraftError> for ApiError {
                 | RconError::ConnectionLost(_)
                 | RconError::Protocol(_)
                 | RconError::Reconnecting { .. }
+                | RconError::NotAnswering { .. }
                 | RconError::Restarted => {
                     ApiError::Unavailable(format!("Minecraft server: {rcon}"))
                 }
@@ -293,7 +295,8 @@ pub async fn status(
 
 #[utoipa::path(post, path = "/api/v1/minecraft/servers/{name}/command", tag = "minecraft", request_body = CommandRequest,
     params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")),
-    responses((status = 200, description = "`raw` and `text` (formatting codes removed)"),
+    responses((status = 200, description = "`raw` and `text` (formatting codes removed); `audit` is `recorded`"),
+        (status = 202, description = "The command ran, but its audit entry was not committed within 5 s (the database is slow or down): `audit` is `pending`, the entry is written once the database is back. Do not repeat the command."),
         (status = 400, body = ErrorBody),
         (status = 403, description = "The role policy does not allow this command", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -310,7 +313,12 @@ pub async fn command(
     let command =
         RconCommand::parse(&body.command).map_err(|e| ApiError::invalid_field("command", e))?;
     let caller = caller(&state, &auth).await?;
-    Ok(HttpResponse::Ok().json(state.minecraft.command(&caller, &name, command).await?))
+    let response = state.minecraft.command(&caller, &name, command).await?;
+    // 202: the command ran but its audit entry is still pending (see `AUDIT_WAIT`).
+    Ok(match response.audit {
+        AuditStatus::Recorded => HttpResponse::Ok().json(response),
+        AuditStatus::Pending => HttpResponse::Accepted().json(response),
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/minecraft/servers/{name}/players", tag = "minecraft",
