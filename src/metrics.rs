@@ -33,6 +33,11 @@ pub struct Metrics {
     pub rcon_command_seconds: HistogramVec,
     /// Players online per server, from the periodic `list`.
     pub minecraft_players_online: IntGaugeVec,
+    /// Requests answered with an error, by error code and status (one per request).
+    pub http_errors: IntCounterVec,
+    /// 1 while a dependency `/ready` reports (database, redis, gateway) is up.
+    pub component_up: IntGaugeVec,
+    pub component_transitions: IntCounterVec,
 }
 
 fn register<C: Collector + Clone + 'static>(
@@ -189,6 +194,36 @@ impl Metrics {
                         "Players online, from the periodic `list`",
                     ),
                     &["server"],
+                )?,
+            )?,
+            http_errors: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "guildhall_http_errors_total",
+                        "Requests answered with an error, by error code and status",
+                    ),
+                    &["code", "status"],
+                )?,
+            )?,
+            component_up: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "guildhall_component_up",
+                        "1 while the component is up (database, redis, gateway)",
+                    ),
+                    &["component"],
+                )?,
+            )?,
+            component_transitions: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "guildhall_component_transitions_total",
+                        "Times a component was found down or back up",
+                    ),
+                    &["component", "to"],
                 )?,
             )?,
             registry,

@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use actix::Supervisor;
+use actix::{Addr, Supervisor};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::actors::audit::{AuditActor, AuditLog};
 use crate::actors::broadcaster::LogBroadcaster;
 use crate::actors::gateway::{GatewayActor, Shutdown as GatewayShutdown, Start as GatewayStart};
+use crate::actors::health::{self, HealthMonitor};
 use crate::actors::rcon::RconTiming;
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
@@ -50,6 +51,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    monitor: Addr<HealthMonitor>,
 }
 
 impl Application {
@@ -105,16 +107,24 @@ impl Application {
             &secrets.secret_key,
             settings.rcon.clone(),
             RconTiming {
-                connect_timeout: settings.rcon_timeout,
-                command_timeout: settings.rcon_timeout,
                 poll_interval: settings.rcon_poll_interval,
-                ..RconTiming::default()
+                ..RconTiming::with_timeout(settings.rcon_timeout)
             },
         )
         .await?;
         let schedules = {
             let minecraft = minecraft.clone();
             Supervisor::start(move |_| ScheduleRunner::new(minecraft, schedule::TICK))
+        };
+
+        let health = health::first_view(&store, redis.as_ref()).await;
+        let monitor = {
+            let (store, redis, metrics) = (store.clone(), redis.clone(), metrics.clone());
+            let (gateway, broadcaster) = (gateway.clone().recipient(), broadcaster.clone());
+            let view = health.clone();
+            Supervisor::start(move |_| {
+                HealthMonitor::new(store, redis, gateway, broadcaster, metrics, view)
+            })
         };
 
         let invalidations = crate::shared::invalidation::Bus::new(redis.clone());
@@ -134,6 +144,7 @@ impl Application {
             guild_config: GuildConfigCache::new(store.clone(), invalidations.clone()),
             auth_cache: crate::auth::cache::AuthCache::new(invalidations.clone()),
             history: crate::history::History::new(std::sync::Arc::new(crate::history::SystemClock)),
+            health,
         };
         state.history.start_sampling(state.metrics.clone());
         // Compress the static assets now rather than in the first request for each.
@@ -181,6 +192,7 @@ impl Application {
             port,
             server,
             state,
+            monitor,
         })
     }
 
@@ -200,8 +212,15 @@ impl Application {
     /// Serves until SIGTERM/SIGINT or `handle().stop(true)`: stop accepting, finish in-flight
     /// requests, then drain the audit queue and close the database pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { server, state, .. } = self;
+        let Application {
+            server,
+            state,
+            monitor,
+            ..
+        } = self;
         let served = server.await;
+        // Before the pool closes, or the closed pool would be reported as a database outage.
+        let _ = monitor.send(health::StopMonitoring).await;
         let _ = state.schedules.send(schedule::StopScheduling).await;
         // Close the Discord shards cleanly (close code 1000) rather than letting them time out.
         let _ = state.gateway.send(GatewayShutdown).await;

@@ -47,4 +47,6 @@ pub struct AppState {
     pub auth_cache: crate::auth::cache::AuthCache,
     /// Per-minute samples of the last 24 hours for the overview's charts.
     pub history: crate::history::History,
+    /// What the health monitor last saw of the database and Redis (read by `/ready`).
+    pub health: crate::actors::health::HealthView,
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod broadcaster;
 pub mod gateway;
+pub mod health;
 pub mod rcon;
 mod status;
 

@@ -140,7 +140,7 @@ impl Redis {
                 .redis_transitions
                 .with_label_values(&["down"])
                 .inc();
-            tracing::warn!(error = %error, "redis is unavailable; using in-process fallbacks until it returns");
+            tracing::error!(error = %error, "redis is unavailable; using in-process fallbacks until it returns");
         }
     }
 

@@ -98,6 +98,16 @@ pub fn error_json(code: &str, message: &str) -> String {
     .unwrap_or_else(|_| r#"{"error":{"code":"internal_error","message":"internal error"}}"#.into())
 }
 
+/// Attached to every error response (in its extensions) so that the request's one log line
+/// (`web::request_span`) can name the code and the cause, whichever layer answered: a handler,
+/// the access check, the edge or the framework.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    /// What the operator needs: the message, and for internal errors the cause chain.
+    pub detail: String,
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         // No wildcard arm: a new variant does not compile until its status is decided.
@@ -116,9 +126,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
-        }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/json");
         match self {
@@ -131,7 +138,13 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(error_json(self.code(), &self.to_string()))
+        let mut response = response.body(error_json(self.code(), &self.to_string()));
+        // Logged once, by the request span: never here, which would make it two lines.
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code(),
+            detail: format!("{self:?}"),
+        });
+        response
     }
 }
 

@@ -205,7 +205,7 @@ pub async fn require_declared(
     if let Some(pattern) = req.resource_map().match_pattern(req.path())
         && !is_declared_path(&pattern)
     {
-        tracing::error!(route = %pattern, "route has no access declaration; refusing it");
+        // Logged (once, at ERROR, with this cause) by the request span.
         let error = ApiError::Internal(anyhow::anyhow!("route {pattern} declares no access rule"));
         return Ok(req
             .into_response(error.error_response())

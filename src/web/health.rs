@@ -6,12 +6,14 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+pub use crate::actors::health::DependencyCheck;
+use crate::actors::health::Snapshot;
 use crate::actors::{ComponentStatus, GetStatus};
-use crate::config::DatabaseKind;
 use crate::state::AppState;
 
-/// A dependency that does not answer within this is reported down.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// An actor that does not answer within this is reported failed: `/ready` must answer within
+/// 250 ms whatever hangs (the database and Redis are read from the health monitor's snapshot).
+const ASK_TIMEOUT: Duration = Duration::from_millis(200);
 
 const HEALTH_BODY: &str = r#"{"status":"ok"}"#;
 
@@ -20,15 +22,6 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(HEALTH_BODY)
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DependencyCheck {
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,54 +47,28 @@ impl Readiness {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
-}
-
-/// Asks every dependency and actor for its state; used by `/ready` and the dashboard.
+/// What every dependency and actor last reported; used by `/ready` and the dashboard. Never
+/// waits on a dependency: the database and Redis come from the health monitor's snapshot.
 pub async fn readiness(state: &AppState) -> Readiness {
-    let engine = match state.store.kind() {
-        DatabaseKind::Sqlite => "sqlite",
-        DatabaseKind::Postgres => "postgres",
-    };
-    let database = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(latency)) => DependencyCheck {
-            status: "up",
-            latency_ms: Some(ms(latency)),
-            detail: Some(engine.to_owned()),
-        },
-        Ok(Err(e)) => DependencyCheck {
+    let Snapshot {
+        database,
+        mut redis,
+    } = state.health.snapshot();
+    // Requests see a Redis failure before the next check does; their breaker is as current.
+    if let Some(breaker) = &state.redis
+        && !breaker.is_up()
+        && redis.status == "up"
+    {
+        redis = DependencyCheck {
             status: "down",
             latency_ms: None,
-            detail: Some(format!("{engine}: {e}")),
-        },
-        Err(_) => DependencyCheck {
-            status: "down",
-            latency_ms: None,
-            detail: Some(format!("{engine}: no answer within {CHECK_TIMEOUT:?}")),
-        },
-    };
-    let redis = match &state.redis {
-        None => DependencyCheck {
-            status: "not_configured",
-            latency_ms: None,
-            detail: Some("REDIS_URL is not set; using in-process fallbacks".into()),
-        },
-        Some(redis) => match tokio::time::timeout(CHECK_TIMEOUT, redis.ping()).await {
-            Ok(Ok(latency)) => DependencyCheck {
-                status: "up",
-                latency_ms: Some(ms(latency)),
-                detail: None,
-            },
-            Ok(Err(_)) | Err(_) => DependencyCheck {
-                status: "down",
-                latency_ms: None,
-                detail: Some("unreachable; using in-process fallbacks".into()),
-            },
-        },
-    };
-    let gateway = ask(&state.gateway).await;
-    let servers = state.minecraft.component_statuses().await;
+            detail: Some("unreachable; using in-process fallbacks".into()),
+        };
+    }
+    let (gateway, servers) = futures_util::join!(
+        ask(&state.gateway),
+        state.minecraft.component_statuses(ASK_TIMEOUT)
+    );
     let summary = if servers.is_empty() {
         ComponentStatus::disabled(
             "no Minecraft server is configured (set RCON_HOST or add one through the API)",
@@ -133,7 +100,7 @@ async fn ask<A>(addr: &actix::Addr<A>) -> ComponentStatus
 where
     A: actix::Actor<Context = actix::Context<A>> + actix::Handler<GetStatus>,
 {
-    match tokio::time::timeout(CHECK_TIMEOUT, addr.send(GetStatus)).await {
+    match tokio::time::timeout(ASK_TIMEOUT, addr.send(GetStatus)).await {
         Ok(Ok(status)) => status,
         Ok(Err(_)) => ComponentStatus::Failed {
             reason: "actor is not running".into(),

@@ -14,7 +14,7 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::future::{Either, LocalBoxFuture};
 use tracing_actix_web::RequestId;
 
-use super::error::{ApiError, error_json};
+use super::error::{ApiError, ErrorInfo, error_json};
 use super::request_span::is_probe;
 use crate::state::AppState;
 
@@ -221,11 +221,12 @@ fn reshape_error<B: MessageBody + 'static>(
             new.insert_header((name, value.clone()));
         }
     }
-    ServiceResponse::new(
-        req,
-        new.body(error_json(code, &message)).map_into_boxed_body(),
-    )
-    .map_into_right_body()
+    let mut new = new.body(error_json(code, &message));
+    new.extensions_mut().insert(ErrorInfo {
+        code,
+        detail: message,
+    });
+    ServiceResponse::new(req, new.map_into_boxed_body()).map_into_right_body()
 }
 
 fn describe(

@@ -1,13 +1,21 @@
 //! The root span of every request. Leaner than tracing-actix-web's default (which formats a
 //! dozen fields per request): probes get a DEBUG span, free when DEBUG is filtered out, since
 //! an orchestrator polling them many times a second must not cost the API its throughput.
+//!
+//! It also writes the one log line of every request answered with an error (status ≥ 400),
+//! whichever layer answered it, with route, status, error code and request id, and counts it
+//! in `guildhall_http_errors_total{code,status}`.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage};
+use actix_web::http::StatusCode;
+use actix_web::{Error, HttpMessage, web};
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+use super::error::{ApiError, ErrorInfo};
+use crate::state::AppState;
 
 pub struct RequestSpan;
 
@@ -49,16 +57,89 @@ impl RootSpanBuilder for RequestSpan {
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         match outcome {
             Ok(response) => {
-                span.record("status", response.status().as_u16());
-                if let Some(error) = response.response().error() {
-                    span.record("error", tracing::field::display(error));
+                let status = response.status();
+                span.record("status", status.as_u16());
+                if status.as_u16() < 400 {
+                    return;
                 }
+                let info = response.response().extensions().get::<ErrorInfo>().cloned();
+                let (code, detail) = match (info, response.response().error()) {
+                    (Some(info), _) => (info.code, info.detail),
+                    (None, Some(error)) => (
+                        error.as_error::<ApiError>().map_or("error", ApiError::code),
+                        error.to_string(),
+                    ),
+                    // A handler that answered an error status without an error (`/ready`).
+                    (None, None) => ("none", String::new()),
+                };
+                span.record("error", detail.as_str());
+                let request = response.request();
+                if let Some(state) = request.app_data::<web::Data<AppState>>() {
+                    state
+                        .metrics
+                        .http_errors
+                        .with_label_values(&[code, status.as_str()])
+                        .inc();
+                }
+                log_failure(
+                    request.path(),
+                    request.match_pattern(),
+                    status,
+                    code,
+                    &detail,
+                );
             }
             Err(error) => {
+                // Unreachable in practice: the edge turns every error into a response.
                 let response_error = error.as_response_error();
-                span.record("status", response_error.status_code().as_u16());
+                let status = response_error.status_code();
+                span.record("status", status.as_u16());
                 span.record("error", tracing::field::display(response_error));
+                let code = error.as_error::<ApiError>().map_or("error", ApiError::code);
+                log_failure("", None, status, code, &response_error.to_string());
             }
         }
+    }
+}
+
+/// The one line a failed request writes, at a level that says who must act: ERROR only for a
+/// server error an operator must look into; WARN for a dependency that is down (503; the
+/// outage itself is logged once, at ERROR, where it is detected) and for rate limiting; INFO
+/// for the refusals a client brought on itself. Probes stay at DEBUG.
+fn log_failure(path: &str, route: Option<String>, status: StatusCode, code: &str, detail: &str) {
+    let route = route.as_deref().unwrap_or(path);
+    let status_code = status.as_u16();
+    if is_probe(path) {
+        tracing::debug!(
+            route,
+            status = status_code,
+            code,
+            error = detail,
+            "probe answered an error"
+        );
+    } else if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        tracing::warn!(
+            route,
+            status = status_code,
+            code,
+            error = detail,
+            "request refused"
+        );
+    } else if status.is_server_error() {
+        tracing::error!(
+            route,
+            status = status_code,
+            code,
+            error = detail,
+            "request failed"
+        );
+    } else {
+        tracing::info!(
+            route,
+            status = status_code,
+            code,
+            error = detail,
+            "request refused"
+        );
     }
 }

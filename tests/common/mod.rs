@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod fake_discord;
 pub mod fake_rcon;
+pub mod logs;
 pub mod proxy;
 
 use std::collections::HashMap;

@@ -1,17 +1,38 @@
-//! A loopback TCP proxy that can be cut and restored, to make a real dependency (Redis,
-//! PostgreSQL) go away and come back without touching the shared server.
+//! A loopback TCP proxy that can be cut, made to hang and restored, to make a real dependency
+//! (Redis, PostgreSQL) go away, stop answering and come back without touching the shared
+//! server.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up = 0,
+    /// New connections are closed at once; open ones are dropped.
+    Cut = 1,
+    /// New connections are accepted and never answered; open ones stop forwarding (both ends
+    /// stay open, as with a dependency that froze).
+    Hang = 2,
+}
+
+impl Mode {
+    fn from_u8(v: u8) -> Mode {
+        match v {
+            1 => Mode::Cut,
+            2 => Mode::Hang,
+            _ => Mode::Up,
+        }
+    }
+}
+
 pub struct Proxy {
     pub port: u16,
-    up: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
+    mode: Arc<AtomicU8>,
+    changes: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -21,9 +42,9 @@ impl Proxy {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let port = std_listener.local_addr().expect("addr").port();
-        let up = Arc::new(AtomicBool::new(true));
-        let (cut, cut_rx) = watch::channel(0u64);
-        let flag = up.clone();
+        let mode = Arc::new(AtomicU8::new(Mode::Up as u8));
+        let (changes, changes_rx) = watch::channel(0u64);
+        let shared = mode.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -35,36 +56,70 @@ impl Proxy {
                     let Ok((mut inbound, _)) = listener.accept().await else {
                         continue;
                     };
-                    if !flag.load(Ordering::SeqCst) {
-                        drop(inbound);
-                        continue;
+                    let mut changed = changes_rx.clone();
+                    // Only changes after this connection was accepted concern it.
+                    changed.borrow_and_update();
+                    match Mode::from_u8(shared.load(Ordering::SeqCst)) {
+                        Mode::Cut => {
+                            drop(inbound);
+                            continue;
+                        }
+                        Mode::Hang => {
+                            // Held open, unanswered, until the mode changes.
+                            tokio::spawn(async move {
+                                let _ = changed.changed().await;
+                                drop(inbound);
+                            });
+                            continue;
+                        }
+                        Mode::Up => {}
                     }
                     let target = target.clone();
-                    let mut cut_rx = cut_rx.clone();
-                    // Only cuts after this connection was accepted concern it.
-                    cut_rx.borrow_and_update();
+                    let shared = shared.clone();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(&target).await else {
                             return;
                         };
                         tokio::select! {
-                            _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = cut_rx.changed() => {}
+                            _ = copy_bidirectional(&mut inbound, &mut outbound) => return,
+                            _ = changed.changed() => {}
                         }
+                        if Mode::from_u8(shared.load(Ordering::SeqCst)) == Mode::Hang {
+                            // Frozen: nothing moves until the next change, then it is dropped
+                            // (its state is unknown to both ends).
+                            let _ = changed.changed().await;
+                        }
+                        drop((inbound, outbound));
                     });
                 }
             });
         });
-        Proxy { port, up, cut }
+        Proxy {
+            port,
+            mode,
+            changes,
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        let before = self.mode.swap(mode as u8, Ordering::SeqCst);
+        if before != mode as u8 {
+            self.changes.send_modify(|n| *n += 1);
+        }
     }
 
     /// Refuses new connections and drops every open one.
     pub fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|n| *n += 1);
+        self.set(Mode::Cut);
     }
 
+    /// Accepts new connections and never answers them; open ones stop forwarding.
+    pub fn hang(&self) {
+        self.set(Mode::Hang);
+    }
+
+    /// Forwards again (connections frozen by `hang` are closed).
     pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+        self.set(Mode::Up);
     }
 }

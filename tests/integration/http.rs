@@ -85,6 +85,11 @@ async fn ready_names_a_configured_rcon_server_and_a_set_token() {
 async fn ready_is_503_while_the_database_is_unreachable_and_health_stays_200() {
     let app = spawn_app().await;
     app.state.store.close().await;
+    // `/ready` reports what the health monitor last saw: within one check interval.
+    crate::common::eventually(std::time::Duration::from_secs(2), || async {
+        app.get("/ready").await.status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
     let (status, body) = app.get_json("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["status"], "not_ready");

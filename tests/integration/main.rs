@@ -11,6 +11,7 @@ mod auth;
 mod binary;
 mod discord;
 mod headers;
+mod faults;
 mod http;
 mod mfa;
 mod minecraft;
