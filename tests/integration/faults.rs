@@ -651,3 +651,92 @@ async fn a_command_that_ran_while_the_database_went_away_answers_202_audit_pendi
         "the pending entry is committed once the database is back"
     );
 }
+
+#[actix_web::test]
+async fn a_database_that_stops_answering_is_published_on_the_status_stream_and_in_metrics() {
+    // Runs on both engines: closing the pool is an outage every engine has.
+    let app = spawn_app().await;
+    let seen = watch_status(&app).await;
+    app.state.store.close().await;
+    let closed = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            saw(&seen, "database", "down")
+        })
+        .await,
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    // One check interval (250 ms) after the fact, with room for a loaded machine.
+    assert!(
+        closed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        closed.elapsed()
+    );
+    assert_eq!(
+        app.metric(r#"guildhall_component_up{component="database"}"#)
+            .await,
+        Some(0.0)
+    );
+    let (status, body, _) = ready(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+/// A gateway stand-in whose status the test sets.
+struct FakeGateway(std::sync::Arc<std::sync::Mutex<guildhall::actors::ComponentStatus>>);
+
+impl actix::Actor for FakeGateway {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<guildhall::actors::GetStatus> for FakeGateway {
+    type Result = actix::MessageResult<guildhall::actors::GetStatus>;
+    fn handle(&mut self, _: guildhall::actors::GetStatus, _: &mut Self::Context) -> Self::Result {
+        actix::MessageResult(self.0.lock().unwrap().clone())
+    }
+}
+
+#[actix_web::test]
+async fn the_gateway_status_reaches_the_metrics_within_a_second_of_changing() {
+    use actix::Actor as _;
+    use guildhall::actors::ComponentStatus;
+    use guildhall::actors::health::{self, HealthMonitor};
+    let app = spawn_app().await;
+    let status = std::sync::Arc::new(std::sync::Mutex::new(ComponentStatus::Connected));
+    let gateway = FakeGateway(status.clone()).start();
+    let metrics = Metrics::new(Registry::new()).unwrap();
+    let view = health::first_view(&app.state.store, None).await;
+    let _monitor = HealthMonitor::new(
+        app.state.store.clone(),
+        None,
+        gateway.recipient(),
+        app.state.broadcaster.clone(),
+        metrics.clone(),
+        view,
+    )
+    .start();
+    let up = || metrics.component_up.with_label_values(&["gateway"]).get();
+    let downs = || {
+        metrics
+            .component_transitions
+            .with_label_values(&["gateway", "down"])
+            .get()
+    };
+    assert!(eventually(Duration::from_secs(2), || async { up() == 1 }).await);
+
+    *status.lock().unwrap() = ComponentStatus::Reconnecting {
+        reason: "shard 0 is reconnecting".into(),
+    };
+    let changed = Instant::now();
+    assert!(eventually(Duration::from_secs(5), || async { up() == 0 }).await);
+    assert!(
+        changed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        changed.elapsed()
+    );
+    assert_eq!(downs(), 1);
+
+    *status.lock().unwrap() = ComponentStatus::Connected;
+    assert!(eventually(Duration::from_secs(5), || async { up() == 1 }).await);
+    assert_eq!(downs(), 1, "one transition per change, not per check");
+}
