@@ -74,7 +74,10 @@ impl RootSpanBuilder for RequestSpan {
                 };
                 span.record("error", detail.as_str());
                 let request = response.request();
-                if let Some(state) = request.app_data::<web::Data<AppState>>() {
+                // A probe's 503 (`/ready` while the database is down) is its answer, not an error.
+                if !is_probe(request.path())
+                    && let Some(state) = request.app_data::<web::Data<AppState>>()
+                {
                     state
                         .metrics
                         .http_errors
