@@ -429,10 +429,13 @@ async fn ready(app: &TestApp) -> (StatusCode, Value, Duration) {
 /// what waiting on the dependency would cost (the check gives up after 750 ms), with room
 /// for a loaded machine.
 async fn ready_stays_quick(app: &TestApp) {
+    let mut slowest = Duration::ZERO;
     for _ in 0..5 {
         let (_, _, took) = ready(app).await;
         assert!(took < Duration::from_millis(700), "/ready took {took:?}");
+        slowest = slowest.max(took);
     }
+    eprintln!("/ready while a dependency hangs: slowest of 5 in {slowest:?}");
 }
 
 /// The app on PostgreSQL reached through `proxy`.
