@@ -222,6 +222,17 @@ pub enum ShardSpec {
 }
 
 impl ShardSpec {
+    /// Whether this instance serves the guild: its shard (`(id >> 22) % total`) is in range.
+    pub fn serves(&self, guild_id: u64) -> bool {
+        match *self {
+            ShardSpec::Auto => true,
+            ShardSpec::Range { first, last, total } => {
+                let shard = (guild_id >> 22) % u64::from(total);
+                (u64::from(first)..=u64::from(last)).contains(&shard)
+            }
+        }
+    }
+
     /// `auto` or `a-b/total` (a single shard may be written `a/total`).
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();

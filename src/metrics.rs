@@ -24,6 +24,8 @@ pub struct Metrics {
     pub invalidation_subscribed: IntGauge,
     pub discord_guilds: IntGauge,
     pub discord_shard_latency: GaugeVec,
+    /// 1 while the shard is connected, 0 while it connects, resumes or reconnects.
+    pub discord_shard_connected: IntGaugeVec,
     pub discord_commands: IntCounterVec,
     pub discord_events: IntCounterVec,
     pub discord_mailbox_depth: IntGauge,
@@ -131,6 +133,16 @@ impl Metrics {
                     Opts::new(
                         "guildhall_discord_shard_latency_seconds",
                         "Heartbeat round trip of each gateway shard",
+                    ),
+                    &["shard"],
+                )?,
+            )?,
+            discord_shard_connected: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "guildhall_discord_shard_connected",
+                        "1 while the gateway shard is connected, 0 while it is not",
                     ),
                     &["shard"],
                 )?,

@@ -17,6 +17,7 @@ use crate::actors::broadcaster::LogBroadcaster;
 use crate::actors::gateway::{GatewayActor, Shutdown as GatewayShutdown, Start as GatewayStart};
 use crate::actors::health::{self, HealthMonitor};
 use crate::actors::rcon::RconTiming;
+use crate::bot::sweeper::{BanSweeper, StartSweeping};
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
 use crate::minecraft::MinecraftService;
@@ -127,6 +128,13 @@ impl Application {
             })
         };
 
+        let ban_sweeper = {
+            let (shards, metrics) = (settings.discord.shards, metrics.clone());
+            Supervisor::start(move |_| {
+                BanSweeper::new(shards, metrics, crate::services::moderation::SWEEP_INTERVAL)
+            })
+        };
+
         let invalidations = crate::shared::invalidation::Bus::new(redis.clone());
         let state = AppState {
             store: store.clone(),
@@ -138,6 +146,7 @@ impl Application {
             gateway,
             minecraft,
             schedules,
+            ban_sweeper,
             metrics,
             secrets,
             started_at,
@@ -151,6 +160,7 @@ impl Application {
         std::thread::spawn(routes::assets::warm);
         invalidations.subscribe();
         state.gateway.do_send(GatewayStart(state.clone()));
+        state.ban_sweeper.do_send(StartSweeping(state.clone()));
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind,

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use crate::actors::audit::AuditLog;
 use crate::actors::broadcaster::LogBroadcaster;
 use crate::actors::gateway::GatewayActor;
+use crate::bot::sweeper::BanSweeper;
 use crate::metrics::Metrics;
 use crate::minecraft::MinecraftService;
 use crate::minecraft::schedule::ScheduleRunner;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub minecraft: MinecraftService,
     /// Runs due Minecraft schedules (one per instance; occurrences are claimed in the database).
     pub schedules: Addr<ScheduleRunner>,
+    /// Lifts due temporary bans (one per instance; each ban is claimed in the database).
+    pub ban_sweeper: Addr<BanSweeper>,
     pub metrics: Metrics,
     pub secrets: Secrets,
     pub started_at: Instant,

@@ -8,6 +8,16 @@
 //! for good, since retrying cannot succeed until the configuration changes; anything else is
 //! retried with a bounded backoff. A `Restart` (or the supervisor restarting the actor) starts
 //! afresh, which is how an operator retries after fixing the configuration.
+//!
+//! Two serenity 0.12.5 behaviours shape this actor:
+//! - While serenity restarts a shard (its runner gave up resuming) it removes the shard from
+//!   `ShardManager.runners` until a new runner exists, which can take as long as the outage. A
+//!   known shard missing from a snapshot is therefore reconnecting, not still connected.
+//! - `ShardManager::shutdown_all` waits for each shard's acknowledgement on a channel that a
+//!   runner-initiated restart also writes to, so after any reconnect it takes that stale
+//!   acknowledgement as the answer and returns before the runner has closed. Shutting down
+//!   therefore tells each runner itself and waits, bounded, until every task of the session has
+//!   let go of its event handler (see `close_session`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -17,7 +27,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serenity::gateway::{ConnectionStage, GatewayError, ShardManager};
+use serenity::gateway::{ConnectionStage, GatewayError, ShardManager, ShardRunnerMessage};
 use serenity::http::{Http, HttpBuilder};
 use serenity::model::gateway::GatewayIntents;
 use url::Url;
@@ -36,6 +46,8 @@ const RETRY_BASE: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 /// How long a clean shutdown waits for the shards to close their connections.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
+/// How often a closing session is checked for tasks still running.
+const CLOSE_POLL: Duration = Duration::from_millis(20);
 
 // ---- messages --------------------------------------------------------------------------------
 
@@ -54,6 +66,17 @@ pub struct GetBotStatus;
 #[derive(Debug, Message)]
 #[rtype(result = "Option<Arc<Http>>")]
 pub struct GetHttp;
+
+/// The running session's REST client and the bot's user id, once its first shard is READY.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<DiscordSession>")]
+pub struct GetSession;
+
+#[derive(Clone)]
+pub struct DiscordSession {
+    pub http: Arc<Http>,
+    pub bot_user_id: crate::domain::Snowflake,
+}
 
 /// Re-registers the slash commands (bulk overwrite) with the running session.
 #[derive(Debug, Message)]
@@ -79,6 +102,9 @@ pub enum GatewayEvent {
     },
     GuildAvailable(u64),
     GuildGone(u64),
+    /// Discord refused the slash command registration; the reason (with its field errors)
+    /// becomes `last_error`.
+    CommandsRefused(String),
 }
 
 #[derive(Message)]
@@ -129,6 +155,8 @@ pub enum ShardStage {
     Connected,
     Resuming,
     Disconnected,
+    /// serenity dropped the shard's runner and queued a new one: reconnecting from scratch.
+    Reconnecting,
     Failed,
 }
 
@@ -151,7 +179,8 @@ pub struct BotStatus {
     pub shard_total: Option<u32>,
     pub shards: Vec<ShardStatus>,
     pub guilds: usize,
-    /// Seconds since the current session connected its first shard.
+    /// Seconds since every shard of the current session was last connected; `None` while any
+    /// shard is not.
     pub uptime_secs: Option<u64>,
     pub last_error: Option<String>,
     pub bot_user_id: Option<String>,
@@ -189,6 +218,50 @@ struct Session {
     bot: Arc<Bot>,
 }
 
+impl Session {
+    /// Closes every shard of the session with code 1000 and returns once they are closed, or
+    /// after `SHUTDOWN_TIMEOUT`.
+    async fn close(self) {
+        let Session { manager, bot, .. } = self;
+        // Every task of the session (shard runners, the queuer, event dispatches) holds the
+        // event handler, and through it the `Bot`: once none is left, every connection is
+        // closed. Our own reference must go first.
+        let alive = Arc::downgrade(&bot);
+        drop(bot);
+        if let Some(manager) = manager
+            && tokio::time::timeout(SHUTDOWN_TIMEOUT, close_session(manager, alive))
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                timeout = ?SHUTDOWN_TIMEOUT,
+                "discord shards did not close in time; leaving them"
+            );
+        }
+    }
+}
+
+/// Tells each running shard to close (code 1000), stops serenity's queuer (so no shard is
+/// started again and the client's `start` returns), then waits until the session's tasks are
+/// gone. The runners are told directly because `shutdown_all` may return on a stale
+/// acknowledgement before (or without) telling them.
+async fn close_session(manager: Arc<ShardManager>, alive: std::sync::Weak<Bot>) {
+    let runners: Vec<_> = manager
+        .runners
+        .lock()
+        .await
+        .iter()
+        .map(|(id, info)| (*id, info.runner_tx.clone()))
+        .collect();
+    for (id, runner) in &runners {
+        runner.send_to_shard(ShardRunnerMessage::Shutdown(*id, 1000));
+    }
+    manager.shutdown_all().await;
+    while alive.strong_count() > 0 {
+        tokio::time::sleep(CLOSE_POLL).await;
+    }
+}
+
 pub struct GatewayActor {
     token: Option<SecretString>,
     discord: DiscordSettings,
@@ -200,7 +273,11 @@ pub struct GatewayActor {
     shards: BTreeMap<u32, ShardStatus>,
     shard_total: Option<u32>,
     guilds: HashSet<u64>,
+    /// Since when every shard has been connected (`None` while any is not).
     connected_since: Option<Instant>,
+    /// Whether this session was ever fully connected: a shard that goes away afterwards is
+    /// reconnecting, before that the session is still connecting.
+    was_connected: bool,
     last_error: Option<String>,
     failed: Option<String>,
     stopped: bool,
@@ -232,6 +309,7 @@ impl GatewayActor {
             shard_total: None,
             guilds: HashSet::new(),
             connected_since: None,
+            was_connected: false,
             last_error: None,
             failed: None,
             stopped: false,
@@ -271,7 +349,9 @@ impl GatewayActor {
         self.guilds.clear();
         self.shard_total = None;
         self.connected_since = None;
+        self.was_connected = false;
         self.metrics.discord_guilds.set(0);
+        self.metrics.discord_shard_connected.reset();
         // A new session starts from `connecting`, so watchers see the reconnection.
         self.publish();
 
@@ -340,14 +420,38 @@ impl GatewayActor {
 
     /// Stops the current session's shards in the background (close code 1000).
     fn teardown(&mut self) {
-        if let Some(session) = self.session.take()
-            && let Some(manager) = session.manager
-        {
-            actix::spawn(async move { manager.shutdown_all().await });
+        if let Some(session) = self.session.take() {
+            actix::spawn(session.close());
         }
     }
 
     fn publish(&mut self) {
+        let all_connected = !self.shards.is_empty()
+            && self
+                .shards
+                .values()
+                .all(|s| s.stage == ShardStage::Connected);
+        if all_connected {
+            self.connected_since.get_or_insert_with(Instant::now);
+            self.was_connected = true;
+        } else {
+            self.connected_since = None;
+        }
+        for shard in self.shards.values() {
+            let label = shard.id.to_string();
+            let connected = shard.stage == ShardStage::Connected;
+            self.metrics
+                .discord_shard_connected
+                .with_label_values(&[&label])
+                .set(i64::from(connected));
+            if !connected {
+                // A latency measured on a connection that is gone says nothing now.
+                let _ = self
+                    .metrics
+                    .discord_shard_latency
+                    .remove_label_values(&[&label]);
+            }
+        }
         let status = if let Some(reason) = &self.failed {
             ComponentStatus::Failed {
                 reason: reason.clone(),
@@ -356,14 +460,9 @@ impl GatewayActor {
             ComponentStatus::disabled("DISCORD_TOKEN is not set")
         } else if self.stopped {
             ComponentStatus::disabled("the gateway was shut down")
-        } else if !self.shards.is_empty()
-            && self
-                .shards
-                .values()
-                .all(|s| s.stage == ShardStage::Connected)
-        {
+        } else if all_connected {
             ComponentStatus::Connected
-        } else if self.connected_since.is_some() {
+        } else if self.was_connected {
             let waiting: Vec<String> = self
                 .shards
                 .values()
@@ -440,6 +539,7 @@ fn stage_label(stage: ShardStage) -> &'static str {
         ShardStage::Connected => "connected",
         ShardStage::Resuming => "resuming",
         ShardStage::Disconnected => "disconnected",
+        ShardStage::Reconnecting => "reconnecting",
         ShardStage::Failed => "failed",
     }
 }
@@ -553,6 +653,19 @@ impl Handler<GetHttp> for GatewayActor {
     }
 }
 
+impl Handler<GetSession> for GatewayActor {
+    type Result = MessageResult<GetSession>;
+
+    fn handle(&mut self, _: GetSession, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.session.as_ref().and_then(|s| {
+            Some(DiscordSession {
+                http: s.http.clone()?,
+                bot_user_id: s.bot.bot_user_id()?,
+            })
+        }))
+    }
+}
+
 impl Handler<SyncCommands> for GatewayActor {
     type Result = ResponseFuture<Result<usize, String>>;
 
@@ -573,11 +686,11 @@ impl Handler<Shutdown> for GatewayActor {
 
     fn handle(&mut self, _: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
         self.stopped = true;
-        let manager = self.session.take().and_then(|s| s.manager);
+        let session = self.session.take();
         self.publish();
         Box::pin(async move {
-            if let Some(manager) = manager {
-                let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, manager.shutdown_all()).await;
+            if let Some(session) = session {
+                session.close().await;
             }
         })
     }
@@ -662,10 +775,20 @@ impl Handler<Snapshot> for GatewayActor {
         if msg.generation != self.generation || self.failed.is_some() {
             return;
         }
+        // serenity removes a shard from its runners while it queues a new connection for it.
+        let present: HashSet<u32> = msg.shards.iter().map(|(id, ..)| *id).collect();
+        for shard in self.shards.values_mut() {
+            if !present.contains(&shard.id) && shard.stage != ShardStage::Failed {
+                shard.stage = ShardStage::Reconnecting;
+                shard.latency_ms = None;
+            }
+        }
         for (id, stage, latency) in msg.shards {
             let stage = map_stage(stage);
             let latency_ms = latency.map(|l| l.as_secs_f64() * 1000.0);
-            if let Some(l) = latency {
+            if let Some(l) = latency
+                && stage == ShardStage::Connected
+            {
                 self.metrics
                     .discord_shard_latency
                     .with_label_values(&[&id.to_string()])
@@ -678,11 +801,14 @@ impl Handler<Snapshot> for GatewayActor {
                 reason: None,
             });
             entry.stage = stage;
-            entry.latency_ms = latency_ms.or(entry.latency_ms);
+            entry.latency_ms = if stage == ShardStage::Connected {
+                latency_ms.or(entry.latency_ms)
+            } else {
+                None
+            };
             if stage == ShardStage::Connected {
                 entry.reason = None;
                 self.attempts = 0;
-                self.connected_since.get_or_insert_with(Instant::now);
             }
         }
         self.publish();
@@ -712,7 +838,6 @@ impl Handler<GatewayEvent> for GatewayActor {
                         latency_ms: None,
                         reason: None,
                     });
-                self.connected_since.get_or_insert_with(Instant::now);
                 self.attempts = 0;
             }
             GatewayEvent::Resumed { shard } => {
@@ -725,6 +850,9 @@ impl Handler<GatewayEvent> for GatewayActor {
             }
             GatewayEvent::GuildGone(id) => {
                 self.guilds.remove(&id);
+            }
+            GatewayEvent::CommandsRefused(reason) => {
+                self.last_error = Some(reason);
             }
         }
         self.metrics

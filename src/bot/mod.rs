@@ -3,10 +3,10 @@
 
 pub mod commands;
 pub mod error;
+pub mod sweeper;
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use serenity::all::{
     Context, EventHandler, Guild, GuildMemberUpdateEvent, Interaction, Member, Message,
@@ -16,7 +16,7 @@ use serenity::builder::CreateMessage;
 use serenity::http::Http;
 
 use crate::actors::gateway::{GatewayEvent, GatewayMailbox};
-use crate::config::{DiscordSettings, ShardSpec};
+use crate::config::DiscordSettings;
 use crate::domain::Snowflake;
 use crate::state::AppState;
 use crate::store::guilds::GuildUpsert;
@@ -28,10 +28,6 @@ pub struct Bot {
     pub settings: DiscordSettings,
     bot_user_id: AtomicU64,
     commands_registered: AtomicBool,
-    sweeping: AtomicBool,
-    /// Guilds this session received (GUILD_CREATE) and has not left: commands from any other
-    /// guild are refused without a database round trip.
-    guilds: RwLock<HashSet<u64>>,
 }
 
 impl Bot {
@@ -42,33 +38,11 @@ impl Bot {
             settings,
             bot_user_id: AtomicU64::new(0),
             commands_registered: AtomicBool::new(false),
-            sweeping: AtomicBool::new(false),
-            guilds: RwLock::new(HashSet::new()),
         }
     }
 
     pub fn bot_user_id(&self) -> Option<Snowflake> {
         Snowflake::new(self.bot_user_id.load(Ordering::Relaxed)).ok()
-    }
-
-    /// Whether this session is in the guild.
-    pub fn knows_guild(&self, guild_id: u64) -> bool {
-        match self.guilds.read() {
-            Ok(g) => g.contains(&guild_id),
-            Err(p) => p.into_inner().contains(&guild_id),
-        }
-    }
-
-    fn set_guild(&self, guild_id: u64, present: bool) {
-        let mut guilds = match self.guilds.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if present {
-            guilds.insert(guild_id);
-        } else {
-            guilds.remove(&guild_id);
-        }
     }
 
     fn count(&self, event: &str) {
@@ -81,13 +55,7 @@ impl Bot {
 
     /// Whether this instance serves the guild (its shard is in this instance's range).
     pub fn serves(&self, guild_id: u64) -> bool {
-        match self.settings.shards {
-            ShardSpec::Auto => true,
-            ShardSpec::Range { first, last, total } => {
-                let shard = (guild_id >> 22) % u64::from(total);
-                (u64::from(first)..=u64::from(last)).contains(&shard)
-            }
-        }
+        self.settings.shards.serves(guild_id)
     }
 
     /// Bulk-overwrites the slash commands: in the development guild when one is configured
@@ -110,40 +78,36 @@ impl Bot {
                 Ok(count)
             }
             Err(e) => {
-                let message = crate::services::moderation::describe_discord_error(&e);
+                let message = format!(
+                    "Discord refused the slash commands: {}",
+                    with_field_errors(&e)
+                );
                 tracing::warn!(error = %message, "cannot register slash commands");
+                self.gateway
+                    .send(GatewayEvent::CommandsRefused(message.clone()));
                 Err(message)
             }
         }
     }
+}
 
-    /// Lifts due temporary bans every `SWEEP_INTERVAL` for as long as the session lives.
-    fn start_ban_sweeper(self: &Arc<Self>, http: Arc<Http>) {
-        if self.sweeping.swap(true, Ordering::AcqRel) {
-            return;
+/// Discord's description of a refused request with the field errors it lists (`Invalid Form
+/// Body` alone does not say which command or option is wrong).
+fn with_field_errors(e: &serenity::Error) -> String {
+    let summary = crate::services::moderation::describe_discord_error(e);
+    match e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r))
+            if !r.error.errors.is_empty() =>
+        {
+            let fields: Vec<String> = r
+                .error
+                .errors
+                .iter()
+                .map(|f| format!("{}: {} ({})", f.path, f.message, f.code))
+                .collect();
+            format!("{summary}: {}", fields.join("; "))
         }
-        let bot = Arc::downgrade(self);
-        // A plain tokio task: this runs from serenity's tasks, outside actix's local set.
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(crate::services::moderation::SWEEP_INTERVAL).await;
-                // The session ended (its Bot was dropped): stop sweeping.
-                let Some(bot) = bot.upgrade() else { return };
-                let Some(me) = bot.bot_user_id() else {
-                    continue;
-                };
-                let swept = crate::services::moderation::expire_temporary_bans(
-                    &bot.state,
-                    &http,
-                    me,
-                    |g| bot.serves(g),
-                )
-                .await;
-                if let Err(e) = swept {
-                    tracing::warn!(error = %e, "cannot read due temporary bans");
-                }
-            }
-        });
+        _ => summary,
     }
 }
 
@@ -188,7 +152,6 @@ impl EventHandler for Handler {
             // Let the next READY (or `POST /api/v1/bot/reload`) try again.
             bot.commands_registered.store(false, Ordering::Release);
         }
-        bot.start_ban_sweeper(ctx.http.clone());
     }
 
     async fn resume(&self, ctx: Context, _: ResumedEvent) {
@@ -213,7 +176,6 @@ impl EventHandler for Handler {
             tracing::error!(guild = guild.id.get(), error = %e, "cannot record a guild");
         }
         bot.state.guild_config.invalidate(row.id).await;
-        bot.set_guild(guild.id.get(), true);
         bot.gateway
             .send(GatewayEvent::GuildAvailable(guild.id.get()));
     }
@@ -245,7 +207,6 @@ impl EventHandler for Handler {
         if incomplete.unavailable {
             return;
         }
-        bot.set_guild(incomplete.id.get(), false);
         if let Err(e) = bot
             .state
             .store

@@ -1,24 +1,59 @@
 //! `/settings show|set` and `/module list|enable|disable`; both need Manage Server.
 
-use serenity::all::{
-    CommandOptionType, CreateCommand, CreateCommandOption, CreateEmbed, Permissions,
-};
+use serenity::all::{CommandOptionType, CreateCommandOption, CreateEmbed, Permissions};
 
-use super::{Invocation, Reply};
+use super::{Invocation, Reply, Run, SlashCommand};
 use crate::bot::error::CommandError;
 use crate::domain::Snowflake;
 use crate::domain::settings::{GuildSettings, ModuleName, SettingChange, SettingKey};
 use crate::services::guild_config::{save_settings, set_module};
 
-pub fn definitions() -> Vec<CreateCommand> {
-    let key = {
-        let mut o = CreateCommandOption::new(CommandOptionType::String, "key", "The setting")
-            .required(true);
-        for k in SettingKey::ALL {
-            o = o.add_string_choice(k.as_str(), k.as_str());
-        }
-        o
-    };
+pub(super) const COMMANDS: &[SlashCommand] = &[
+    SlashCommand {
+        name: "module",
+        description: "The bot's modules on this server",
+        help: "List, enable or disable modules",
+        module: None,
+        permissions: Some(Permissions::MANAGE_GUILD),
+        in_dms: false,
+        options: module_options,
+        run: Run::InGuild(|inv| Box::pin(module(inv))),
+    },
+    SlashCommand {
+        name: "settings",
+        description: "This server's bot settings",
+        help: "Show or change this server's settings",
+        module: Some(ModuleName::Admin),
+        permissions: Some(Permissions::MANAGE_GUILD),
+        in_dms: false,
+        options: settings_options,
+        run: Run::InGuild(|inv| Box::pin(settings(inv))),
+    },
+];
+
+fn settings_options() -> Vec<CreateCommandOption> {
+    let mut key =
+        CreateCommandOption::new(CommandOptionType::String, "key", "The setting").required(true);
+    for k in SettingKey::ALL {
+        key = key.add_string_choice(k.as_str(), k.as_str());
+    }
+    vec![
+        CreateCommandOption::new(CommandOptionType::SubCommand, "show", "Show the settings"),
+        CreateCommandOption::new(CommandOptionType::SubCommand, "set", "Change a setting")
+            .add_sub_option(key)
+            .add_sub_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "value",
+                    "A channel, a role, text, or `none` to clear",
+                )
+                .required(true)
+                .max_length(1000),
+            ),
+    ]
+}
+
+fn module_options() -> Vec<CreateCommandOption> {
     let module = || {
         let mut o = CreateCommandOption::new(CommandOptionType::String, "module", "The module")
             .required(true);
@@ -28,53 +63,11 @@ pub fn definitions() -> Vec<CreateCommand> {
         o
     };
     vec![
-        CreateCommand::new("settings")
-            .description("This server's bot settings")
-            .default_member_permissions(Permissions::MANAGE_GUILD)
-            .dm_permission(false)
-            .add_option(CreateCommandOption::new(
-                CommandOptionType::SubCommand,
-                "show",
-                "Show the settings",
-            ))
-            .add_option(
-                CreateCommandOption::new(CommandOptionType::SubCommand, "set", "Change a setting")
-                    .add_sub_option(key)
-                    .add_sub_option(
-                        CreateCommandOption::new(
-                            CommandOptionType::String,
-                            "value",
-                            "A channel, a role, text, or `none` to clear",
-                        )
-                        .required(true)
-                        .max_length(1000),
-                    ),
-            ),
-        CreateCommand::new("module")
-            .description("The bot's modules on this server")
-            .default_member_permissions(Permissions::MANAGE_GUILD)
-            .dm_permission(false)
-            .add_option(CreateCommandOption::new(
-                CommandOptionType::SubCommand,
-                "list",
-                "List the modules",
-            ))
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::SubCommand,
-                    "enable",
-                    "Enable a module",
-                )
-                .add_sub_option(module()),
-            )
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::SubCommand,
-                    "disable",
-                    "Disable a module",
-                )
-                .add_sub_option(module()),
-            ),
+        CreateCommandOption::new(CommandOptionType::SubCommand, "list", "List the modules"),
+        CreateCommandOption::new(CommandOptionType::SubCommand, "enable", "Enable a module")
+            .add_sub_option(module()),
+        CreateCommandOption::new(CommandOptionType::SubCommand, "disable", "Disable a module")
+            .add_sub_option(module()),
     ]
 }
 

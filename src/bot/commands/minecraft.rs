@@ -1,80 +1,67 @@
 //! `/mc status|players|say|whitelist add|remove|cmd`, sent through the shared Minecraft
 //! service; without a server for the guild, every subcommand answers "not configured".
 
-use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
+use serenity::all::{CommandOptionType, CreateCommandOption};
 
-use super::{Invocation, Reply};
+use super::{Invocation, Reply, Run, SlashCommand};
 use crate::bot::error::CommandError;
+use crate::domain::settings::ModuleName;
 use crate::minecraft::service::{AuditStatus, CommandResponse};
 use crate::minecraft::{Caller, MinecraftError, RconCommand};
 
-pub fn definitions() -> Vec<CreateCommand> {
+pub(super) const COMMANDS: &[SlashCommand] = &[SlashCommand {
+    name: "mc",
+    description: "The Minecraft server",
+    help: "The Minecraft server",
+    module: Some(ModuleName::Minecraft),
+    permissions: None,
+    in_dms: false,
+    options: mc_options,
+    run: Run::InGuild(|inv| Box::pin(mc(inv))),
+}];
+
+fn mc_options() -> Vec<CreateCommandOption> {
     let name = || {
         CreateCommandOption::new(CommandOptionType::String, "name", "Minecraft player name")
             .required(true)
             .max_length(16)
     };
     vec![
-        CreateCommand::new("mc")
-            .description("The Minecraft server")
-            .dm_permission(false)
-            .add_option(CreateCommandOption::new(
-                CommandOptionType::SubCommand,
-                "status",
-                "Is the server up?",
-            ))
-            .add_option(CreateCommandOption::new(
-                CommandOptionType::SubCommand,
-                "players",
-                "Who is online",
-            ))
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::SubCommand,
-                    "say",
-                    "Say something in game",
-                )
-                .add_sub_option(
-                    CreateCommandOption::new(CommandOptionType::String, "text", "What to say")
-                        .required(true)
-                        .max_length(256),
-                ),
-            )
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::SubCommandGroup,
-                    "whitelist",
-                    "The whitelist",
-                )
-                .add_sub_option(
-                    CreateCommandOption::new(
-                        CommandOptionType::SubCommand,
-                        "add",
-                        "Whitelist a player",
-                    )
-                    .add_sub_option(name()),
-                )
-                .add_sub_option(
-                    CreateCommandOption::new(
-                        CommandOptionType::SubCommand,
-                        "remove",
-                        "Remove a player",
-                    )
-                    .add_sub_option(name()),
-                ),
-            )
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::SubCommand,
-                    "cmd",
-                    "Run a console command (configured role only)",
-                )
-                .add_sub_option(
-                    CreateCommandOption::new(CommandOptionType::String, "command", "The command")
-                        .required(true)
-                        .max_length(1000),
-                ),
-            ),
+        CreateCommandOption::new(CommandOptionType::SubCommand, "status", "Is the server up?"),
+        CreateCommandOption::new(CommandOptionType::SubCommand, "players", "Who is online"),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            "say",
+            "Say something in game",
+        )
+        .add_sub_option(
+            CreateCommandOption::new(CommandOptionType::String, "text", "What to say")
+                .required(true)
+                .max_length(256),
+        ),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommandGroup,
+            "whitelist",
+            "The whitelist",
+        )
+        .add_sub_option(
+            CreateCommandOption::new(CommandOptionType::SubCommand, "add", "Whitelist a player")
+                .add_sub_option(name()),
+        )
+        .add_sub_option(
+            CreateCommandOption::new(CommandOptionType::SubCommand, "remove", "Remove a player")
+                .add_sub_option(name()),
+        ),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            "cmd",
+            "Run a console command (configured role only)",
+        )
+        .add_sub_option(
+            CreateCommandOption::new(CommandOptionType::String, "command", "The command")
+                .required(true)
+                .max_length(1000),
+        ),
     ]
 }
 

@@ -2,14 +2,15 @@
 //! service, like the API), `/purge`, `/cases` and `/case show|reason`.
 
 use serenity::all::{
-    ChannelId, CommandOptionType, CreateCommand, CreateCommandOption, CreateEmbed, MessageId,
-    Permissions, Timestamp,
+    ChannelId, CommandOptionType, CreateCommandOption, CreateEmbed, MessageId, Permissions,
+    Timestamp,
 };
 
-use super::{Invocation, Reply};
+use super::{Invocation, Reply, Run, SlashCommand};
 use crate::bot::error::CommandError;
 use crate::domain::Snowflake;
 use crate::domain::moderation::{Action, PurgeCount, Reason};
+use crate::domain::settings::ModuleName;
 use crate::services::moderation::{self, Invoker, Request, describe_discord_error};
 use crate::store::audit::NewAuditEntry;
 use crate::store::cases::CaseRow;
@@ -40,102 +41,163 @@ fn duration_opt(required: bool) -> CreateCommandOption {
     .required(required)
 }
 
-fn mod_command(name: &str, description: &str, perms: Permissions) -> CreateCommand {
-    CreateCommand::new(name)
-        .description(description)
-        .default_member_permissions(perms)
-        .dm_permission(false)
+/// A moderation command: in the moderation module, guild only.
+const fn moderation(
+    name: &'static str,
+    description: &'static str,
+    help: &'static str,
+    permissions: Permissions,
+    options: fn() -> Vec<CreateCommandOption>,
+    run: Run,
+) -> SlashCommand {
+    SlashCommand {
+        name,
+        description,
+        help,
+        module: Some(ModuleName::Moderation),
+        permissions: Some(permissions),
+        in_dms: false,
+        options,
+        run,
+    }
 }
 
-pub fn definitions() -> Vec<CreateCommand> {
+pub(super) const COMMANDS: &[SlashCommand] = &[
+    moderation(
+        "warn",
+        "Warn a member",
+        "Warn a member",
+        Permissions::MODERATE_MEMBERS,
+        user_and_reason,
+        Run::InGuild(|inv| Box::pin(action(inv, "warn"))),
+    ),
+    moderation(
+        "kick",
+        "Kick a member",
+        "Kick a member",
+        Permissions::KICK_MEMBERS,
+        user_and_reason,
+        Run::InGuild(|inv| Box::pin(action(inv, "kick"))),
+    ),
+    moderation(
+        "ban",
+        "Ban a user",
+        "Ban a user, optionally for a while",
+        Permissions::BAN_MEMBERS,
+        ban_options,
+        Run::InGuild(|inv| Box::pin(action(inv, "ban"))),
+    ),
+    moderation(
+        "unban",
+        "Lift a ban",
+        "Lift a ban",
+        Permissions::BAN_MEMBERS,
+        user_and_reason,
+        Run::InGuild(|inv| Box::pin(action(inv, "unban"))),
+    ),
+    moderation(
+        "timeout",
+        "Time a member out",
+        "Time a member out",
+        Permissions::MODERATE_MEMBERS,
+        timeout_options,
+        Run::InGuild(|inv| Box::pin(action(inv, "timeout"))),
+    ),
+    moderation(
+        "untimeout",
+        "Lift a timeout",
+        "Lift a timeout",
+        Permissions::MODERATE_MEMBERS,
+        user_and_reason,
+        Run::InGuild(|inv| Box::pin(action(inv, "untimeout"))),
+    ),
+    moderation(
+        "purge",
+        "Delete recent messages in this channel",
+        "Delete recent messages",
+        Permissions::MANAGE_MESSAGES,
+        purge_options,
+        Run::InGuild(|inv| Box::pin(purge(inv))),
+    ),
+    moderation(
+        "cases",
+        "Recent moderation cases",
+        "Recent moderation cases",
+        Permissions::MODERATE_MEMBERS,
+        cases_options,
+        Run::InGuild(|inv| Box::pin(cases(inv))),
+    ),
+    moderation(
+        "case",
+        "A moderation case",
+        "Show a case or change its reason",
+        Permissions::MODERATE_MEMBERS,
+        case_options,
+        Run::InGuild(|inv| Box::pin(case(inv))),
+    ),
+];
+
+fn user_and_reason() -> Vec<CreateCommandOption> {
+    vec![user_opt("user", "Who"), reason_opt()]
+}
+
+fn ban_options() -> Vec<CreateCommandOption> {
     vec![
-        mod_command("warn", "Warn a member", Permissions::MODERATE_MEMBERS)
-            .add_option(user_opt("user", "Who"))
-            .add_option(reason_opt()),
-        mod_command("kick", "Kick a member", Permissions::KICK_MEMBERS)
-            .add_option(user_opt("user", "Who"))
-            .add_option(reason_opt()),
-        mod_command("ban", "Ban a user", Permissions::BAN_MEMBERS)
-            .add_option(user_opt("user", "Who"))
-            .add_option(reason_opt())
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::Integer,
-                    "delete_messages",
-                    "Days of their messages to delete (0-7)",
-                )
-                .min_int_value(0)
-                .max_int_value(7),
-            )
-            .add_option(duration_opt(false)),
-        mod_command("unban", "Lift a ban", Permissions::BAN_MEMBERS)
-            .add_option(user_opt("user", "Who"))
-            .add_option(reason_opt()),
-        mod_command(
-            "timeout",
-            "Time a member out",
-            Permissions::MODERATE_MEMBERS,
+        user_opt("user", "Who"),
+        reason_opt(),
+        CreateCommandOption::new(
+            CommandOptionType::Integer,
+            "delete_messages",
+            "Days of their messages to delete (0-7)",
         )
-        .add_option(user_opt("user", "Who"))
-        .add_option(duration_opt(true))
-        .add_option(reason_opt()),
-        mod_command("untimeout", "Lift a timeout", Permissions::MODERATE_MEMBERS)
-            .add_option(user_opt("user", "Who"))
-            .add_option(reason_opt()),
-        mod_command(
-            "purge",
-            "Delete recent messages in this channel",
-            Permissions::MANAGE_MESSAGES,
+        .min_int_value(0)
+        .max_int_value(7),
+        duration_opt(false),
+    ]
+}
+
+fn timeout_options() -> Vec<CreateCommandOption> {
+    vec![user_opt("user", "Who"), duration_opt(true), reason_opt()]
+}
+
+fn purge_options() -> Vec<CreateCommandOption> {
+    vec![
+        CreateCommandOption::new(CommandOptionType::Integer, "count", "How many (1-100)")
+            .required(true)
+            .min_int_value(1)
+            .max_int_value(100),
+        CreateCommandOption::new(CommandOptionType::User, "user", "Only this user's")
+            .required(false),
+    ]
+}
+
+fn cases_options() -> Vec<CreateCommandOption> {
+    vec![
+        CreateCommandOption::new(CommandOptionType::User, "user", "Only this user's")
+            .required(false),
+    ]
+}
+
+fn case_options() -> Vec<CreateCommandOption> {
+    let number = || {
+        CreateCommandOption::new(CommandOptionType::Integer, "number", "Case number")
+            .required(true)
+            .min_int_value(1)
+    };
+    vec![
+        CreateCommandOption::new(CommandOptionType::SubCommand, "show", "Show a case")
+            .add_sub_option(number()),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            "reason",
+            "Change a case's reason",
         )
-        .add_option(
-            CreateCommandOption::new(CommandOptionType::Integer, "count", "How many (1-100)")
+        .add_sub_option(number())
+        .add_sub_option(
+            CreateCommandOption::new(CommandOptionType::String, "text", "The new reason")
                 .required(true)
-                .min_int_value(1)
-                .max_int_value(100),
-        )
-        .add_option(
-            CreateCommandOption::new(CommandOptionType::User, "user", "Only this user's")
-                .required(false),
+                .max_length(512),
         ),
-        mod_command(
-            "cases",
-            "Recent moderation cases",
-            Permissions::MODERATE_MEMBERS,
-        )
-        .add_option(
-            CreateCommandOption::new(CommandOptionType::User, "user", "Only this user's")
-                .required(false),
-        ),
-        mod_command("case", "A moderation case", Permissions::MODERATE_MEMBERS)
-            .add_option(
-                CreateCommandOption::new(CommandOptionType::SubCommand, "show", "Show a case")
-                    .add_sub_option(
-                        CreateCommandOption::new(
-                            CommandOptionType::Integer,
-                            "number",
-                            "Case number",
-                        )
-                        .required(true)
-                        .min_int_value(1),
-                    ),
-            )
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::SubCommand,
-                    "reason",
-                    "Change a case's reason",
-                )
-                .add_sub_option(
-                    CreateCommandOption::new(CommandOptionType::Integer, "number", "Case number")
-                        .required(true)
-                        .min_int_value(1),
-                )
-                .add_sub_option(
-                    CreateCommandOption::new(CommandOptionType::String, "text", "The new reason")
-                        .required(true)
-                        .max_length(512),
-                ),
-            ),
     ]
 }
 

@@ -3,35 +3,33 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serenity::all::{Context, CreateCommand, CreateEmbed};
+use serenity::all::{Context, CreateEmbed};
 
-use super::{Invocation, Reply, module_of};
+use super::{Invocation, Reply, Run, SlashCommand, no_options};
 use crate::bot::Bot;
 use crate::bot::error::CommandError;
 
-pub fn definitions() -> Vec<CreateCommand> {
-    vec![
-        CreateCommand::new("ping").description("Gateway and REST latency"),
-        CreateCommand::new("help").description("The commands available on this server"),
-    ]
-}
-
-/// (name, description) of every command, for `/help`.
-const COMMANDS: &[(&str, &str)] = &[
-    ("ping", "Gateway and REST latency"),
-    ("help", "This list"),
-    ("module", "List, enable or disable modules"),
-    ("settings", "Show or change this server's settings"),
-    ("warn", "Warn a member"),
-    ("kick", "Kick a member"),
-    ("ban", "Ban a user, optionally for a while"),
-    ("unban", "Lift a ban"),
-    ("timeout", "Time a member out"),
-    ("untimeout", "Lift a timeout"),
-    ("purge", "Delete recent messages"),
-    ("cases", "Recent moderation cases"),
-    ("case", "Show a case or change its reason"),
-    ("mc", "The Minecraft server"),
+pub(super) const COMMANDS: &[SlashCommand] = &[
+    SlashCommand {
+        name: "ping",
+        description: "Gateway and REST latency",
+        help: "Gateway and REST latency",
+        module: None,
+        permissions: None,
+        in_dms: true,
+        options: no_options,
+        run: Run::Anywhere(|bot, ctx| Box::pin(ping(bot, ctx))),
+    },
+    SlashCommand {
+        name: "help",
+        description: "The commands available on this server",
+        help: "This list",
+        module: None,
+        permissions: None,
+        in_dms: true,
+        options: no_options,
+        run: Run::InGuild(|inv| Box::pin(async move { Ok(help(inv)) })),
+    },
 ];
 
 pub async fn ping(bot: &Arc<Bot>, ctx: &Context) -> Result<Reply, CommandError> {
@@ -53,10 +51,9 @@ pub async fn ping(bot: &Arc<Bot>, ctx: &Context) -> Result<Reply, CommandError> 
 }
 
 pub fn help(inv: &Invocation<'_>) -> Reply {
-    let lines: Vec<String> = COMMANDS
-        .iter()
-        .filter(|(name, _)| module_of(name).is_none_or(|m| inv.config.module_enabled(m)))
-        .map(|(name, description)| format!("`/{name}` — {description}"))
+    let lines: Vec<String> = super::all()
+        .filter(|c| c.module.is_none_or(|m| inv.config.module_enabled(m)))
+        .map(|c| format!("`/{}` — {}", c.name, c.help))
         .collect();
     Reply::private("Commands available here:").with_embed(
         CreateEmbed::new()

@@ -3,9 +3,12 @@
 //! gateway frame the bot sends, so tests assert on what the bot did, not on its internals.
 //!
 //! Gateway: HELLO, IDENTIFY → READY (+ GUILD_CREATE for the shard's guilds), heartbeats and
-//! ACKs, RESUME → RESUMED, dispatches on demand, close codes (4004, 4014, any) and plain drops.
-//! REST: gateway discovery, `/users/@me`, command bulk overwrite, interaction callbacks, member
-//! kick/ban/timeout, roles and members, messages (create, list, bulk delete).
+//! ACKs, RESUME → RESUMED (or INVALID_SESSION when resumes are refused), dispatches on demand,
+//! close codes (4004, 4014, any), plain drops, and outages (the port refuses connections until
+//! the gateway comes back).
+//! REST: gateway discovery, `/users/@me`, command bulk overwrite (or a 400 with field errors),
+//! interaction callbacks (or a 5xx), member kick/ban/timeout, roles and members, messages
+//! (create, list, bulk delete).
 #![allow(dead_code)]
 
 pub mod payloads;
@@ -60,6 +63,9 @@ enum Control {
     Close(u16),
     /// Drop the TCP connection without a close frame.
     Drop,
+    /// Stop answering (no heartbeat ACK, no event) while keeping the connection open, as a
+    /// gateway that went away behind its load balancer does.
+    Silence,
 }
 
 #[derive(Default)]
@@ -68,7 +74,16 @@ struct State {
     on_identify: Option<OnIdentify>,
     connections: u32,
     identifies: Vec<Value>,
+    /// RESUME frames received, accepted or not.
     resumes: u32,
+    /// RESUMEs answered with INVALID_SESSION (not resumable).
+    refused_resumes: u32,
+    /// Answer RESUME with INVALID_SESSION `d: false`, as Discord does for an expired session.
+    refuse_resume: bool,
+    /// Status of every interaction callback (`None`: 204 as Discord answers).
+    interaction_callback_status: Option<u16>,
+    /// Refuse command registration with a 400 and these field errors (Discord's `errors`).
+    command_registration_errors: Option<Value>,
     /// Close codes the bot sent.
     client_close_codes: Vec<u16>,
     sessions: HashMap<u32, mpsc::UnboundedSender<Control>>,
@@ -89,6 +104,8 @@ pub struct FakeDiscord {
     state: Arc<Mutex<State>>,
     next_id: Arc<AtomicU64>,
     server: actix_web::dev::ServerHandle,
+    /// `true` while the gateway's port accepts connections.
+    gateway_up: tokio::sync::watch::Sender<bool>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -109,22 +126,16 @@ impl FakeDiscord {
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake gateway");
-        let gateway_url = format!("ws://{}", ws_listener.local_addr().expect("addr"));
-        {
-            let state = state.clone();
-            let gateway_url = gateway_url.clone();
-            actix_web::rt::spawn(async move {
-                while let Ok((stream, _)) = ws_listener.accept().await {
-                    let state = state.clone();
-                    let gateway_url = gateway_url.clone();
-                    actix_web::rt::spawn(async move {
-                        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                            gateway_session(ws, state, gateway_url).await;
-                        }
-                    });
-                }
-            });
-        }
+        let gateway_addr = ws_listener.local_addr().expect("addr");
+        let gateway_url = format!("ws://{gateway_addr}");
+        let (gateway_up, up) = tokio::sync::watch::channel(true);
+        actix_web::rt::spawn(serve_gateway(
+            ws_listener,
+            gateway_addr,
+            up,
+            state.clone(),
+            gateway_url.clone(),
+        ));
 
         let http_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake rest");
         let url = format!("http://{}", http_listener.local_addr().expect("addr"));
@@ -152,7 +163,44 @@ impl FakeDiscord {
             state,
             next_id,
             server: handle,
+            gateway_up,
         }
+    }
+
+    /// The gateway goes away: every session stops answering (heartbeats are no longer
+    /// acknowledged, the connection stays open until the client gives up on it) and the port
+    /// refuses connections until `gateway_back`. REST keeps answering, as in a gateway outage.
+    pub fn gateway_outage(&self) {
+        self.gateway_up.send_replace(false);
+        let st = lock(&self.state);
+        for tx in st.sessions.values() {
+            let _ = tx.send(Control::Silence);
+        }
+    }
+
+    /// The gateway accepts connections again.
+    pub fn gateway_back(&self) {
+        self.gateway_up.send_replace(true);
+    }
+
+    /// RESUMEs are answered with INVALID_SESSION (`d: false`): the client must re-identify.
+    pub fn set_refuse_resume(&self, refuse: bool) {
+        lock(&self.state).refuse_resume = refuse;
+    }
+
+    pub fn refused_resumes(&self) -> u32 {
+        lock(&self.state).refused_resumes
+    }
+
+    /// Interaction callbacks are answered with this status (a 5xx: the reply is not delivered).
+    pub fn set_interaction_callback_status(&self, status: Option<u16>) {
+        lock(&self.state).interaction_callback_status = status;
+    }
+
+    /// Command registration is refused with a 400 "Invalid Form Body" carrying these field
+    /// errors, in Discord's nested `errors` shape.
+    pub fn set_command_registration_errors(&self, errors: Option<Value>) {
+        lock(&self.state).command_registration_errors = errors;
     }
 
     /// Environment for `spawn_app_with`: the token and the proxy pointing at this fake.
@@ -459,6 +507,67 @@ where
     ws.send(WsMessage::Text(value.to_string())).await.is_ok()
 }
 
+/// Accepts gateway connections while `up` says so; during an outage the listening socket is
+/// closed, so connection attempts are refused by the kernel as they are when Discord's gateway
+/// is unreachable, and it is bound again on the same address when the gateway comes back.
+async fn serve_gateway(
+    first: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    mut up: tokio::sync::watch::Receiver<bool>,
+    state: Arc<Mutex<State>>,
+    gateway_url: String,
+) {
+    let mut listener = Some(first);
+    loop {
+        let current = match listener.take() {
+            Some(l) => l,
+            None => {
+                if up.wait_for(|up| *up).await.is_err() {
+                    return;
+                }
+                match rebind(addr).await {
+                    Some(l) => l,
+                    None => return,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                accepted = current.accept() => {
+                    let Ok((stream, _)) = accepted else { return };
+                    let state = state.clone();
+                    let gateway_url = gateway_url.clone();
+                    actix_web::rt::spawn(async move {
+                        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                            gateway_session(ws, state, gateway_url).await;
+                        }
+                    });
+                }
+                changed = up.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if !*up.borrow_and_update() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Dropping the listener closes the port.
+        drop(current);
+    }
+}
+
+async fn rebind(addr: std::net::SocketAddr) -> Option<tokio::net::TcpListener> {
+    for _ in 0..100 {
+        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+            return Some(l);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 async fn gateway_session(
     ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     state: Arc<Mutex<State>>,
@@ -565,13 +674,25 @@ async fn gateway_session(
                             .and_then(|s| s.split('-').nth(1))
                             .and_then(|s| s.parse::<u32>().ok())
                             .unwrap_or(0);
-                        seq = d["seq"].as_u64().unwrap_or(seq);
-                        shard = Some(id);
-                        {
+                        let refused = {
                             let mut st = lock(&state);
                             st.resumes += 1;
-                            st.sessions.insert(id, tx.clone());
+                            if st.refuse_resume {
+                                st.refused_resumes += 1;
+                            }
+                            st.refuse_resume
+                        };
+                        if refused {
+                            // Discord answers a RESUME of an expired session with
+                            // INVALID_SESSION, not resumable; the client must IDENTIFY afresh.
+                            if !send_json(&mut sink, &json!({"op": 9, "s": null, "t": null, "d": false})).await {
+                                break;
+                            }
+                            continue;
                         }
+                        seq = d["seq"].as_u64().unwrap_or(seq);
+                        shard = Some(id);
+                        lock(&state).sessions.insert(id, tx.clone());
                         seq += 1;
                         if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": "RESUMED", "d": {"_trace": ["fake"]}})).await {
                             break;
@@ -606,6 +727,17 @@ async fn gateway_session(
                                 reason: "closed by the fake".into(),
                             })))
                             .await;
+                        break;
+                    }
+                    Some(Control::Silence) => {
+                        // Read, and ignore, whatever the client sends until it hangs up.
+                        while let Some(Ok(msg)) = stream.next().await {
+                            if let WsMessage::Close(frame) = msg {
+                                let code = frame.map_or(1005, |f| u16::from(f.code));
+                                lock(&state).client_close_codes.push(code);
+                                break;
+                            }
+                        }
                         break;
                     }
                     Some(Control::Drop) | None => break,
@@ -702,6 +834,11 @@ async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> Http
         }
         ("PUT", ["applications", _, "commands"])
         | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
+            if let Some(errors) = lock(&data.state).command_registration_errors.clone() {
+                return HttpResponse::BadRequest().json(
+                    json!({"code": 50035, "message": "Invalid Form Body", "errors": errors}),
+                );
+            }
             let guild_id = if segments.len() == 5 { id(3) } else { None };
             let commands: Vec<Value> = body_json
                 .as_array()
@@ -724,7 +861,12 @@ async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> Http
                 .collect();
             HttpResponse::Ok().json(commands)
         }
-        ("POST", ["interactions", _, _, "callback"]) => HttpResponse::NoContent().finish(),
+        ("POST", ["interactions", _, _, "callback"]) => {
+            match lock(&data.state).interaction_callback_status {
+                Some(status) => discord_error(status, 0, "500: Internal Server Error"),
+                None => HttpResponse::NoContent().finish(),
+            }
+        }
         ("DELETE", ["guilds", _, "members", _])
         | ("PUT", ["guilds", _, "bans", _])
         | ("DELETE", ["guilds", _, "bans", _]) => HttpResponse::NoContent().finish(),

@@ -573,3 +573,79 @@ async fn minecraft_commands_reach_the_guilds_server_over_rcon_and_are_audited() 
         "{by_admin:#?}"
     );
 }
+
+#[actix_web::test]
+async fn a_reply_discord_does_not_take_is_counted_as_an_error_not_ok() {
+    let (fake, app) = connected().await;
+    let counted = |outcome: &'static str| {
+        let app = &app;
+        async move {
+            app.metric(&format!(
+                "guildhall_discord_commands_total{{command=\"help\",outcome=\"{outcome}\"}}"
+            ))
+            .await
+            .unwrap_or(0.0)
+        }
+    };
+    invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(eventually(WAIT, || async { counted("ok").await == 1.0 }).await);
+
+    fake.set_interaction_callback_status(Some(500));
+    invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(
+        eventually(WAIT, || async { counted("error").await == 1.0 }).await,
+        "ok: {}, error: {}",
+        counted("ok").await,
+        counted("error").await
+    );
+    assert_eq!(
+        counted("ok").await,
+        1.0,
+        "the undelivered reply is not an ok"
+    );
+}
+
+#[actix_web::test]
+async fn the_ban_sweeper_is_supervised_and_keeps_lifting_bans_after_a_restart() {
+    let (fake, app) = connected().await;
+    app.state
+        .ban_sweeper
+        .send(guildhall::actors::Restart {
+            reason: "test".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            app.metric("guildhall_actor_restarts_total{actor=\"ban_sweeper\"}")
+                .await
+                >= Some(1.0)
+        })
+        .await
+    );
+    let reply = invoke(
+        &fake,
+        MODERATOR,
+        "ban",
+        vec![Opt::user("user", MEMBER), Opt::string("duration", "2s")],
+    )
+    .await;
+    assert!(content(&reply).contains("case #1"), "{reply}");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !fake
+                .calls_matching("DELETE", &format!("/guilds/{GUILD}/bans/{MEMBER}"))
+                .is_empty()
+        })
+        .await,
+        "the restarted sweeper did not lift the ban"
+    );
+    let unban = app
+        .state
+        .store
+        .case_by_number(GUILD as i64, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unban.action, "unban");
+}

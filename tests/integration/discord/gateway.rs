@@ -1,6 +1,8 @@
 //! The gateway: connecting, resuming, restarting, shutting down, shard ranges, and the
 //! dispatched events reaching the handler.
 
+use guildhall::actors::gateway::ShardStage;
+
 use super::*;
 
 #[actix_web::test]
@@ -474,4 +476,209 @@ async fn gateway_status_changes_go_to_the_status_stream_and_ping_reports_latency
     let text = content(&reply);
     assert!(text.contains("Pong") && text.contains("REST:"), "{text}");
     assert!(!fake.calls_matching("GET", "/users/@me").is_empty());
+}
+
+/// The gateway's status as `/ready` reports it.
+async fn ready_gateway(app: &TestApp) -> String {
+    let (_, ready) = app.get_json("/ready").await;
+    ready["gateway"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn shard_connected_metric(app: &TestApp) -> Option<f64> {
+    app.metric("guildhall_discord_shard_connected{shard=\"0\"}")
+        .await
+}
+
+/// Subscribes to the status stream and collects the gateway's events.
+async fn collect_gateway_status(app: &TestApp) -> std::sync::Arc<std::sync::Mutex<Vec<Value>>> {
+    use actix::Actor;
+    use guildhall::actors::broadcaster::{Subscribe, Topic};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collector = StatusCollector(seen.clone()).start();
+    app.state
+        .broadcaster
+        .send(Subscribe {
+            topic: Topic::Status,
+            recipient: collector.recipient(),
+        })
+        .await
+        .unwrap();
+    seen
+}
+
+/// The longest a shard whose gateway went silent may still be reported as connected. serenity
+/// notices at the first heartbeat that is not acknowledged (the fake's interval is 1 s; Discord's
+/// is about 41 s), then waits 5 s for the runner that asked for the restart before removing the
+/// shard; the actor sees that within one snapshot (0.5 s). The rest is room for a loaded machine;
+/// the figure itself is printed (about 7 s here).
+const DETECTION_BOUND: Duration = Duration::from_secs(12);
+
+#[actix_web::test]
+async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_after_it() {
+    let (fake, app) = connected().await;
+    let seen = collect_gateway_status(&app).await;
+    assert_eq!(shard_connected_metric(&app).await, Some(1.0));
+    assert!(bot_status(&app).await.uptime_secs.is_some());
+
+    let dropped_at = std::time::Instant::now();
+    fake.gateway_outage();
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "reconnecting"
+        })
+        .await,
+        "still {:?} during the outage",
+        bot_status(&app).await
+    );
+    let detected = dropped_at.elapsed();
+    eprintln!("gateway outage detected after {detected:?}");
+    assert!(detected < DETECTION_BOUND, "detected after {detected:?}");
+    // Everything that reports the gateway agrees, and keeps saying so while it lasts.
+    assert_eq!(ready_gateway(&app).await, "reconnecting");
+    assert_eq!(shard_connected_metric(&app).await, Some(0.0));
+    let status = bot_status(&app).await;
+    assert_eq!(status.uptime_secs, None, "{status:?}");
+    assert_ne!(status.shards[0].stage, ShardStage::Connected, "{status:?}");
+    assert!(
+        eventually(WAIT, || async {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|s| s["status"] == "reconnecting")
+        })
+        .await,
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    // serenity keeps retrying for as long as the outage lasts (past its 5 s restart wait).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(bot_status(&app).await.status.label(), "reconnecting");
+    assert_eq!(ready_gateway(&app).await, "reconnecting");
+
+    fake.gateway_back();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    assert_eq!(ready_gateway(&app).await, "connected");
+    assert!(
+        eventually(WAIT, || async {
+            shard_connected_metric(&app).await == Some(1.0)
+        })
+        .await
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .last()
+            .is_some_and(|s| s["status"] == "connected")
+    );
+    // And the bot works again.
+    let reply = invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(is_ephemeral(&reply));
+}
+
+#[actix_web::test]
+async fn a_refused_resume_makes_the_bot_identify_afresh() {
+    let (fake, app) = connected().await;
+    fake.set_refuse_resume(true);
+    fake.drop_session(0);
+    assert!(
+        eventually(Duration::from_secs(30), || async { fake.identifies() == 2 }).await,
+        "identifies: {}, resumes: {}",
+        fake.identifies(),
+        fake.resumes()
+    );
+    assert!(fake.refused_resumes() >= 1);
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await
+    );
+    assert!(eventually(WAIT, || async { fake.connected_shards() == vec![0] }).await);
+    let reply = invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(is_ephemeral(&reply));
+}
+
+#[actix_web::test]
+async fn after_a_reconnect_shutdown_returns_only_once_discord_saw_close_code_1000() {
+    let (fake, app) = connected().await;
+    // An outage long enough for serenity to restart the shard: the restart leaves the stale
+    // shutdown acknowledgement behind that used to end the shutdown early.
+    fake.gateway_outage();
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "reconnecting"
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    fake.gateway_back();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            fake.identifies() == 2 && bot_status(&app).await.status.label() == "connected"
+        })
+        .await,
+        "identifies: {}, {:?}",
+        fake.identifies(),
+        bot_status(&app).await
+    );
+    assert!(fake.client_close_codes().is_empty());
+    app.state
+        .gateway
+        .send(guildhall::actors::gateway::Shutdown)
+        .await
+        .unwrap();
+    // No waiting here: the shutdown must not return before the shard has closed.
+    assert_eq!(fake.client_close_codes(), vec![1000]);
+    assert!(fake.connected_shards().is_empty());
+}
+
+#[actix_web::test]
+async fn a_refused_command_registration_keeps_discords_field_errors_in_the_status() {
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    fake.set_command_registration_errors(Some(serde_json::json!({
+        "3": {"options": {"0": {"description": {"_errors": [
+            {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 100 in length."}
+        ]}}}}
+    })));
+    let app = spawn_bot(&fake).await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.last_error.is_some()
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    let admin = crate::common::auth::admin_token(&app).await;
+    let (status, body) = app
+        .call("GET", "/api/v1/bot/status", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let last_error = body["last_error"].as_str().unwrap();
+    assert!(last_error.contains("Invalid Form Body"), "{last_error}");
+    assert!(
+        last_error.contains("3.options.0.description: Must be between 1 and 100 in length."),
+        "{last_error}"
+    );
+    assert!(last_error.contains("BASE_TYPE_BAD_LENGTH"), "{last_error}");
+    // The gateway itself is fine; and a reload tries again, reporting the same reason.
+    assert_eq!(bot_status(&app).await.status.label(), "connected");
+    let (status, body) = app
+        .call("POST", "/api/v1/bot/reload", Some(&admin), None)
+        .await;
+    assert!(
+        body.to_string().contains("3.options.0.description"),
+        "{status} {body}"
+    );
 }
