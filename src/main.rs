@@ -5,14 +5,19 @@ use clap::Parser;
 use secrecy::SecretString;
 
 use guildhall::actors::audit::{AuditActor, AuditLog};
+use guildhall::auth::cache::AuthCache;
 use guildhall::cli::{Cli, Command, UserCommand};
 use guildhall::config::Settings;
+use guildhall::domain::audit::AuditOrigin;
 use guildhall::metrics::Metrics;
+use guildhall::secrets::Secrets;
+use guildhall::services::accounts::{AccountError, Accounts, NewAccount};
+use guildhall::shared::invalidation::Bus;
+use guildhall::shared::ratelimit::RateLimiter;
 use guildhall::startup::{Application, StartupError};
-use guildhall::store::audit::{Actor as AuditActorKind, NewAuditEntry};
-use guildhall::store::{Store, StoreError, seed, users};
+use guildhall::store::{Store, seed};
+use guildhall::telemetry;
 use guildhall::types::{NewPassword, Username};
-use guildhall::{auth, telemetry};
 
 /// Bad configuration or usage: one clear line, exit code 2.
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
@@ -118,44 +123,55 @@ async fn create_user(settings: Settings, username: &str, role: &str) -> ExitCode
     if let Err(e) = seed::seed(&store, false).await {
         return failure(format_args!("database: {e}"));
     }
-    let secret = password.secret().clone();
-    let hash = match tokio::task::spawn_blocking(move || auth::password::hash(&secret)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return failure(e),
-        Err(e) => return failure(format_args!("hashing task failed: {e}")),
-    };
-    let user = match users::create(&store, username.as_str(), &hash, Some(role)).await {
-        Ok(u) => u,
-        Err(StoreError::NotFound) => {
-            return usage_error(format_args!(
-                "--role: role `{role}` does not exist (built-in roles: admin, moderator, viewer)"
-            ));
-        }
-        Err(StoreError::Conflict(_)) => {
-            return failure(format_args!("user `{username}` already exists"));
-        }
-        Err(e) => return failure(format_args!("database: {e}")),
-    };
     let metrics = match Metrics::new(prometheus::Registry::new()) {
         Ok(m) => m,
         Err(e) => return failure(e),
     };
     let audit = AuditLog::new(actix::Actor::start(AuditActor::new(store.clone(), metrics)));
-    let entry = NewAuditEntry::new(AuditActorKind::System, "user.create")
-        .target(format!("user:{}", user.id))
-        .details(serde_json::json!({ "username": username.as_str(), "role": role, "via": "cli" }));
-    let recorded = audit.record(entry).await;
+    let accounts = Accounts::new(
+        store.clone(),
+        audit,
+        AuthCache::new(Bus::new(None)),
+        RateLimiter::new(None),
+        // Creating a user signs nothing: the daemon's keys stay where only the daemon reads them.
+        Secrets::ephemeral(),
+    );
+    let how = NewAccount::Cli { role };
+    let created = accounts
+        .create_user(&username, password, how, &AuditOrigin::internal())
+        .await;
     store.close().await;
-    match recorded {
-        Ok(_) => {
+    match created {
+        Ok(user) => {
             println!(
                 "created user `{username}` (id {}) with role `{role}`",
                 user.id
             );
             ExitCode::SUCCESS
         }
-        Err(e) => failure(format_args!(
+        Err(AccountError::UnknownRole(_)) => usage_error(format_args!(
+            "--role: role `{role}` does not exist (built-in roles: admin, moderator, viewer)"
+        )),
+        Err(AccountError::UsernameTaken(_)) => {
+            failure(format_args!("user `{username}` already exists"))
+        }
+        Err(AccountError::Store(e)) => failure(format_args!("database: {e}")),
+        Err(AccountError::Audit(e)) => failure(format_args!(
             "user created, but its audit entry failed: {e}"
         )),
+        Err(
+            e @ (AccountError::Internal(_)
+            | AccountError::Unauthenticated
+            | AccountError::UserOnly
+            | AccountError::WrongCurrentPassword
+            | AccountError::WrongPassword
+            | AccountError::InvalidCode
+            | AccountError::MfaAlreadyEnabled
+            | AccountError::MfaNotStarted
+            | AccountError::MfaNotEnabled
+            | AccountError::RegistrationClosed
+            | AccountError::InvalidInvite
+            | AccountError::RateLimited { .. }),
+        ) => failure(e),
     }
 }

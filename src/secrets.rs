@@ -10,7 +10,30 @@ use rand::RngCore;
 use secrecy::SecretString;
 
 use crate::config::{ConfigError, Settings};
-use crate::state::Secrets;
+
+/// Keys the daemon signs and encrypts with; loaded from configuration or the data directory.
+#[derive(Clone)]
+pub struct Secrets {
+    pub jwt_secret_key: SecretString,
+    pub secret_key: SecretString,
+}
+
+impl Secrets {
+    /// Random keys that live only as long as this process and are never written anywhere: for
+    /// a command that signs nothing (`guildhall user create`), so it neither reads the
+    /// daemon's keys nor creates key files the daemon might not be able to read.
+    pub fn ephemeral() -> Self {
+        let random = || {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            SecretString::from(hex::encode(bytes))
+        };
+        Self {
+            jwt_secret_key: random(),
+            secret_key: random(),
+        }
+    }
+}
 
 pub fn load(settings: &Settings) -> Result<Secrets, ConfigError> {
     Ok(Secrets {

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::minecraft::MinecraftService;
 use crate::minecraft::schedule::{self, ScheduleRunner};
 use crate::services::guild_config::GuildConfigCache;
-use crate::shared::ratelimit::{Quota, RateLimiter};
+use crate::shared::ratelimit::{Clock, Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, seed};
@@ -57,6 +57,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::System).await
+    }
+
+    /// As [`Application::build`], with the clock rate-limit windows are counted by (tests hold
+    /// it still, so a slow machine cannot move a burst across a window boundary).
+    pub async fn build_with_clock(
+        settings: Settings,
+        rate_limit_clock: Clock,
+    ) -> Result<Self, StartupError> {
         let started_at = Instant::now();
         let secrets = secrets::load(&settings)?;
 
@@ -136,9 +145,24 @@ impl Application {
         };
 
         let invalidations = crate::shared::invalidation::Bus::new(redis.clone());
+        let auth_cache = crate::auth::cache::AuthCache::new(invalidations.clone());
+        let authenticator = crate::auth::authenticate::Authenticator::new(
+            store.clone(),
+            auth_cache.clone(),
+            secrets.jwt_secret_key.clone(),
+            secrets.secret_key.clone(),
+        );
+        let rate_limiter = RateLimiter::with_clock(redis.clone(), rate_limit_clock);
+        let accounts = crate::services::accounts::Accounts::new(
+            store.clone(),
+            audit.clone(),
+            auth_cache.clone(),
+            rate_limiter.clone(),
+            secrets.clone(),
+        );
         let state = AppState {
             store: store.clone(),
-            rate_limiter: RateLimiter::new(redis.clone()),
+            rate_limiter,
             redis: redis.clone(),
             default_quota: settings.rate_limit_per_minute.map(Quota::per_minute),
             audit,
@@ -151,7 +175,9 @@ impl Application {
             secrets,
             started_at,
             guild_config: GuildConfigCache::new(store.clone(), invalidations.clone()),
-            auth_cache: crate::auth::cache::AuthCache::new(invalidations.clone()),
+            auth_cache,
+            authenticator,
+            accounts,
             history: crate::history::History::new(std::sync::Arc::new(crate::history::SystemClock)),
             health,
         };

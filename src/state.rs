@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use actix::Addr;
-use secrecy::SecretString;
 
 use crate::actors::audit::AuditLog;
 use crate::actors::broadcaster::LogBroadcaster;
@@ -18,12 +17,7 @@ use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::store::Store;
 
-/// Keys the daemon signs and encrypts with; loaded from configuration or the data directory.
-#[derive(Clone)]
-pub struct Secrets {
-    pub jwt_secret_key: SecretString,
-    pub secret_key: SecretString,
-}
+pub use crate::secrets::Secrets;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -52,4 +46,8 @@ pub struct AppState {
     pub history: crate::history::History,
     /// What the health monitor last saw of the database and Redis (read by `/ready`).
     pub health: crate::actors::health::HealthView,
+    /// A credential in, a principal with its grants out (through `auth_cache`).
+    pub authenticator: crate::auth::authenticate::Authenticator,
+    /// Users, passwords and sessions (used alike by the API and the CLI).
+    pub accounts: crate::services::accounts::Accounts,
 }

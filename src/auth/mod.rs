@@ -1,6 +1,7 @@
 //! Authentication and authorisation primitives.
 
 pub mod api_keys;
+pub mod authenticate;
 pub mod cache;
 pub mod digest;
 pub mod lockout;

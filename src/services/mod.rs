@@ -1,5 +1,6 @@
 //! Services shared by the bot's commands and the web handlers, so that an action started from
 //! Discord and one started from the dashboard run the same code.
 
+pub mod accounts;
 pub mod guild_config;
 pub mod moderation;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +39,57 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
+/// Where the limiter reads the time. Windows are fixed (aligned on multiples of their length), so
+/// on a running clock a burst that straddles a boundary is counted in two windows; tests hold a
+/// [`ManualClock`] still, so their outcome cannot depend on how fast the machine runs them.
+#[derive(Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(ManualClock),
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => now_ms(),
+            Clock::Manual(clock) => clock.now_ms(),
+        }
+    }
+}
+
+/// A clock that stands still until advanced; its clones share one time.
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn at(unix_ms: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(unix_ms)))
+    }
+
+    /// Standing at the start of a window of `window` (and of every shorter window that divides
+    /// it), near the current time.
+    pub fn at_window_start(window: Duration) -> Self {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1);
+        Self::at(now_ms() / window_ms * window_ms)
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.0.fetch_add(by, Ordering::SeqCst);
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(clock: ManualClock) -> Self {
+        Clock::Manual(clock)
+    }
+}
+
 /// Counter per `bucket:key`: (window index, hits in that window).
 type Shard = Mutex<HashMap<String, (i64, u32)>>;
 
@@ -45,13 +97,19 @@ type Shard = Mutex<HashMap<String, (i64, u32)>>;
 pub struct RateLimiter {
     redis: Option<Redis>,
     local: Arc<[Shard; SHARDS]>,
+    clock: Clock,
 }
 
 impl RateLimiter {
     pub fn new(redis: Option<Redis>) -> Self {
+        Self::with_clock(redis, Clock::System)
+    }
+
+    pub fn with_clock(redis: Option<Redis>, clock: Clock) -> Self {
         Self {
             redis,
             local: Arc::new(std::array::from_fn(|_| Mutex::new(HashMap::new()))),
+            clock,
         }
     }
 
@@ -60,7 +118,7 @@ impl RateLimiter {
         let window_ms = i64::try_from(quota.window.as_millis())
             .unwrap_or(i64::MAX)
             .max(1);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let window = now / window_ms;
         let reset_after =
             Duration::from_millis(u64::try_from(window_ms - now % window_ms).unwrap_or(0));
@@ -135,5 +193,25 @@ mod tests {
         assert!(!limiter.hit("t", "a", quota).await.allowed);
         assert!(limiter.hit("t", "b", quota).await.allowed);
         assert!(limiter.hit("u", "a", quota).await.allowed);
+    }
+
+    #[tokio::test]
+    async fn a_window_refills_when_the_clock_reaches_its_end_and_not_before() {
+        let clock = ManualClock::at_window_start(Duration::from_secs(60));
+        let limiter = RateLimiter::with_clock(None, clock.clone().into());
+        let quota = Quota::per_minute(2);
+        assert!(limiter.hit("t", "a", quota).await.allowed);
+        assert!(limiter.hit("t", "a", quota).await.allowed);
+        let refused = limiter.hit("t", "a", quota).await;
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset_after, Duration::from_secs(60));
+        clock.advance(Duration::from_millis(59_999));
+        let refused = limiter.hit("t", "a", quota).await;
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset_after, Duration::from_millis(1));
+        clock.advance(Duration::from_millis(1));
+        let d = limiter.hit("t", "a", quota).await;
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 1);
     }
 }

@@ -383,12 +383,37 @@ pub async fn replace_grants(
     user_id: i64,
     grants: &[(i64, i64)],
 ) -> Result<(), StoreError> {
-    let now = now_ms();
     let mut tx = store.pool().begin().await?;
     sqlx::query("DELETE FROM role_grants WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+    insert_grants(&mut tx, user_id, grants, now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates a user holding `grants` (`(role id, guild id)`) in one transaction, so no user
+/// exists without the grants it was created with; `Conflict` when the name is taken.
+pub async fn create_with_grants(
+    store: &Store,
+    username: &str,
+    password_hash: &str,
+    grants: &[(i64, i64)],
+) -> Result<User, StoreError> {
+    let mut tx = store.pool().begin().await?;
+    let user = insert(&mut tx, username, password_hash).await?;
+    insert_grants(&mut tx, user.id, grants, user.created_at).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+async fn insert_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: i64,
+    grants: &[(i64, i64)],
+    now: i64,
+) -> Result<(), StoreError> {
     for (role_id, guild_id) in grants {
         sqlx::query(
             "INSERT INTO role_grants (user_id, role_id, guild_id, created_at) VALUES ($1, $2, $3, $4) \
@@ -398,10 +423,9 @@ pub async fn replace_grants(
         .bind(role_id)
         .bind(guild_id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

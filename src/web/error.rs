@@ -8,6 +8,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::authenticate::AuthError;
+use crate::services::accounts::AccountError;
 use crate::store::StoreError;
 
 #[derive(thiserror::Error)]
@@ -145,6 +147,60 @@ impl ResponseError for ApiError {
             detail: format!("{self:?}"),
         });
         response
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Unauthenticated => ApiError::Unauthorized,
+            AccountError::UserOnly => ApiError::BadRequest {
+                code: "user_only",
+                message: e.to_string(),
+            },
+            AccountError::WrongCurrentPassword => {
+                ApiError::invalid_field("current_password", "is not correct")
+            }
+            AccountError::WrongPassword => ApiError::invalid_field("password", "is not correct"),
+            AccountError::InvalidCode => ApiError::BadRequest {
+                code: "invalid_code",
+                message: "code: invalid, expired or already used".into(),
+            },
+            AccountError::MfaAlreadyEnabled => {
+                ApiError::Conflict("MFA is already enabled; disable it first".into())
+            }
+            AccountError::MfaNotStarted => {
+                ApiError::Conflict("start with POST /api/v1/auth/mfa/enable".into())
+            }
+            AccountError::MfaNotEnabled => ApiError::Conflict(e.to_string()),
+            AccountError::RegistrationClosed => ApiError::Forbidden,
+            AccountError::InvalidInvite => {
+                ApiError::invalid_field("invite", "is invalid, expired or used")
+            }
+            AccountError::UsernameTaken(_) => ApiError::Conflict(e.to_string()),
+            AccountError::UnknownRole(role) => {
+                ApiError::invalid_field("role", format!("`{role}` does not exist"))
+            }
+            AccountError::RateLimited { retry_after } => ApiError::RateLimited {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            AccountError::Audit(e) => e.into(),
+            AccountError::Store(e) => e.into(),
+            AccountError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => ApiError::Unauthorized,
+            AuthError::CsrfFailed => ApiError::BadRequest {
+                code: "csrf_failed",
+                message: e.to_string(),
+            },
+            AuthError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{HttpServiceFactory, Payload, ServiceRequest, ServiceResponse};
@@ -42,18 +42,14 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{
     FromRequest, Handler, HttpMessage, HttpRequest, Resource, Responder, ResponseError, web,
 };
-use secrecy::SecretString;
 
 use super::error::ApiError;
-use crate::auth::api_keys;
-use crate::auth::cache::UserAuth;
-use crate::auth::rbac::{Grants, Permission};
-use crate::auth::tokens::{self, TokenError, TokenType};
+use crate::auth::authenticate::{Credential, Intent, Principal};
+use crate::auth::rbac::Permission;
 use crate::domain::Snowflake;
 use crate::domain::audit::AuditOrigin;
 use crate::state::AppState;
-use crate::store::audit::{Actor, NewAuditEntry};
-use crate::store::{api_keys as key_store, roles, users};
+use crate::store::audit::NewAuditEntry;
 
 /// The prefix of the scope [`declare`]d paths are mounted in.
 pub const API_PREFIX: &str = "/api/v1";
@@ -248,30 +244,6 @@ async fn enforce<B: MessageBody + 'static>(
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub actor: Actor,
-    /// The user, or the user who created the key.
-    pub user_id: i64,
-    /// The user's name (for a key: its creator's).
-    pub username: String,
-    pub grants: Arc<Grants>,
-    pub via: Via,
-    /// Of the user (for a key: of its creator).
-    pub mfa_enabled: bool,
-    pub mfa_required: bool,
-}
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    AccessToken,
-    /// The dashboard cookie; state-changing requests also carry the CSRF token.
-    Session,
-    ApiKey,
-}
-
 /// What the enforcing middleware hands the handler.
 #[derive(Debug, Clone)]
 struct AuthContext {
@@ -286,7 +258,7 @@ async fn authorise(req: &ServiceRequest, access: Access) -> Result<Option<AuthCo
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState missing")))?;
-    let principal = authenticate(state, req.request()).await?;
+    let principal = authenticate_request(state, req.request()).await?;
     let mut guild = None;
     let allowed = match access {
         Access::Public | Access::SignedIn => true,
@@ -321,180 +293,46 @@ pub fn path_id(req: &HttpRequest, param: &str) -> Result<i64, ApiError> {
     parse_snowflake(param, req.match_info().get(param).unwrap_or_default())
 }
 
-fn unauthorized(_: TokenError) -> ApiError {
-    ApiError::Unauthorized
-}
-
-/// Resolves the caller from `Authorization: Bearer`, `X-API-Key` or the session cookie, in
-/// that order. Any credential that is present but invalid is a 401, never a fallback.
-pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+/// Reads the caller's credential off the request (`Authorization: Bearer`, `X-API-Key` or the
+/// session cookie, in that order) and authenticates it. The access check of every declared
+/// route and the WebSocket handshakes call this one function. A credential that is present but
+/// unreadable is a 401, never a fallback to the next kind.
+pub async fn authenticate_request(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Principal, ApiError> {
     let headers = req.headers();
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+    let cookie;
+    let credential = if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
-            .strip_prefix("Bearer ")
-            .ok_or(ApiError::Unauthorized)?
-            .trim();
-        return if api_keys::looks_like_key(token) {
-            from_api_key(state, token).await
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        Credential::Bearer(token.trim())
+    } else if let Some(value) = headers.get(API_KEY_HEADER) {
+        Credential::ApiKey(value.to_str().map_err(|_| ApiError::Unauthorized)?.trim())
+    } else if let Some(found) = req.cookie(SESSION_COOKIE) {
+        cookie = found;
+        let intent = if is_state_changing(req.method()) {
+            Intent::Change {
+                csrf: headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+            }
         } else {
-            from_token(state, token, TokenType::Access, None).await
+            Intent::Read
         };
-    }
-    if let Some(value) = headers.get(API_KEY_HEADER) {
-        let key = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-        return from_api_key(state, key.trim()).await;
-    }
-    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        let csrf = if is_state_changing(req.method()) {
-            Some(
-                headers
-                    .get(CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default(),
-            )
-        } else {
-            None
-        };
-        return from_token(state, cookie.value(), TokenType::Session, csrf).await;
-    }
-    Err(ApiError::Unauthorized)
+        Credential::Session {
+            token: cookie.value(),
+            intent,
+        }
+    } else {
+        return Err(ApiError::Unauthorized);
+    };
+    Ok(state.authenticator.authenticate(credential).await?)
 }
 
 fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-async fn from_token(
-    state: &AppState,
-    token: &str,
-    typ: TokenType,
-    csrf: Option<&str>,
-) -> Result<Principal, ApiError> {
-    let claims = match state.auth_cache.verified_token(token) {
-        Some(claims) if claims.typ == typ && tokens::is_current(&claims) => claims,
-        Some(_) => return Err(ApiError::Unauthorized),
-        None => {
-            let key: &SecretString = &state.secrets.jwt_secret_key;
-            let claims = tokens::verify(key, token, typ).map_err(unauthorized)?;
-            state.auth_cache.put_verified_token(token, claims)
-        }
-    };
-    if let Some(presented) = csrf {
-        let expected = claims.csrf.as_deref().unwrap_or_default();
-        if expected.is_empty()
-            || !bool::from(subtle::ConstantTimeEq::ct_eq(
-                presented.as_bytes(),
-                expected.as_bytes(),
-            ))
-        {
-            return Err(ApiError::BadRequest {
-                code: "csrf_failed",
-                message: "X-CSRF-Token: missing or does not match the session".into(),
-            });
-        }
-    }
-    let user_id = claims.user_id().ok_or(ApiError::Unauthorized)?;
-    let user = load_user(state, user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if user.disabled || user.token_version != claims.ver {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(Principal {
-        actor: Actor::User {
-            id: user.id,
-            username: user.username.clone(),
-        },
-        user_id: user.id,
-        username: user.username.clone(),
-        grants: Arc::clone(&user.grants),
-        via: if typ == TokenType::Session {
-            Via::Session
-        } else {
-            Via::AccessToken
-        },
-        mfa_enabled: user.mfa_enabled,
-        mfa_required: user.mfa_required,
-    })
-}
-
-/// A user as authentication sees it: from the cache, else from the database (then cached).
-pub async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<UserAuth>>, ApiError> {
-    if let Some(user) = state.auth_cache.user(id) {
-        return Ok(Some(user));
-    }
-    let epoch = state.auth_cache.user_epoch();
-    let Some(c) = users::credentials_by_id(&state.store, id).await? else {
-        return Ok(None);
-    };
-    let grants = roles::grants_of(&state.store, c.id, c.mfa_enabled).await?;
-    let mfa_required = !c.mfa_enabled && roles::mfa_required_for(&state.store, c.id).await?;
-    Ok(Some(state.auth_cache.put_user(
-        epoch,
-        UserAuth {
-            id: c.id,
-            username: c.username,
-            token_version: c.token_version,
-            disabled: c.disabled,
-            mfa_enabled: c.mfa_enabled,
-            mfa_required,
-            grants: Arc::new(grants),
-        },
-    )))
-}
-
-async fn from_api_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
-    let presented = api_keys::parse(raw).ok_or(ApiError::Unauthorized)?;
-    let epoch = state.auth_cache.key_epoch();
-    let key = match state.auth_cache.key(presented.prefix) {
-        Some(k) => k,
-        None => match key_store::find_by_prefix(&state.store, presented.prefix).await? {
-            Some(k) => state.auth_cache.put_key(epoch, k),
-            None => return Err(ApiError::Unauthorized),
-        },
-    };
-    let now = crate::ids::now_ms();
-    if !presented.matches(&state.secrets.secret_key, &key.secret_hash)
-        || key.revoked_at.is_some()
-        || key.expires_at.is_some_and(|t| t <= now)
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    let creator = load_user(state, key.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if creator.disabled {
-        return Err(ApiError::Unauthorized);
-    }
-    let grants = creator.grants.restrict(&key.permissions, key.guild_id);
-    if key
-        .last_used_at
-        .is_none_or(|t| now - t >= key_store::TOUCH_INTERVAL_MS)
-    {
-        match key_store::touch(&state.store, &key).await {
-            Ok(()) => {
-                let mut touched = (*key).clone();
-                touched.last_used_at = Some(now);
-                state.auth_cache.put_key(epoch, touched);
-            }
-            // Bookkeeping only: a failed write must not fail the request.
-            Err(e) => tracing::warn!(api_key = key.id, error = ?e, "could not record API key use"),
-        }
-    }
-    Ok(Principal {
-        actor: Actor::ApiKey {
-            id: key.id,
-            name: key.name.clone(),
-            user_id: key.user_id,
-        },
-        user_id: key.user_id,
-        username: creator.username.clone(),
-        grants: Arc::new(grants),
-        via: Via::ApiKey,
-        mfa_enabled: creator.mfa_enabled,
-        mfa_required: creator.mfa_required,
-    })
 }
 
 /// Where a request came from, for audit entries: address, user agent and request id.

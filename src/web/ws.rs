@@ -20,11 +20,12 @@ use actix_web_actors::ws;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{Via, authenticate};
+use super::extract::authenticate_request;
 use crate::actors::broadcaster::{
     Body, Closed, Entry, Join, Level, LogBroadcaster, Topic, Unsubscribe, VIEWER_CAPACITY,
     VIEWER_MAX_OVERFLOWS, ViewerQueue, Wake, wire,
 };
+use crate::auth::authenticate::Via;
 use crate::auth::rbac::Permission;
 use crate::state::AppState;
 
@@ -69,7 +70,7 @@ async fn open(
     topic: Topic,
     permission: Permission,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = authenticate(&state, &req).await?;
+    let principal = authenticate_request(&state, &req).await?;
     if principal.via == Via::Session {
         same_origin(&req)?;
     }
@@ -224,7 +225,7 @@ impl ViewerSession {
         let request = self.caller.request.clone();
         let permission = self.caller.permission;
         async move {
-            authenticate(&state, &request)
+            authenticate_request(&state, &request)
                 .await
                 .map(|p| p.grants.allows_globally(permission))
         }

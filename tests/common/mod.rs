@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use guildhall::config::Settings;
+use guildhall::shared::ratelimit::Clock;
 use guildhall::startup::Application;
 use guildhall::state::AppState;
 use sqlx::Connection;
@@ -132,6 +133,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the application with extra environment applied on top of the test defaults.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    spawn_app_with_clock(Clock::System, customise).await
+}
+
+/// As [`spawn_app_with`], with rate-limit windows counted by `clock` (a [`ManualClock`] holds
+/// them still, so a burst never straddles a window boundary however slowly it runs).
+///
+/// [`ManualClock`]: guildhall::shared::ratelimit::ManualClock
+pub async fn spawn_app_with_clock(
+    clock: Clock,
+    customise: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let db = fresh_database(data_dir.path()).await;
     let mut env = HashMap::from([
@@ -145,7 +157,9 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)
     ]);
     customise(&mut env);
     let settings = Settings::from_env(&env).expect("test settings are valid");
-    let app = Application::build(settings).await.expect("app builds");
+    let app = Application::build_with_clock(settings, clock)
+        .await
+        .expect("app builds");
     let port = app.port();
     let state = app.state().clone();
     let handle = app.handle();

@@ -3,11 +3,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use guildhall::auth::tokens::{self, Extra, TokenType};
+use guildhall::shared::ratelimit::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::auth::{PASSWORD, access_token, claims, create_user, forge, token_with_role};
-use crate::common::spawn_app;
+use crate::common::{spawn_app, spawn_app_with_clock};
 
 #[actix_web::test]
 async fn login_returns_tokens_that_me_accepts_with_the_roles_permissions() {
@@ -89,7 +90,11 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_and_both_are_audite
 
 #[actix_web::test]
 async fn thirty_wrong_passwords_in_a_row_are_rate_limited_and_then_even_the_right_one_waits() {
-    let app = spawn_app().await;
+    // The limiter's clock stands still, so however slowly this machine runs the sign-ins, all
+    // thirty fall in one window (a running clock could start a new one half-way through).
+    let window = guildhall::services::accounts::LOGIN_PER_ACCOUNT.window;
+    let clock = ManualClock::at_window_start(window);
+    let app = spawn_app_with_clock(clock.clone().into(), |_| {}).await;
     let (_, name) = create_user(&app, "target", &[]).await;
     let mut statuses = Vec::new();
     for _ in 0..30 {
@@ -107,7 +112,11 @@ async fn thirty_wrong_passwords_in_a_row_are_rate_limited_and_then_even_the_righ
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert!((1..=900).contains(&retry), "Retry-After {retry}");
+            assert_eq!(
+                retry,
+                window.as_secs(),
+                "Retry-After: the whole window is left"
+            );
         }
         statuses.push(response.status());
     }
@@ -120,8 +129,23 @@ async fn thirty_wrong_passwords_in_a_row_are_rate_limited_and_then_even_the_righ
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!((unauthorized, limited), (10, 20), "{statuses:?}");
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "the first ten are answered, the rest refused: {statuses:?}"
+    );
     let (status, _) = app.login(&name, PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    clock.advance(window - std::time::Duration::from_secs(1));
+    assert_eq!(
+        app.login(&name, PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "still waiting a second before the window ends"
+    );
+    clock.advance(std::time::Duration::from_secs(1));
+    let (status, body) = app.login(&name, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "a new window: {body}");
 }
 
 #[actix_web::test]
@@ -662,8 +686,12 @@ async fn the_per_account_sign_in_limit_is_shared_by_instances_through_redis() {
         env.insert("REDIS_URL".into(), redis.clone());
         env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix.clone());
     };
-    let a = crate::common::spawn_app_with(configure).await;
-    let b = crate::common::spawn_app_with(configure).await;
+    // One clock for both, standing still: the fourteen attempts share one window however
+    // slowly they run.
+    let clock =
+        ManualClock::at_window_start(guildhall::services::accounts::LOGIN_PER_ACCOUNT.window);
+    let a = spawn_app_with_clock(clock.clone().into(), configure).await;
+    let b = spawn_app_with_clock(clock.into(), configure).await;
     let mut statuses = Vec::new();
     for i in 0..14 {
         let app = if i % 2 == 0 { &a } else { &b };

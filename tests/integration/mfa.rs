@@ -1,12 +1,13 @@
 //! TOTP enrolment, sign-in with a second factor, replay refusal, recovery codes, MFA per role.
 
 use guildhall::auth::totp;
+use guildhall::shared::ratelimit::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
 use crate::common::auth::{PASSWORD, access_token, create_user};
-use crate::common::spawn_app;
+use crate::common::{spawn_app, spawn_app_with_clock};
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
@@ -154,7 +155,10 @@ async fn recovery_codes_are_stored_hashed_and_work_once() {
 
 #[actix_web::test]
 async fn mfa_attempts_are_rate_limited_per_account() {
-    let app = spawn_app().await;
+    // A clock standing still: the eight attempts share one window however slowly they run.
+    let window = guildhall::services::accounts::MFA_PER_ACCOUNT.window;
+    let clock = ManualClock::at_window_start(window);
+    let app = spawn_app_with_clock(clock.clone().into(), |_| {}).await;
     let (_, name, secret, _, _) = enrolled_user(&app, &[]).await;
     let (_, challenge) = app.login(&name, PASSWORD).await;
     let t = challenge["mfa_token"].as_str().unwrap().to_owned();
@@ -162,16 +166,25 @@ async fn mfa_attempts_are_rate_limited_per_account() {
     for _ in 0..8 {
         statuses.push(second_step(&app, &t, "code", "123456").await.0);
     }
+    // Enrolment spent one attempt of the account's five.
     assert!(
         statuses[..4].iter().all(|s| *s == StatusCode::BAD_REQUEST),
         "{statuses:?}"
     );
-    assert_eq!(statuses[7], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(
+        statuses[4..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     let code = totp::code_at(&secret, now()).unwrap();
     assert_eq!(
         second_step(&app, &t, "code", &code).await.0,
         StatusCode::TOO_MANY_REQUESTS
     );
+    clock.advance(window);
+    let (status, body) = second_step(&app, &t, "code", &code).await;
+    assert_eq!(status, StatusCode::OK, "a new window: {body}");
 }
 
 #[actix_web::test]
@@ -284,4 +297,122 @@ async fn a_role_that_requires_mfa_grants_nothing_until_mfa_is_enabled() {
         "{me}"
     );
     assert_eq!(me["mfa_required"], false);
+}
+
+/// The refresh families of a user: (alive, revoked).
+async fn refresh_families(app: &TestApp, user_id: i64) -> (usize, usize) {
+    let revoked: Vec<Option<i64>> =
+        sqlx::query_scalar("SELECT revoked_at FROM refresh_token_families WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(app.state.store.pool())
+            .await
+            .unwrap();
+    let alive = revoked.iter().filter(|r| r.is_none()).count();
+    (alive, revoked.len() - alive)
+}
+
+/// Signs in (one refresh family), starts enrolment and confirms it with the code of the step
+/// before; returns the user id, the TOTP secret and the raw confirmation response.
+async fn confirm_enrolment(app: &TestApp) -> (i64, String, reqwest::Response) {
+    let (id, name) = create_user(app, "once", &[]).await;
+    let (status, signed_in) = app.login(&name, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{signed_in}");
+    let token = signed_in["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(refresh_families(app, id).await, (1, 0));
+    let (_, enrol) = app
+        .call("POST", "/api/v1/auth/mfa/enable", Some(&token), None)
+        .await;
+    let secret = enrol["secret"].as_str().unwrap().to_owned();
+    let code = totp::code_at(&secret, now() - 30).unwrap();
+    let response = app
+        .send(
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            Some(&token),
+            Some(json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    (id, secret, response)
+}
+
+/// The `name=value` pair of the session cookie a response sets.
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.starts_with("guildhall_session="), "{set_cookie}");
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// A state-changing request made the way the dashboard makes it: the cookie and its CSRF token.
+async fn sign_out_with_cookie(app: &TestApp, cookie: &str, csrf: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn confirming_mfa_revokes_the_earlier_refresh_family_and_leaves_exactly_one_new_one() {
+    let app = spawn_app().await;
+    let (id, _, response) = confirm_enrolment(&app).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        refresh_families(&app, id).await,
+        (1, 1),
+        "one new family alive, the sign-in's revoked, no other"
+    );
+    // The one alive is the one whose token the body carries.
+    let (status, refreshed) = app
+        .call(
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": body["tokens"]["refresh_token"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+}
+
+#[actix_web::test]
+async fn the_csrf_token_in_the_mfa_confirmation_body_is_the_one_its_session_cookie_expects() {
+    let app = spawn_app().await;
+    let (_, _, response) = confirm_enrolment(&app).await;
+    let cookie = session_cookie(&response);
+    let body: Value = response.json().await.unwrap();
+    let csrf = body["tokens"]["csrf_token"].as_str().unwrap();
+    assert_eq!(csrf.len(), 32, "{body}");
+    let (status, answer) = sign_out_with_cookie(&app, &cookie, csrf).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+}
+
+#[actix_web::test]
+async fn disabling_mfa_continues_in_one_session_whose_cookie_accepts_the_bodys_csrf_token() {
+    let app = spawn_app().await;
+    let (id, secret, response) = confirm_enrolment(&app).await;
+    let body: Value = response.json().await.unwrap();
+    let token = body["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let response = app
+        .send(
+            "POST",
+            "/api/v1/auth/mfa/disable",
+            Some(&token),
+            Some(json!({ "password": PASSWORD, "code": totp::code_at(&secret, now()).unwrap() })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        refresh_families(&app, id).await,
+        (1, 2),
+        "sign-in and enrolment families revoked, one new one alive"
+    );
+    let cookie = session_cookie(&response);
+    let body: Value = response.json().await.unwrap();
+    let (status, answer) =
+        sign_out_with_cookie(&app, &cookie, body["csrf_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
 }

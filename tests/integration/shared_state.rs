@@ -1,8 +1,11 @@
 //! Redis-backed shared state and its in-process fallback.
 
+use guildhall::shared::ratelimit::ManualClock;
 use reqwest::StatusCode;
 
-use crate::common::{eventually, proxy::Proxy, random_suffix, redis_url, spawn_app_with};
+use crate::common::{
+    eventually, proxy::Proxy, random_suffix, redis_url, spawn_app_with, spawn_app_with_clock,
+};
 
 fn redis_target(url: &str) -> String {
     let url = url::Url::parse(url).unwrap();
@@ -11,14 +14,6 @@ fn redis_target(url: &str) -> String {
         url.host_str().unwrap_or("127.0.0.1"),
         url.port().unwrap_or(6379)
     )
-}
-
-/// Waits out the last seconds of a minute, so a burst stays inside one rate-limit window.
-async fn away_from_a_window_boundary() {
-    let ms = guildhall::ids::now_ms() % 60_000;
-    if ms > 50_000 {
-        tokio::time::sleep(std::time::Duration::from_millis((60_000 - ms + 100) as u64)).await;
-    }
 }
 
 #[actix_web::test]
@@ -32,12 +27,13 @@ async fn two_instances_sharing_redis_see_one_rate_limit() {
         env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix.clone());
         env.insert("GUILDHALL_RATE_LIMIT_PER_MINUTE".into(), limit.to_string());
     };
-    let a = spawn_app_with(configure).await;
-    let b = spawn_app_with(configure).await;
+    // One clock for both, standing still: the burst stays in one window however slowly it runs.
+    let clock = ManualClock::at_window_start(std::time::Duration::from_secs(60));
+    let a = spawn_app_with_clock(clock.clone().into(), configure).await;
+    let b = spawn_app_with_clock(clock.into(), configure).await;
     let (_, ready) = a.get_json("/ready").await;
     assert_eq!(ready["redis"]["status"], "up", "{ready}");
 
-    away_from_a_window_boundary().await;
     let mut allowed = 0;
     for i in 0..(limit + 10) {
         let app = if i % 2 == 0 { &a } else { &b };

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::auth::lockout;
 use crate::auth::rbac::{GLOBAL, Permission as P};
-use crate::auth::{lockout, password};
+use crate::services::accounts::NewAccount;
 use crate::state::AppState;
 use crate::store::roles::{self, Role};
 use crate::store::users::{self, RoleGrant, UserSummary};
@@ -222,22 +223,15 @@ pub async fn create_user(
         .map_err(|m| ApiError::invalid_field("password", m))?;
     let all_roles = roles::list(&state.store).await?;
     let grants = resolve_grants(&auth, &all_roles, &body.roles, "roles")?;
-    let hash = web::block(move || password::hash(password.secret()))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = users::create(&state.store, username.as_str(), &hash, None).await?;
-    users::replace_grants(&state.store, user.id, &grants).await?;
-    let view = UserView::from(users::summary(&state.store, user.id).await?);
-    state
-        .audit
-        .record(
-            auth.entry("users.create")
-                .target(format!("user:{}", user.id))
-                .details(json!({ "username": user.username, "roles": grant_details(&view) })),
-        )
+    let how = NewAccount::ByAdministrator {
+        actor: auth.actor.clone(),
+        grants: &grants,
+    };
+    let user = state
+        .accounts
+        .create_user(&username, password, how, auth.origin())
         .await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
 fn grant_details(view: &UserView) -> serde_json::Value {
@@ -299,11 +293,13 @@ pub async fn update_user(
     }
     if let Some(disabled) = body.disabled {
         users::set_disabled(&state.store, id, disabled).await?;
-        if disabled {
-            users::bump_token_version(&state.store, id).await?;
-        }
     }
-    state.auth_cache.forget_user(id).await;
+    if body.disabled == Some(true) {
+        state.accounts.revoke_tokens(id).await?;
+    } else {
+        // New grants or a lifted ban: cached copies must not outlive the change.
+        state.auth_cache.forget_user(id).await;
+    }
     let view = UserView::from(users::summary(&state.store, id).await?);
     state
         .audit
