@@ -831,3 +831,94 @@ async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_change
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[actix_web::test]
+async fn revoking_a_users_tokens_also_forgets_the_cached_user_so_no_instance_trusts_it_further() {
+    let app = spawn_app().await;
+    let (id, name) = create_user(&app, "revoked", &[("viewer", 0)]).await;
+    let (_, session) = app.login(&name, PASSWORD).await;
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let cache = &app.state.auth_cache;
+    // The user as the request path caches it, holding the version the token carries.
+    let cached = app.state.authenticator.user(id).await.unwrap().unwrap();
+    assert_eq!(cached.token_version, 0);
+    assert!(cache.user(id).is_some());
+
+    let version = app.state.accounts.revoke_tokens(id).await.unwrap();
+    assert_eq!(version, 1);
+    assert!(
+        cache.user(id).is_none(),
+        "forgotten with the new version, not left to expire"
+    );
+    let (status, _) = app
+        .call("GET", "/api/v1/auth/me", Some(&access), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": session["refresh_token"] })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the refresh family went too"
+    );
+}
+
+#[actix_web::test]
+async fn every_way_of_creating_a_user_applies_the_password_policy_and_stores_an_argon2id_hash() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let (status, body) = app
+        .call(
+            "PUT",
+            "/api/v1/instance/settings",
+            Some(&admin),
+            Some(json!({ "registration_open": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The CLI's path is covered by `binary::migrate_and_revert_round_trip_and_user_create_is_audited`.
+    for (path, token, name) in [
+        ("/api/v1/users", Some(admin.as_str()), "made_by_admin"),
+        ("/api/v1/auth/register", None, "self_made"),
+    ] {
+        let (status, body) = app
+            .call(
+                "POST",
+                path,
+                token,
+                Some(json!({ "username": name, "password": "password1234" })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("password: is one of the most common"),
+            "{path}: {body}"
+        );
+        let (status, body) = app
+            .call(
+                "POST",
+                path,
+                token,
+                Some(json!({ "username": name, "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+        let hash: String =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE username = $1")
+                .bind(name)
+                .fetch_one(app.state.store.pool())
+                .await
+                .unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$"), "{path}: {hash}");
+        assert_eq!(app.login(name, PASSWORD).await.0, StatusCode::OK, "{path}");
+    }
+}

@@ -320,3 +320,44 @@ async fn verify_password(password: &SecretString, stored: &str) -> Result<bool, 
         Err(e) => Err(AccountError::internal(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// Polls `work` with a ticker beside it on this single-threaded runtime: argon2 running
+    /// inline would finish `work` in its first poll, before the ticker ever ran.
+    async fn ticks_while<T>(work: impl std::future::Future<Output = T>) -> (T, u32) {
+        let ticks = Cell::new(0);
+        let ticker = async {
+            loop {
+                ticks.set(ticks.get() + 1);
+                tokio::task::yield_now().await;
+            }
+            #[allow(unreachable_code)]
+            ()
+        };
+        let out = tokio::select! {
+            biased;
+            out = work => out,
+            () = ticker => unreachable!("the ticker never ends"),
+        };
+        (out, ticks.get())
+    }
+
+    #[tokio::test]
+    async fn hashing_and_verifying_passwords_leave_the_executor_free() {
+        let password =
+            NewPassword::parse(SecretString::from("correct horse battery staple")).expect("policy");
+        let (hash, ticks) = ticks_while(hash_password(password.clone())).await;
+        let hash = hash.expect("hash");
+        assert!(ticks > 0, "hashing ran on the executor's thread");
+        let (ok, ticks) = ticks_while(verify_password(password.secret(), &hash)).await;
+        assert!(ok.expect("verify"));
+        assert!(ticks > 0, "verifying ran on the executor's thread");
+        let (ok, _) = ticks_while(verify_password(password.secret(), "not a PHC string")).await;
+        assert!(!ok.expect("a malformed hash verifies nothing"));
+    }
+}
