@@ -148,6 +148,8 @@ fn errors_between(
 #[derive(Default)]
 struct LogCounts {
     by_level: Mutex<BTreeMap<String, u64>>,
+    /// The ERROR lines' messages: each should be an outage an operator must act on.
+    errors: Mutex<Vec<String>>,
     refused_lines: AtomicU64,
 }
 
@@ -175,8 +177,16 @@ impl Daemon {
                     continue;
                 };
                 let level = v["level"].as_str().unwrap_or("?").to_owned();
-                *logs.by_level.lock().unwrap().entry(level).or_default() += 1;
+                *logs
+                    .by_level
+                    .lock()
+                    .unwrap()
+                    .entry(level.clone())
+                    .or_default() += 1;
                 let message = v["fields"]["message"].as_str().unwrap_or_default();
+                if level == "ERROR" {
+                    logs.errors.lock().unwrap().push(message.to_owned());
+                }
                 if message == "request refused" || message == "request failed" {
                     logs.refused_lines.fetch_add(1, Ordering::Relaxed);
                 }
@@ -672,6 +682,10 @@ fn main() {
                 .filter(|((_, s), _)| *s >= 400)
                 .map(|(_, n)| n)
                 .sum::<u64>()
+        );
+        println!(
+            "| ERROR lines | {} |",
+            logs.errors.lock().unwrap().join("; ")
         );
         println!(
             "| live viewers' messages | {} |",
