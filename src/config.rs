@@ -13,6 +13,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+mod proxies;
+pub use proxies::{TrustedProxies, canonical_ip};
+
 /// One problem with the configuration, naming the variable it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {message}")]
@@ -42,6 +45,8 @@ const fn key(env: &'static str, toml: &'static str, secret: bool) -> Key {
 }
 
 const BIND: Key = key("GUILDHALL_BIND", "bind", false);
+const METRICS_BIND: Key = key("GUILDHALL_METRICS_BIND", "metrics_bind", false);
+const TRUSTED_PROXIES: Key = key("GUILDHALL_TRUSTED_PROXIES", "trusted_proxies", false);
 const DATA_DIR: Key = key("GUILDHALL_DATA_DIR", "data_dir", false);
 const DATABASE_URL: Key = key("DATABASE_URL", "database_url", true);
 const DATABASE_MAX_CONNECTIONS: Key = key(
@@ -84,6 +89,8 @@ const RCON_POLL: Key = key("GUILDHALL_RCON_POLL_MS", "rcon_poll_ms", false);
 
 const KEYS: &[&Key] = &[
     &BIND,
+    &METRICS_BIND,
+    &TRUSTED_PROXIES,
     &DATA_DIR,
     &DATABASE_URL,
     &DATABASE_MAX_CONNECTIONS,
@@ -289,6 +296,10 @@ pub struct RconSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// `/metrics` on a listener of its own (and not on `bind`); `None` serves it on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (see `web::client`).
+    pub trusted_proxies: TrustedProxies,
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub database_max_connections: u32,
@@ -347,6 +358,18 @@ impl Layers<'_> {
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
             Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
             Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
+            // Lists (e.g. `trusted_proxies = ["127.0.0.1", "::1"]`) read as comma-separated.
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    _ => Err(ConfigError::new(
+                        format!("{} ({})", name, path.display()),
+                        "a list may hold only strings",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|items| Some(items.join(",")).filter(|s| !s.is_empty())),
             Some(_) => Err(ConfigError::new(
                 format!("{} ({})", name, path.display()),
                 "must be a string or a number",
@@ -489,7 +512,30 @@ impl Settings {
         };
 
         let bind_raw = get(&BIND)?.unwrap_or_else(|| DEFAULT_BIND.to_owned());
-        let bind = parse_bind(&bind_raw)?;
+        let bind = parse_bind(BIND.env, &bind_raw)?;
+        let metrics_bind = get(&METRICS_BIND)?
+            .map(|raw| parse_bind(METRICS_BIND.env, &raw))
+            .transpose()?;
+        if let Some(metrics) = metrics_bind
+            && metrics.port() != 0
+            && metrics.port() == bind.port()
+            && (metrics.ip() == bind.ip()
+                || metrics.ip().is_unspecified()
+                || bind.ip().is_unspecified())
+        {
+            return Err(ConfigError::new(
+                METRICS_BIND.env,
+                format!(
+                    "`{metrics}` is the address of GUILDHALL_BIND; give /metrics a port of its own"
+                ),
+            ));
+        }
+        let trusted_proxies = get(&TRUSTED_PROXIES)?
+            .map(|raw| {
+                TrustedProxies::parse(&raw).map_err(|m| ConfigError::new(TRUSTED_PROXIES.env, m))
+            })
+            .transpose()?
+            .unwrap_or_default();
         let data_dir = PathBuf::from(get(&DATA_DIR)?.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
         let database_url = match get(&DATABASE_URL)? {
             Some(raw) => {
@@ -645,6 +691,8 @@ impl Settings {
 
         Ok(Settings {
             bind,
+            metrics_bind,
+            trusted_proxies,
             data_dir,
             database_url,
             database_max_connections,
@@ -680,6 +728,21 @@ impl Settings {
         };
         let rows: Vec<(&Key, String)> = vec![
             (&BIND, self.bind.to_string()),
+            (
+                &METRICS_BIND,
+                self.metrics_bind.map_or(
+                    "(not set: /metrics is served on GUILDHALL_BIND)".into(),
+                    |a| a.to_string(),
+                ),
+            ),
+            (
+                &TRUSTED_PROXIES,
+                if self.trusted_proxies.is_empty() {
+                    "(none: X-Forwarded-* headers are ignored)".into()
+                } else {
+                    self.trusted_proxies.to_string()
+                },
+            ),
             (&DATA_DIR, self.data_dir.display().to_string()),
             (&DATABASE_URL, self.database_url.redacted()),
             (
@@ -798,14 +861,17 @@ fn default_database_url(data_dir: &Path) -> Result<DatabaseUrl, ConfigError> {
     DatabaseUrl::parse(&raw).map_err(|m| ConfigError::new(DATA_DIR.env, m))
 }
 
-fn parse_bind(raw: &str) -> Result<SocketAddr, ConfigError> {
+/// `HOST:PORT` with an IP address (`[::]:8080` for IPv6), or `localhost:PORT`.
+fn parse_bind(variable: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
     let normalised = raw
         .strip_prefix("localhost:")
         .map_or_else(|| raw.to_owned(), |port| format!("127.0.0.1:{port}"));
     normalised.parse().map_err(|_| {
         ConfigError::new(
-            BIND.env,
-            format!("`{raw}` is not HOST:PORT with an IP address and a port from 0 to 65535"),
+            variable,
+            format!(
+                "`{raw}` is not HOST:PORT with an IP address (IPv6 in brackets: [::]:8080) and a port from 0 to 65535"
+            ),
         )
     })
 }
@@ -889,6 +955,30 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("GUILDHALL_BIND", "127.0.0.1:70000")], "GUILDHALL_BIND"),
             (&[("GUILDHALL_BIND", "nonsense")], "GUILDHALL_BIND"),
+            (&[("GUILDHALL_BIND", "::1:8080")], "GUILDHALL_BIND"),
+            (
+                &[("GUILDHALL_METRICS_BIND", "127.0.0.1")],
+                "GUILDHALL_METRICS_BIND",
+            ),
+            (
+                &[("GUILDHALL_METRICS_BIND", "127.0.0.1:8080")],
+                "GUILDHALL_METRICS_BIND",
+            ),
+            (
+                &[
+                    ("GUILDHALL_BIND", "[::]:9000"),
+                    ("GUILDHALL_METRICS_BIND", "127.0.0.1:9000"),
+                ],
+                "GUILDHALL_METRICS_BIND",
+            ),
+            (
+                &[("GUILDHALL_TRUSTED_PROXIES", "127.0.0.1, nginx")],
+                "GUILDHALL_TRUSTED_PROXIES",
+            ),
+            (
+                &[("GUILDHALL_TRUSTED_PROXIES", "10.0.0.0/40")],
+                "GUILDHALL_TRUSTED_PROXIES",
+            ),
             (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
             (&[("DATABASE_URL", "postgres://")], "DATABASE_URL"),
             (
@@ -975,6 +1065,37 @@ mod tests {
         assert!(described.contains("GUILDHALL_BIND = 127.0.0.1:9000 (config file)"));
         assert!(described.contains("DISCORD_TOKEN = *** (config file)"));
         assert!(!described.contains("file-token"));
+        Ok(())
+    }
+
+    #[test]
+    fn ipv6_listen_addresses_and_proxy_lists_are_accepted() -> Result<(), Box<dyn std::error::Error>>
+    {
+        for (bind, expected) in [("[::]:8080", "[::]:8080"), ("[::1]:8080", "[::1]:8080")] {
+            let s = Settings::from_env(&env(&[
+                ("GUILDHALL_BIND", bind),
+                ("GUILDHALL_METRICS_BIND", "[::1]:9464"),
+            ]))?;
+            assert_eq!(s.bind.to_string(), expected);
+            assert_eq!(
+                s.metrics_bind.map(|a| a.to_string()).as_deref(),
+                Some("[::1]:9464")
+            );
+        }
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("guildhall.toml");
+        std::fs::write(&file, "trusted_proxies = [\"127.0.0.1\", \"::1\"]\n")?;
+        let s = Settings::from_env(&env(&[("GUILDHALL_CONFIG", &file.display().to_string())]))?;
+        assert_eq!(s.trusted_proxies.to_string(), "127.0.0.1/32,::1/128");
+        let described = s.describe().join("\n");
+        assert!(
+            described.contains("GUILDHALL_TRUSTED_PROXIES = 127.0.0.1/32,::1/128 (config file)"),
+            "{described}"
+        );
+        assert!(
+            described.contains("GUILDHALL_METRICS_BIND = (not set"),
+            "{described}"
+        );
         Ok(())
     }
 

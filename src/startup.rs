@@ -51,8 +51,15 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The dedicated `/metrics` listener (`GUILDHALL_METRICS_BIND`), already serving.
+    metrics: Option<MetricsListener>,
     state: AppState,
     monitor: Addr<HealthMonitor>,
+}
+
+struct MetricsListener {
+    port: u16,
+    handle: ServerHandle,
 }
 
 impl Application {
@@ -198,11 +205,19 @@ impl Application {
             .port();
         let data = web::Data::new(state.clone());
         let docs = web::Data::new(routes::openapi::DocsEnabled(settings.api_docs));
+        let trusted_proxies = settings.trusted_proxies.clone();
+        let metrics_here = settings.metrics_bind.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(docs.clone())
+                .app_data(trusted_proxies.clone())
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if metrics_here {
+                        routes::configure_metrics(cfg);
+                    }
+                })
                 .default_service(web::to(routes::not_found))
                 // Innermost first: the edge sees every response, errors included.
                 .wrap(routes::middleware::Edge)
@@ -216,9 +231,14 @@ impl Application {
         })?
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
+        let metrics = settings
+            .metrics_bind
+            .map(|addr| serve_metrics(addr, web::Data::new(state.clone())))
+            .transpose()?;
 
         tracing::info!(
-            address = %format!("{}:{port}", settings.bind.ip()),
+            address = %std::net::SocketAddr::new(settings.bind.ip(), port),
+            metrics_port = metrics.as_ref().map(|m| m.port),
             database = ?state.store.kind(),
             redis = state.redis.is_some(),
             startup_ms = started_at.elapsed().as_millis() as u64,
@@ -227,6 +247,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics,
             state,
             monitor,
         })
@@ -234,6 +255,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the dedicated `/metrics` listener, when `GUILDHALL_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.port)
     }
 
     pub fn state(&self) -> &AppState {
@@ -252,9 +278,13 @@ impl Application {
             server,
             state,
             monitor,
+            metrics,
             ..
         } = self;
         let served = server.await;
+        if let Some(metrics) = metrics {
+            metrics.handle.stop(true).await;
+        }
         // Before the pool closes, or the closed pool would be reported as a database outage.
         let _ = monitor.send(health::StopMonitoring).await;
         let _ = state.schedules.send(schedule::StopScheduling).await;
@@ -271,6 +301,31 @@ impl Application {
         tracing::info!("shutdown complete");
         served
     }
+}
+
+/// `/metrics` alone on its own listener, so the public one need not expose it. It follows the
+/// main server: no signal handling of its own, stopped once the main server has stopped.
+fn serve_metrics(
+    addr: std::net::SocketAddr,
+    data: web::Data<AppState>,
+) -> Result<MetricsListener, StartupError> {
+    let bind_error = |source| StartupError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::configure_metrics)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(MetricsListener { port, handle })
 }
 
 /// Printed once, to standard error and not through the log pipeline, so the password reaches

@@ -339,7 +339,7 @@ fn is_state_changing(method: &Method) -> bool {
 pub fn origin_of(req: &HttpRequest) -> AuditOrigin {
     const MAX_UA: usize = 512;
     AuditOrigin::http(
-        req.peer_addr().map(|a| a.ip().to_string()),
+        super::client::origin(req).ip.map(|ip| ip.to_string()),
         req.headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

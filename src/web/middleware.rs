@@ -188,9 +188,7 @@ fn oversized(req: &ServiceRequest) -> Option<ApiError> {
 async fn rate_limited(req: &ServiceRequest) -> Option<ApiError> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let quota = state.default_quota?;
-    let client = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let client = super::client::origin(req.request()).key();
     let decision = state.rate_limiter.hit("global", &client, quota).await;
     (!decision.allowed).then(|| ApiError::RateLimited {
         retry_after_secs: decision.reset_after.as_secs().max(1),

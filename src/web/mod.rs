@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -28,7 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/ready").route(web::get().to(health::ready)))
-        .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(
             web::scope(extract::API_PREFIX)
                 .wrap(actix_web::middleware::from_fn(extract::require_declared))
@@ -40,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(ws::configure)
         .service(web::resource("/").route(web::get().to(pages::index::index)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
+}
+
+/// `/metrics`: mounted by `startup` on the main listener, or alone on `GUILDHALL_METRICS_BIND`.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
 /// Anything no route matched.

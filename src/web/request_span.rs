@@ -37,10 +37,7 @@ impl RootSpanBuilder for RequestSpan {
             tracing::debug_span!("probe", method, path, request_id, status = Empty)
         } else {
             let route = request.match_pattern().unwrap_or_default();
-            let client = request
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
+            let client = super::client::origin(request.request()).key();
             tracing::info_span!(
                 "request",
                 method,

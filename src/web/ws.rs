@@ -109,9 +109,15 @@ fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    let host = req.connection_info().host().to_owned();
-    match origin {
-        Some(origin) if origin.split("://").nth(1) == Some(host.as_str()) => Ok(()),
+    // The Host the browser sent (a reverse proxy must keep it), never `X-Forwarded-Host` or
+    // `Forwarded`, which any client can write.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    match (origin, host) {
+        (Some(origin), Some(host)) if origin.split("://").nth(1) == Some(host) => Ok(()),
         _ => Err(ApiError::Forbidden),
     }
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::auth::{PASSWORD, access_token, claims, create_user, forge, token_with_role};
-use crate::common::{spawn_app, spawn_app_with_clock};
+use crate::common::{spawn_app, spawn_app_with, spawn_app_with_clock};
 
 #[actix_web::test]
 async fn login_returns_tokens_that_me_accepts_with_the_roles_permissions() {
@@ -554,7 +554,11 @@ async fn login_sets_a_strict_http_only_session_cookie_that_needs_csrf_to_change_
 
 #[actix_web::test]
 async fn the_session_cookie_is_secure_behind_tls() {
-    let app = spawn_app().await;
+    // TLS ends at a reverse proxy the daemon trusts (see deploy:: for untrusted peers).
+    let app = spawn_app_with(|env| {
+        env.insert("GUILDHALL_TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    })
+    .await;
     let (_, name) = create_user(&app, "tls", &[]).await;
     let response = app
         .client

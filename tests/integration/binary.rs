@@ -169,6 +169,14 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
         ),
         (&[("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
         (&[("REDIS_URL", "http://localhost")], "REDIS_URL"),
+        (
+            &[("GUILDHALL_TRUSTED_PROXIES", "127.0.0.1,proxy.local")],
+            "GUILDHALL_TRUSTED_PROXIES",
+        ),
+        (
+            &[("GUILDHALL_METRICS_BIND", "localhost")],
+            "GUILDHALL_METRICS_BIND",
+        ),
     ];
     for (env, expected) in cases {
         for args in [&["check-config"][..], &["serve"][..]] {
@@ -228,6 +236,14 @@ fn check_config_prints_the_effective_configuration_with_secrets_masked() {
     );
     assert!(stdout.contains("RCON_HOST = mc.local (environment)"));
     assert!(stdout.contains("GUILDHALL_BIND = 127.0.0.1:8080 (default)"));
+    assert!(
+        stdout.contains("GUILDHALL_TRUSTED_PROXIES = (none"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("GUILDHALL_METRICS_BIND = (not set"),
+        "{stdout}"
+    );
 }
 
 #[actix_web::test]

@@ -96,7 +96,9 @@ fn session_cookie(
     value: String,
     max_age: std::time::Duration,
 ) -> Cookie<'static> {
-    let secure = req.connection_info().scheme() == "https";
+    // Secure only when the browser really speaks HTTPS (through a trusted proxy): a Secure
+    // cookie over plain HTTP would never be sent back.
+    let secure = crate::web::client::origin(req).https;
     Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
