@@ -11,6 +11,7 @@ pub mod history;
 pub mod ids;
 pub mod metrics;
 pub mod minecraft;
+pub mod private_fs;
 pub mod secrets;
 pub mod services;
 pub mod shared;

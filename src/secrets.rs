@@ -66,7 +66,7 @@ fn load_or_generate(
         variable: variable.to_owned(),
         message: what,
     };
-    std::fs::create_dir_all(data_dir).map_err(|e| {
+    crate::private_fs::ensure_dir(data_dir).map_err(|e| {
         problem(format!(
             "not set, and the data directory `{}` cannot be created to generate it: {e}",
             data_dir.display()

@@ -121,16 +121,33 @@ fn prepare_sqlite(raw: &str) -> Result<String, StoreError> {
         Some((p, q)) => (p, Some(q)),
         None => (without_scheme, None),
     };
-    if path != ":memory:"
-        && let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(|e| {
+    if path != ":memory:" && !path.is_empty() {
+        let file = std::path::Path::new(path);
+        if let Some(parent) = file.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            crate::private_fs::ensure_dir(parent).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create database directory `{}`: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+        // Created here with mode 0600 (SQLite would use 0644), or tightened if it exists;
+        // SQLite then gives its -wal and -shm files the same mode.
+        crate::private_fs::ensure_file(file).map_err(|e| {
             StoreError::Unavailable(format!(
-                "cannot create database directory `{}`: {e}",
-                parent.display()
+                "cannot create database file `{}`: {e}",
+                file.display()
             ))
         })?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = file.as_os_str().to_owned();
+            side.push(suffix);
+            crate::private_fs::tighten_existing_file(std::path::Path::new(&side)).map_err(|e| {
+                StoreError::Unavailable(format!("cannot restrict `{}`: {e}", file.display()))
+            })?;
+        }
     }
     Ok(match query {
         Some(q) if q.split('&').any(|kv| kv.starts_with("mode=")) => raw.to_owned(),
