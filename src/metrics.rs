@@ -26,6 +26,9 @@ pub struct Metrics {
     pub discord_shard_latency: GaugeVec,
     /// 1 while the shard is connected, 0 while it connects, resumes or reconnects.
     pub discord_shard_connected: IntGaugeVec,
+    /// 1 for the gateway's current status (`connected`, `reconnecting`, `disabled`, …), 0 for
+    /// the statuses it had before: alerts tell a gateway that is down from one turned off.
+    pub discord_gateway_status: IntGaugeVec,
     pub discord_commands: IntCounterVec,
     pub discord_events: IntCounterVec,
     pub discord_mailbox_depth: IntGauge,
@@ -135,6 +138,16 @@ impl Metrics {
                         "Heartbeat round trip of each gateway shard",
                     ),
                     &["shard"],
+                )?,
+            )?,
+            discord_gateway_status: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "guildhall_discord_gateway_status",
+                        "1 for the Discord gateway's current status, 0 for earlier ones",
+                    ),
+                    &["status"],
                 )?,
             )?,
             discord_shard_connected: register(

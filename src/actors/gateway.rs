@@ -297,6 +297,10 @@ impl GatewayActor {
             None => ComponentStatus::disabled("DISCORD_TOKEN is not set"),
             Some(_) => ComponentStatus::Connecting,
         };
+        metrics
+            .discord_gateway_status
+            .with_label_values(&[status.label()])
+            .set(1);
         Self {
             token,
             discord,
@@ -485,6 +489,9 @@ impl GatewayActor {
                 reason = status.reason(),
                 "discord gateway"
             );
+            let gauge = &self.metrics.discord_gateway_status;
+            gauge.with_label_values(&[self.status.label()]).set(0);
+            gauge.with_label_values(&[status.label()]).set(1);
             self.status = status;
             if let Some(app) = &self.app {
                 app.broadcaster.do_send(PublishStatus(StatusEvent {
