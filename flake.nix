@@ -7,78 +7,74 @@
     let
       inherit (nixpkgs) lib;
       systems = [ "x86_64-linux" "aarch64-linux" ];
-      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      forAllSystems = f: lib.genAttrs systems (system: f (import nixpkgs {
+        inherit system;
+        overlays = [ self.overlays.default ];
+      }));
     in
     {
-      packages = forAllSystems (pkgs: rec {
-        guildhall = pkgs.rustPlatform.buildRustPackage {
-          pname = "guildhall";
-          version = (lib.importTOML ./Cargo.toml).package.version;
-          src = lib.fileset.toSource {
-            root = ./.;
-            fileset = lib.fileset.unions [
-              ./Cargo.toml
-              ./Cargo.lock
-              ./src
-              ./migrations
-              ./templates
-              ./static
-              ./benches
-              ./tests
-              ./clippy.toml
-            ];
-          };
-          cargoLock.lockFile = ./Cargo.lock;
-          # The integration suite needs PostgreSQL and Redis; it runs in the VM checks and CI.
-          doCheck = false;
-          meta = {
-            description = "Self-hosted Discord bot and dashboard daemon";
-            license = lib.licenses.agpl3Plus;
-            mainProgram = "guildhall";
-            platforms = lib.platforms.linux;
-          };
-        };
-        default = guildhall;
+      # pkgs.guildhall, for configurations that import the module on its own.
+      overlays.default = final: _prev: {
+        guildhall = final.callPackage ./nix/package.nix { };
+      };
+
+      packages = forAllSystems (pkgs: {
+        default = pkgs.guildhall;
+        inherit (pkgs) guildhall;
+        oci-image = pkgs.callPackage ./nix/oci-image.nix { };
       });
 
-      nixosModules.default = { pkgs, ... }: {
+      # The module with the overlay, so that services.guildhall.package defaults to this flake's
+      # build; nix/module.nix alone works with any pkgs that has `guildhall`.
+      nixosModules.default = {
         imports = [ ./nix/module.nix ];
-        services.guildhall.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        nixpkgs.overlays = [ self.overlays.default ];
       };
       nixosModules.guildhall = self.nixosModules.default;
 
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
-          packages = with pkgs; [ cargo rustc clippy rustfmt rust-analyzer postgresql redis chromium chromedriver ];
+          inputsFrom = [ pkgs.guildhall ];
+          packages = with pkgs; [
+            cargo
+            rustc
+            clippy
+            rustfmt
+            rust-analyzer
+            postgresql
+            redis
+            nginx
+            prometheus
+            nixpkgs-fmt
+            deadnix
+            statix
+          ];
         };
       });
 
-      # One VM test per storage backend, as nixpkgs does for comparable services.
+      formatter = forAllSystems (pkgs: pkgs.nixpkgs-fmt);
+
       checks = forAllSystems (pkgs:
-        let
-          vmTest = name: extraConfig: pkgs.testers.runNixOSTest {
-            inherit name;
-            nodes.machine = { ... }: {
-              imports = [ self.nixosModules.default ];
-              services.guildhall = { enable = true; openFirewall = true; } // extraConfig;
-            };
-            testScript = ''
-              machine.wait_for_unit("guildhall.service")
-              machine.wait_for_open_port(8080)
-              machine.succeed("curl -fsS http://127.0.0.1:8080/health")
-              machine.succeed("curl -fsS http://127.0.0.1:8080/ready | grep -q '\"status\":\"ready\"'")
-              machine.succeed("test \"$(stat -c %a /var/lib/guildhall/secret_key)\" = 600")
-              machine.fail("grep -r guildhall /nix/store/*-guildhall*.toml | grep -i secret")
-            '';
-          };
-        in
-        lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
-          vm-sqlite = vmTest "guildhall-sqlite" { };
-          vm-postgresql = vmTest "guildhall-postgresql" {
-            database.type = "postgresql";
-            database.createLocally = true;
-            redis.createLocally = true;
-          };
+        {
+          package = pkgs.guildhall;
+          # The module's assertions, evaluated with a stand-in lib (also run by scripts/deploy-checks.sh).
+          module-assertions = pkgs.runCommand "guildhall-module-assertions" { nativeBuildInputs = [ pkgs.nix ]; } ''
+            export NIX_STATE_DIR=$TMPDIR/nix NIX_CONFIG="build-users-group ="
+            result=$(nix-instantiate --eval --strict ${./nix/tests/assertions.nix})
+            [ "$result" = "[ ]" ] || { echo "$result"; exit 1; }
+            touch $out
+          '';
+          format = pkgs.runCommand "guildhall-nix-format" { nativeBuildInputs = [ pkgs.nixpkgs-fmt pkgs.deadnix ]; } ''
+            cd ${./.}
+            nixpkgs-fmt --check flake.nix nix
+            deadnix --fail flake.nix nix
+            touch $out
+          '';
+        }
+        # One VM test per storage backend, as nixpkgs does for comparable services.
+        // lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
+          vm-sqlite = import ./nix/tests/sqlite.nix { inherit pkgs self; };
+          vm-postgresql = import ./nix/tests/postgresql.nix { inherit pkgs self; };
         });
     };
 }

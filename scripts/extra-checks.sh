@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks beyond `cargo test`, run by scripts/test.sh after the suites: schemathesis against the
-# OpenAPI document of a running daemon. Installs what it needs from Debian's packages when
+# OpenAPI document of a running daemon, and the deployment checks (scripts/deploy-checks.sh:
+# Nix, Prometheus rules, the systemd unit, nginx and an end-to-end run behind nginx). Installs what it needs from Debian's packages when
 # missing (python3 with venv, curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,3 +23,4 @@ fi
 # The debug binary the test suites just built.
 export GUILDHALL_BIN="${GUILDHALL_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/guildhall/target}/debug/guildhall}"
 scripts/schemathesis.sh
+scripts/deploy-checks.sh
