@@ -77,7 +77,9 @@ async fn every_series_a_dashboard_or_alert_rule_uses_is_exported_by_a_running_in
     .await;
     assert!(
         eventually(WAIT, || async {
-            app.metric(r#"guildhall_discord_shard_connected{shard="0"}"#).await == Some(1.0)
+            app.metric(r#"guildhall_discord_shard_connected{shard="0"}"#)
+                .await
+                == Some(1.0)
         })
         .await,
         "the bot connected"
