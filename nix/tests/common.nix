@@ -70,6 +70,8 @@ pkgs.testers.runNixOSTest {
     server.wait_for_open_port(8080)
 
     with subtest("/ready reports the engine and Redis in use"):
+        # The health monitor's first checks land within a second of the start.
+        server.wait_until_succeeds("curl -fsS http://127.0.0.1:8080/ready | jq -e '.status == \"ready\"'", timeout=60)
         ready = json.loads(server.succeed("curl -sS http://127.0.0.1:8080/ready"))
         assert ready["database"]["status"] == "up", ready
         assert ready["database"]["detail"] == "${readyEngine}", ready
