@@ -40,9 +40,11 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   as_root apt-get update -qq
-  # The prometheus package would start a server: policy-rc.d on CI images stops that; promtool
-  # is all that is used.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Where systemd runs, the packages start their servers; only their tools are wanted here.
+  if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
