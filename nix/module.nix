@@ -96,7 +96,6 @@ let
     exec ${config.systemd.package}/bin/systemd-run --quiet --pipe --wait --collect \
       --service-type=exec \
       --property=User=${cfg.user} --property=Group=${cfg.group} \
-      ${lib.concatMapStringsSep " " (g: "--property=SupplementaryGroups=${g}") supplementaryGroups} \
       --property=UMask=0077 \
       --working-directory=${dataDir} \
       ${lib.concatMapStringsSep " " (c: "--property=LoadCredential=${lib.escapeShellArg c}") loadCredentials} \
@@ -105,8 +104,6 @@ let
       -- ${manageInner} "$@"
   '';
 
-  # Access to the Redis socket (mode 660) through its group.
-  supplementaryGroups = lib.optional localRedis (redisServer.group or redisServer.user);
 
   # The guard for a database URL that can only come from an environment file.
   requireDatabaseUrl = pkgs.writeShellScript "guildhall-require-database-url" ''
@@ -371,7 +368,6 @@ in
           Type = "exec";
           User = cfg.user;
           Group = cfg.group;
-          SupplementaryGroups = supplementaryGroups;
           WorkingDirectory = dataDir;
           ExecStartPre = lib.optional databaseFromEnvironmentFile requireDatabaseUrl
             ++ [ "${exe} migrate" ];
@@ -436,6 +432,10 @@ in
         enable = true;
         # Unix socket only: no TCP port at all.
         port = 0;
+        # Run as the service's user, so that the socket (mode 660) is reachable without relying
+        # on a supplementary group inside the service's PrivateUsers= namespace. This Redis
+        # holds nothing but guildhall's shared state.
+        user = cfg.user;
         unixSocketPerm = 660;
       };
     })
