@@ -1,7 +1,7 @@
 """Checks for scripts/schemathesis.sh (loaded through SCHEMATHESIS_HOOKS).
 
 The run has no Discord and no Minecraft server, yet the fuzzer creates Minecraft servers (any
-host) and then drives them. Their operations then answer 503 `service_unavailable`, naming the
+host) and then drives them. Their operations then answer 503 `unavailable`, naming the
 unreachable system: the documented answer for an upstream that is down, not a fault of ours.
 That one answer is allowed on exactly those operations; every other 5xx fails the run.
 """
@@ -24,6 +24,6 @@ def no_server_error_but_an_unreachable_upstream(ctx, response, case):
             error = response.json()["error"]
         except Exception:  # noqa: BLE001 - any unreadable body is a failure below
             error = {}
-        if error.get("code") == "service_unavailable" and "Minecraft server" in error.get("message", ""):
+        if error.get("code") == "unavailable" and "Minecraft server" in error.get("message", ""):
             return None
     raise AssertionError(f"server error {status} from {case.method} {case.path}: {response.text[:200]}")

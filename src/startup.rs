@@ -22,7 +22,9 @@ use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
 use crate::minecraft::MinecraftService;
 use crate::minecraft::schedule::{self, ScheduleRunner};
-use crate::services::guild_config::GuildConfigCache;
+use crate::services::discord::DiscordLink;
+use crate::services::guild_config::{GuildConfigCache, GuildConfigService};
+use crate::services::moderation::ModerationService;
 use crate::shared::ratelimit::{Clock, Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::state::AppState;
@@ -167,7 +169,17 @@ impl Application {
             rate_limiter.clone(),
             secrets.clone(),
         );
+        let guild_config = GuildConfigCache::new(store.clone(), invalidations.clone());
+        let discord = DiscordLink::default();
         let state = AppState {
+            guilds: GuildConfigService::new(store.clone(), audit.clone(), guild_config.clone()),
+            moderation: ModerationService::new(
+                store.clone(),
+                audit.clone(),
+                guild_config.clone(),
+                discord.clone(),
+            ),
+            discord,
             store: store.clone(),
             rate_limiter,
             redis: redis.clone(),
@@ -181,7 +193,7 @@ impl Application {
             metrics,
             secrets,
             started_at,
-            guild_config: GuildConfigCache::new(store.clone(), invalidations.clone()),
+            guild_config,
             auth_cache,
             authenticator,
             accounts,

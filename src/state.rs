@@ -12,7 +12,9 @@ use crate::bot::sweeper::BanSweeper;
 use crate::metrics::Metrics;
 use crate::minecraft::MinecraftService;
 use crate::minecraft::schedule::ScheduleRunner;
-use crate::services::guild_config::GuildConfigCache;
+use crate::services::discord::DiscordLink;
+use crate::services::guild_config::{GuildConfigCache, GuildConfigService};
+use crate::services::moderation::ModerationService;
 use crate::shared::ratelimit::{Quota, RateLimiter};
 use crate::shared::redis::Redis;
 use crate::store::Store;
@@ -40,6 +42,12 @@ pub struct AppState {
     pub started_at: Instant,
     /// Per-guild settings and modules, cached (Redis when configured).
     pub guild_config: GuildConfigCache,
+    /// Reads and changes guilds' settings and modules (API, pages and `/settings` alike).
+    pub guilds: GuildConfigService,
+    /// Moderation actions (API, slash commands and the ban sweeper alike).
+    pub moderation: ModerationService,
+    /// The gateway session's REST client and the bot's user id, for the services.
+    pub discord: DiscordLink,
     /// Users and API keys as authentication sees them, briefly cached (see `auth::cache`).
     pub auth_cache: crate::auth::cache::AuthCache,
     /// Per-minute samples of the last 24 hours for the overview's charts.

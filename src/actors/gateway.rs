@@ -373,6 +373,8 @@ impl GatewayActor {
             depth: self.depth.clone(),
             metrics: self.metrics.clone(),
         };
+        // Until this session's client is built, services have none to use.
+        app.discord.set_http(None);
         let bot = Arc::new(Bot::new(app, mailbox, self.discord.clone()));
         self.session = Some(Session {
             generation,
@@ -424,6 +426,9 @@ impl GatewayActor {
 
     /// Stops the current session's shards in the background (close code 1000).
     fn teardown(&mut self) {
+        if let Some(app) = &self.app {
+            app.discord.set_http(None);
+        }
         if let Some(session) = self.session.take() {
             actix::spawn(session.close());
         }
@@ -693,6 +698,9 @@ impl Handler<Shutdown> for GatewayActor {
 
     fn handle(&mut self, _: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
         self.stopped = true;
+        if let Some(app) = &self.app {
+            app.discord.set_http(None);
+        }
         let session = self.session.take();
         self.publish();
         Box::pin(async move {
@@ -718,6 +726,9 @@ impl Handler<ClientBuilt> for GatewayActor {
     fn handle(&mut self, msg: ClientBuilt, _ctx: &mut Self::Context) {
         match &mut self.session {
             Some(session) if session.generation == msg.generation => {
+                if let Some(app) = &self.app {
+                    app.discord.set_http(Some(msg.http.clone()));
+                }
                 session.http = Some(msg.http);
                 session.manager = Some(msg.manager);
             }

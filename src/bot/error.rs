@@ -2,6 +2,7 @@
 //! ephemeral reply; none carries a secret or an internal detail.
 
 use crate::domain::settings::ModuleName;
+use crate::services::guild_config::GuildConfigError;
 use crate::services::moderation::ModerationError;
 use crate::store::StoreError;
 
@@ -26,6 +27,11 @@ pub enum CommandError {
     MissingPermission(&'static str),
     #[error("{0}")]
     Moderation(#[from] ModerationError),
+    #[error("{0}")]
+    GuildConfig(#[from] GuildConfigError),
+    /// Something the command needs (a Minecraft server, Discord) cannot be reached now.
+    #[error("{0} Nothing was changed; try again shortly.")]
+    Unavailable(String),
     #[error("{0}")]
     NotConfigured(String),
     #[error("{0}")]
@@ -57,7 +63,8 @@ impl CommandError {
                 | ModerationError::Audit(_)
                 | ModerationError::Discord(_)
                 | ModerationError::NotConnected => "error",
-                ModerationError::UnknownGuild
+                ModerationError::DiscordRefused(_) | ModerationError::AlreadyBanned => "refused",
+                ModerationError::UnknownGuild(_)
                 | ModerationError::InvokerMissing(_)
                 | ModerationError::BotMissing(_)
                 | ModerationError::TargetIsSelf(_)
@@ -68,8 +75,16 @@ impl CommandError {
                 | ModerationError::NotAMember
                 | ModerationError::NotBanned => "refused",
             },
+            CommandError::GuildConfig(e) => match e {
+                GuildConfigError::UnknownGuild(_)
+                | GuildConfigError::NothingToChange
+                | GuildConfigError::VersionMismatch { .. } => "refused",
+                GuildConfigError::Store(_) | GuildConfigError::Audit(_) => "error",
+            },
             CommandError::NotConfigured(_) | CommandError::NotFound(_) => "refused",
-            CommandError::Store(_) | CommandError::Discord(_) => "error",
+            CommandError::Store(_) | CommandError::Discord(_) | CommandError::Unavailable(_) => {
+                "error"
+            }
         }
     }
 

@@ -134,6 +134,9 @@ impl EventHandler for Handler {
         bot.count("READY");
         bot.bot_user_id
             .store(ready.user.id.get(), Ordering::Relaxed);
+        if let Ok(id) = Snowflake::new(ready.user.id.get()) {
+            bot.state.discord.set_bot_user_id(id);
+        }
         let (shard, total) = ready.shard.map_or((0, 1), |s| (s.id.0, s.total));
         tracing::info!(
             shard,

@@ -60,13 +60,12 @@ impl BanSweeper {
                 let Ok(Some(session)) = state.gateway.send(GetSession).await else {
                     return;
                 };
-                let swept = crate::services::moderation::expire_temporary_bans(
-                    &state,
-                    &session.http,
-                    session.bot_user_id,
-                    |guild| shards.serves(guild),
-                )
-                .await;
+                let swept = state
+                    .moderation
+                    .expire_temporary_bans(&session.http, session.bot_user_id, |guild| {
+                        shards.serves(guild)
+                    })
+                    .await;
                 if let Err(e) = swept {
                     tracing::warn!(error = %e, "cannot read due temporary bans");
                 }

@@ -105,63 +105,180 @@ impl GuildConfigCache {
     }
 }
 
+use crate::actors::audit::{AuditError, AuditLog};
+use crate::domain::Snowflake;
 use crate::domain::audit::AuditOrigin;
-use crate::state::AppState;
+use crate::domain::settings::SettingChange;
 use crate::store::audit::{Actor, NewAuditEntry};
+use crate::store::guilds::{GuildRow, VersionedSettings};
 
-/// Saves a guild's settings, invalidates every instance's cache and records who changed what.
-pub async fn save_settings(
-    state: &AppState,
-    guild_id: i64,
-    settings: &GuildSettings,
-    actor: Actor,
-    origin: &AuditOrigin,
-    changed: &[&str],
-) -> Result<(), crate::bot::error::CommandError> {
-    state.store.put_guild_settings(guild_id, settings).await?;
-    state.guild_config.invalidate(guild_id).await;
-    state
-        .audit
-        .record(
-            NewAuditEntry::new(actor, "settings.update")
-                .origin(origin.clone())
-                .target(format!("guild:{guild_id}"))
-                .guild(guild_id)
-                .details(serde_json::json!({ "changed": changed })),
-        )
-        .await
-        .map_err(|e| crate::bot::error::CommandError::Moderation(e.into()))?;
-    Ok(())
+#[derive(Debug, thiserror::Error)]
+pub enum GuildConfigError {
+    #[error("the bot is not in guild {0}")]
+    UnknownGuild(Snowflake),
+    #[error("the body names no setting to change")]
+    NothingToChange,
+    #[error(
+        "the settings were changed since version {expected} was read (now version {current}); read them again"
+    )]
+    VersionMismatch { expected: i64, current: i64 },
+    #[error("the guild configuration could not be read or saved")]
+    Store(#[from] StoreError),
+    #[error("the audit log could not be written")]
+    Audit(#[from] AuditError),
 }
 
-/// Enables or disables a module in a guild, invalidates caches and records it.
-pub async fn set_module(
-    state: &AppState,
-    guild_id: i64,
-    module: ModuleName,
-    enabled: bool,
-    actor: Actor,
-    origin: &AuditOrigin,
-) -> Result<(), crate::bot::error::CommandError> {
-    state
-        .store
-        .set_guild_module(guild_id, module.as_str(), enabled)
-        .await?;
-    state.guild_config.invalidate(guild_id).await;
-    let action = if enabled {
-        "module.enable"
-    } else {
-        "module.disable"
-    };
-    state
-        .audit
-        .record(
-            NewAuditEntry::new(actor, action)
-                .origin(origin.clone())
-                .target(format!("module:{module}"))
-                .guild(guild_id),
-        )
-        .await
-        .map_err(|e| crate::bot::error::CommandError::Moderation(e.into()))?;
-    Ok(())
+/// A guild as the API shows it: its row, settings and modules.
+#[derive(Debug, Clone)]
+pub struct GuildOverview {
+    pub guild: GuildRow,
+    pub settings: GuildSettings,
+    pub modules: BTreeMap<String, bool>,
+}
+
+/// Reads and changes guilds' settings and modules, for the API, the pages and `/settings` and
+/// `/module` alike: every change is one atomic write, invalidates every instance's cache and is
+/// recorded in the audit log before it is acknowledged.
+#[derive(Clone)]
+pub struct GuildConfigService {
+    store: Store,
+    audit: AuditLog,
+    cache: GuildConfigCache,
+}
+
+impl GuildConfigService {
+    pub fn new(store: Store, audit: AuditLog, cache: GuildConfigCache) -> Self {
+        Self {
+            store,
+            audit,
+            cache,
+        }
+    }
+
+    /// The guild's cached configuration, if the bot is in it. No query when cached.
+    pub async fn config(&self, guild: Snowflake) -> Result<Arc<GuildConfig>, GuildConfigError> {
+        let config = self.cache.get(guild.as_i64()).await?;
+        if config.present {
+            Ok(config)
+        } else {
+            Err(GuildConfigError::UnknownGuild(guild))
+        }
+    }
+
+    /// The guilds the bot is in.
+    pub async fn list(&self) -> Result<Vec<GuildRow>, GuildConfigError> {
+        Ok(self.store.list_guilds(false).await?)
+    }
+
+    /// The guild's row (read fresh: its member count changes with every join), settings and
+    /// modules.
+    pub async fn overview(&self, guild: Snowflake) -> Result<GuildOverview, GuildConfigError> {
+        let row = self
+            .store
+            .guild(guild.as_i64())
+            .await?
+            .filter(GuildRow::is_present)
+            .ok_or(GuildConfigError::UnknownGuild(guild))?;
+        let config = self.cache.get(guild.as_i64()).await?;
+        Ok(GuildOverview {
+            guild: row,
+            settings: config.settings.clone(),
+            modules: config.modules.clone(),
+        })
+    }
+
+    /// The guild's settings with their version, read from the database (the version is the
+    /// `ETag` a later write names in `If-Match`).
+    pub async fn settings(&self, guild: Snowflake) -> Result<VersionedSettings, GuildConfigError> {
+        self.config(guild).await?;
+        Ok(self.store.guild_settings_versioned(guild.as_i64()).await?)
+    }
+
+    /// Replaces every setting.
+    pub async fn replace(
+        &self,
+        guild: Snowflake,
+        settings: &GuildSettings,
+        if_match: Option<i64>,
+        actor: Actor,
+        origin: AuditOrigin,
+    ) -> Result<VersionedSettings, GuildConfigError> {
+        self.change(guild, settings.changes(), if_match, actor, origin)
+            .await
+    }
+
+    /// Changes the named settings and only those, in one statement on the current row (so a
+    /// concurrent change of another setting is kept), bumping the version. With `if_match`,
+    /// nothing changes unless the row is still at that version.
+    pub async fn change(
+        &self,
+        guild: Snowflake,
+        changes: Vec<SettingChange>,
+        if_match: Option<i64>,
+        actor: Actor,
+        origin: AuditOrigin,
+    ) -> Result<VersionedSettings, GuildConfigError> {
+        if changes.is_empty() {
+            return Err(GuildConfigError::NothingToChange);
+        }
+        self.config(guild).await?;
+        let id = guild.as_i64();
+        let saved = match self
+            .store
+            .update_guild_settings(id, &changes, if_match)
+            .await?
+        {
+            Some(saved) => saved,
+            None => {
+                let current = self.store.guild_settings_versioned(id).await?.version;
+                return Err(GuildConfigError::VersionMismatch {
+                    expected: if_match.unwrap_or(current),
+                    current,
+                });
+            }
+        };
+        self.cache.invalidate(id).await;
+        let changed: Vec<&str> = changes.iter().map(|c| c.key().as_str()).collect();
+        self.audit
+            .record(
+                NewAuditEntry::new(actor, "settings.update")
+                    .origin(origin)
+                    .target(format!("guild:{guild}"))
+                    .guild(id)
+                    .details(serde_json::json!({ "changed": changed, "version": saved.version })),
+            )
+            .await?;
+        Ok(saved)
+    }
+
+    /// Enables or disables a module in a guild.
+    pub async fn set_module(
+        &self,
+        guild: Snowflake,
+        module: ModuleName,
+        enabled: bool,
+        actor: Actor,
+        origin: AuditOrigin,
+    ) -> Result<(), GuildConfigError> {
+        self.config(guild).await?;
+        let id = guild.as_i64();
+        self.store
+            .set_guild_module(id, module.as_str(), enabled)
+            .await?;
+        self.cache.invalidate(id).await;
+        let action = if enabled {
+            "module.enable"
+        } else {
+            "module.disable"
+        };
+        self.audit
+            .record(
+                NewAuditEntry::new(actor, action)
+                    .origin(origin)
+                    .target(format!("module:{module}"))
+                    .guild(id),
+            )
+            .await?;
+        Ok(())
+    }
 }

@@ -2,5 +2,6 @@
 //! Discord and one started from the dashboard run the same code.
 
 pub mod accounts;
+pub mod discord;
 pub mod guild_config;
 pub mod moderation;

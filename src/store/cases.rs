@@ -21,17 +21,21 @@ pub struct NewCase {
     pub expires_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CaseRow {
     #[serde(serialize_with = "as_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     #[serde(serialize_with = "as_string")]
+    #[schema(value_type = String)]
     pub guild_id: i64,
     pub case_number: i64,
     pub action: String,
     #[serde(serialize_with = "as_string")]
+    #[schema(value_type = String)]
     pub target_user_id: i64,
     #[serde(serialize_with = "opt_as_string")]
+    #[schema(value_type = Option<String>)]
     pub moderator_id: Option<i64>,
     pub actor_label: String,
     pub reason: Option<String>,

@@ -6,16 +6,20 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, flag};
 use crate::domain::Snowflake;
-use crate::domain::settings::{GuildSettings, MinecraftServerRef, WelcomeMessage};
+use crate::domain::settings::{
+    GuildSettings, MinecraftServerRef, SettingChange, SettingKey, WelcomeMessage,
+};
 use crate::ids::now_ms;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GuildRow {
     #[serde(with = "snowflake")]
+    #[schema(value_type = String, pattern = "^[1-9][0-9]{0,18}$")]
     pub id: i64,
     pub name: String,
     pub icon: Option<String>,
     #[serde(with = "snowflake_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[1-9][0-9]{0,18}$")]
     pub owner_id: Option<i64>,
     pub member_count: i64,
     pub joined_at: Option<i64>,
@@ -80,6 +84,56 @@ mod snowflake_opt {
 
 const GUILD_COLUMNS: &str =
     "id, name, icon, owner_id, member_count, joined_at, left_at, updated_at";
+
+/// A guild's settings and the version the row is at (bumped by every change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionedSettings {
+    pub settings: GuildSettings,
+    pub version: i64,
+}
+
+const SETTINGS_COLUMNS: &str = "log_channel_id, mod_role_id, welcome_channel_id, \
+     welcome_message, minecraft_server, minecraft_role_id, version";
+
+fn column_of(key: SettingKey) -> &'static str {
+    match key {
+        SettingKey::LogChannel => "log_channel_id",
+        SettingKey::ModRole => "mod_role_id",
+        SettingKey::WelcomeChannel => "welcome_channel_id",
+        SettingKey::WelcomeMessage => "welcome_message",
+        SettingKey::MinecraftServer => "minecraft_server",
+        SettingKey::MinecraftRole => "minecraft_role_id",
+    }
+}
+
+fn settings_from_row(row: &AnyRow) -> Result<VersionedSettings, StoreError> {
+    fn corrupt(column: &'static str) -> impl Fn(String) -> StoreError {
+        move |e| StoreError::Corrupt(format!("guild_settings.{column}: {e}"))
+    }
+    let id = |column: &'static str| -> Result<Option<Snowflake>, StoreError> {
+        row.try_get::<Option<i64>, _>(column)?
+            .map(|v| Snowflake::from_i64(v).map_err(|e| corrupt(column)(e.to_string())))
+            .transpose()
+    };
+    let text = |column: &str| -> Result<Option<String>, StoreError> {
+        Ok(row.try_get::<Option<String>, _>(column)?)
+    };
+    Ok(VersionedSettings {
+        settings: GuildSettings {
+            log_channel: id("log_channel_id")?,
+            mod_role: id("mod_role_id")?,
+            welcome_channel: id("welcome_channel_id")?,
+            welcome_message: text("welcome_message")?
+                .map(|t| WelcomeMessage::parse(&t).map_err(corrupt("welcome_message")))
+                .transpose()?,
+            minecraft_server: text("minecraft_server")?
+                .map(|t| MinecraftServerRef::parse(&t).map_err(corrupt("minecraft_server")))
+                .transpose()?,
+            minecraft_role: id("minecraft_role_id")?,
+        },
+        version: row.try_get("version")?,
+    })
+}
 
 fn guild_from_row(row: &AnyRow) -> Result<GuildRow, StoreError> {
     Ok(GuildRow {
@@ -189,70 +243,89 @@ impl Store {
 
     /// A guild's settings; defaults when none were saved.
     pub async fn guild_settings(&self, guild_id: i64) -> Result<GuildSettings, StoreError> {
-        let row = sqlx::query(
-            "SELECT log_channel_id, mod_role_id, welcome_channel_id, welcome_message, \
-             minecraft_server, minecraft_role_id FROM guild_settings WHERE guild_id = $1",
-        )
-        .bind(guild_id)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else {
-            return Ok(GuildSettings::default());
-        };
-        let id = |column: &str| -> Result<Option<Snowflake>, StoreError> {
-            row.try_get::<Option<i64>, _>(column)?
-                .map(|v| {
-                    Snowflake::from_i64(v)
-                        .map_err(|_| StoreError::Corrupt(format!("guild_settings.{column}: {v}")))
-                })
-                .transpose()
-        };
-        let text = |column: &str| -> Result<Option<String>, StoreError> {
-            Ok(row.try_get::<Option<String>, _>(column)?)
-        };
-        fn corrupt(column: &'static str) -> impl Fn(String) -> StoreError {
-            move |e| StoreError::Corrupt(format!("guild_settings.{column}: {e}"))
-        }
-        Ok(GuildSettings {
-            log_channel: id("log_channel_id")?,
-            mod_role: id("mod_role_id")?,
-            welcome_channel: id("welcome_channel_id")?,
-            welcome_message: text("welcome_message")?
-                .map(|t| WelcomeMessage::parse(&t).map_err(corrupt("welcome_message")))
-                .transpose()?,
-            minecraft_server: text("minecraft_server")?
-                .map(|t| MinecraftServerRef::parse(&t).map_err(corrupt("minecraft_server")))
-                .transpose()?,
-            minecraft_role: id("minecraft_role_id")?,
-        })
+        Ok(self.guild_settings_versioned(guild_id).await?.settings)
     }
 
-    pub async fn put_guild_settings(
+    /// A guild's settings and their version (0 when none were saved).
+    pub async fn guild_settings_versioned(
         &self,
         guild_id: i64,
-        s: &GuildSettings,
-    ) -> Result<(), StoreError> {
+    ) -> Result<VersionedSettings, StoreError> {
+        let sql = format!("SELECT {SETTINGS_COLUMNS} FROM guild_settings WHERE guild_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(guild_id)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => settings_from_row(&row),
+            None => Ok(VersionedSettings::default()),
+        }
+    }
+
+    /// Sets the given settings (and only those) on the guild's current row in one `UPDATE`,
+    /// bumping its version. With `expected`, the row changes only if it is still at that
+    /// version; `None` is returned when it was not. A guild without a row gets one first.
+    pub async fn update_guild_settings(
+        &self,
+        guild_id: i64,
+        changes: &[SettingChange],
+        expected: Option<i64>,
+    ) -> Result<Option<VersionedSettings>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO guild_settings (guild_id, log_channel_id, mod_role_id, welcome_channel_id, \
-             welcome_message, minecraft_server, minecraft_role_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (guild_id) DO UPDATE SET log_channel_id = excluded.log_channel_id, \
-             mod_role_id = excluded.mod_role_id, welcome_channel_id = excluded.welcome_channel_id, \
-             welcome_message = excluded.welcome_message, minecraft_server = excluded.minecraft_server, \
-             minecraft_role_id = excluded.minecraft_role_id, updated_at = excluded.updated_at, \
-             version = guild_settings.version + 1",
+            "INSERT INTO guild_settings (guild_id, updated_at, version) VALUES ($1, $2, 0) \
+             ON CONFLICT (guild_id) DO NOTHING",
         )
         .bind(guild_id)
-        .bind(s.log_channel.map(Snowflake::as_i64))
-        .bind(s.mod_role.map(Snowflake::as_i64))
-        .bind(s.welcome_channel.map(Snowflake::as_i64))
-        .bind(s.welcome_message.as_ref().map(WelcomeMessage::as_str))
-        .bind(s.minecraft_server.as_ref().map(MinecraftServerRef::as_str))
-        .bind(s.minecraft_role.map(Snowflake::as_i64))
-        .bind(now_ms())
-        .execute(self.pool())
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        // Column names come from a fixed list; every value is bound.
+        let mut sets = Vec::with_capacity(changes.len());
+        for (n, change) in changes.iter().enumerate() {
+            sets.push(format!("{} = ${}", column_of(change.key()), n + 3));
+        }
+        let mut sql = format!(
+            "UPDATE guild_settings SET {}, version = version + 1, updated_at = $2 \
+             WHERE guild_id = $1",
+            sets.join(", ")
+        );
+        if expected.is_some() {
+            sql.push_str(&format!(" AND version = ${}", changes.len() + 3));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(guild_id)
+            .bind(now);
+        for change in changes {
+            query = match change {
+                SettingChange::LogChannel(v)
+                | SettingChange::ModRole(v)
+                | SettingChange::WelcomeChannel(v)
+                | SettingChange::MinecraftRole(v) => query.bind(v.map(Snowflake::as_i64)),
+                SettingChange::WelcomeMessage(v) => {
+                    query.bind(v.as_ref().map(|m| m.as_str().to_owned()))
+                }
+                SettingChange::MinecraftServer(v) => {
+                    query.bind(v.as_ref().map(|m| m.as_str().to_owned()))
+                }
+            };
+        }
+        if let Some(version) = expected {
+            query = query.bind(version);
+        }
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let sql = format!("SELECT {SETTINGS_COLUMNS} FROM guild_settings WHERE guild_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(guild_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let saved = settings_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(saved))
     }
 
     pub async fn modules(&self) -> Result<Vec<ModuleRow>, StoreError> {

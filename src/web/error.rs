@@ -8,9 +8,35 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::actors::audit::AuditError;
+use crate::actors::rcon::RconError;
 use crate::auth::authenticate::AuthError;
+use crate::minecraft::MinecraftError;
 use crate::services::accounts::AccountError;
+use crate::services::guild_config::GuildConfigError;
+use crate::services::moderation::ModerationError;
 use crate::store::StoreError;
+
+/// The statuses a specific refusal may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalStatus {
+    /// The request is well formed but the bot cannot do it (402 would be wrong, 409 is right).
+    Conflict,
+    /// The caller (or the bot) lacks a permission on Discord's side.
+    Forbidden,
+    /// The thing acted on does not exist.
+    NotFound,
+}
+
+impl RefusalStatus {
+    fn code(self) -> StatusCode {
+        match self {
+            RefusalStatus::Conflict => StatusCode::CONFLICT,
+            RefusalStatus::Forbidden => StatusCode::FORBIDDEN,
+            RefusalStatus::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+}
 
 #[derive(thiserror::Error)]
 pub enum ApiError {
@@ -27,6 +53,17 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A refusal with its own stable code, so that a client can act on it (`already_banned`,
+    /// `target_above_bot`, `unknown_guild`, …). `status` is decided where the error is mapped.
+    #[error("{message}")]
+    Refused {
+        status: RefusalStatus,
+        code: &'static str,
+        message: String,
+    },
+    /// `If-Match` named a version that is no longer current.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("request body is larger than the 1 MiB limit")]
     PayloadTooLarge,
     #[error("the body must be JSON with Content-Type: application/json")]
@@ -72,10 +109,12 @@ impl ApiError {
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Refused { code, .. } => code,
+            ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -119,6 +158,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Refused { status, .. } => status.code(),
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -216,5 +257,201 @@ impl From<StoreError> for ApiError {
                 ApiError::Internal(anyhow::Error::new(e))
             }
         }
+    }
+}
+
+impl ApiError {
+    fn refused(status: RefusalStatus, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        // The action must not be acknowledged without its audit entry.
+        ApiError::Unavailable(format!("{e}; the action was not confirmed"))
+    }
+}
+
+impl From<GuildConfigError> for ApiError {
+    fn from(e: GuildConfigError) -> Self {
+        // No wildcard arm: a new variant does not compile until its status is decided.
+        match e {
+            GuildConfigError::UnknownGuild(_) => {
+                ApiError::refused(RefusalStatus::NotFound, "unknown_guild", e.to_string())
+            }
+            GuildConfigError::NothingToChange => ApiError::BadRequest {
+                code: "invalid_body",
+                message: e.to_string(),
+            },
+            GuildConfigError::VersionMismatch { .. } => ApiError::PreconditionFailed(e.to_string()),
+            GuildConfigError::Store(store) => store.into(),
+            GuildConfigError::Audit(audit) => audit.into(),
+        }
+    }
+}
+
+impl From<ModerationError> for ApiError {
+    fn from(e: ModerationError) -> Self {
+        use RefusalStatus::{Conflict, Forbidden, NotFound};
+        let message = e.to_string();
+        let refused = |status, code| ApiError::refused(status, code, message.clone());
+        // No wildcard arm: a new refusal must decide its status and code here.
+        match e {
+            ModerationError::UnknownGuild(_) => refused(NotFound, "unknown_guild"),
+            ModerationError::NotAMember => refused(NotFound, "member_not_found"),
+            ModerationError::InvokerMissing(_) => refused(Forbidden, "invoker_missing_permission"),
+            ModerationError::BotMissing(_) => refused(Conflict, "bot_missing_permission"),
+            ModerationError::TargetIsSelf(_) => refused(Conflict, "cannot_moderate_self"),
+            ModerationError::TargetIsBot(_) => refused(Conflict, "cannot_moderate_bot"),
+            ModerationError::TargetIsOwner => refused(Conflict, "cannot_moderate_owner"),
+            ModerationError::TargetAboveInvoker => refused(Conflict, "target_above_invoker"),
+            ModerationError::TargetAboveBot => refused(Conflict, "target_above_bot"),
+            ModerationError::AlreadyBanned => refused(Conflict, "already_banned"),
+            ModerationError::NotBanned => refused(Conflict, "not_banned"),
+            ModerationError::DiscordRefused(_) => refused(Conflict, "discord_refused"),
+            ModerationError::NotConnected | ModerationError::Discord(_) => {
+                ApiError::Unavailable(message)
+            }
+            ModerationError::Store(store) => store.into(),
+            ModerationError::Audit(audit) => audit.into(),
+        }
+    }
+}
+
+impl From<MinecraftError> for ApiError {
+    fn from(e: MinecraftError) -> Self {
+        // No wildcard arm: a new variant does not compile until its status is decided.
+        match e {
+            MinecraftError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
+            MinecraftError::UnknownServer(_)
+            | MinecraftError::NoServerForGuild
+            | MinecraftError::UnknownSchedule(_) => ApiError::NotFound(e.to_string()),
+            MinecraftError::NotAllowed { .. } => ApiError::ForbiddenBecause(e.to_string()),
+            MinecraftError::EnvironmentManaged(_) | MinecraftError::Disabled(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            MinecraftError::Rcon(rcon) => match rcon {
+                RconError::Disabled => ApiError::Conflict(rcon.to_string()),
+                RconError::Removed => ApiError::NotFound(rcon.to_string()),
+                RconError::AuthFailed
+                | RconError::Unreachable(_)
+                | RconError::Timeout(_)
+                | RconError::ConnectionLost(_)
+                | RconError::Protocol(_)
+                | RconError::Reconnecting { .. }
+                | RconError::NotAnswering { .. }
+                | RconError::Restarted => {
+                    ApiError::Unavailable(format!("Minecraft server: {rcon}"))
+                }
+            },
+            MinecraftError::Store(store) => ApiError::from(store),
+            MinecraftError::Audit(audit) => ApiError::from(audit),
+            MinecraftError::Crypto(crypto) => ApiError::Internal(anyhow::Error::new(crypto)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+    use crate::domain::Snowflake;
+
+    #[test]
+    fn each_moderation_refusal_has_its_own_code_and_outages_are_unavailable() {
+        let cases: Vec<(ModerationError, u16, &str)> = vec![
+            (
+                ModerationError::UnknownGuild(Snowflake::new(1).unwrap()),
+                404,
+                "unknown_guild",
+            ),
+            (ModerationError::NotAMember, 404, "member_not_found"),
+            (
+                ModerationError::InvokerMissing("Kick Members"),
+                403,
+                "invoker_missing_permission",
+            ),
+            (
+                ModerationError::BotMissing("Kick Members"),
+                409,
+                "bot_missing_permission",
+            ),
+            (
+                ModerationError::TargetIsSelf("kick"),
+                409,
+                "cannot_moderate_self",
+            ),
+            (
+                ModerationError::TargetIsBot("kick"),
+                409,
+                "cannot_moderate_bot",
+            ),
+            (ModerationError::TargetIsOwner, 409, "cannot_moderate_owner"),
+            (
+                ModerationError::TargetAboveInvoker,
+                409,
+                "target_above_invoker",
+            ),
+            (ModerationError::TargetAboveBot, 409, "target_above_bot"),
+            (ModerationError::AlreadyBanned, 409, "already_banned"),
+            (ModerationError::NotBanned, 409, "not_banned"),
+            (
+                ModerationError::DiscordRefused("Missing Access (403)".into()),
+                409,
+                "discord_refused",
+            ),
+            (ModerationError::NotConnected, 503, "unavailable"),
+            (
+                ModerationError::Discord("Discord could not be reached".into()),
+                503,
+                "unavailable",
+            ),
+            (
+                ModerationError::Audit(AuditError::QueueFull),
+                503,
+                "unavailable",
+            ),
+            (
+                ModerationError::Store(StoreError::Unavailable("connection refused".into())),
+                503,
+                "unavailable",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let label = format!("{error:?}");
+            let api = ApiError::from(error);
+            assert_eq!(
+                (api.status_code().as_u16(), api.code()),
+                (status, code),
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreachable_or_slow_rcon_server_is_unavailable_not_refused() {
+        use std::time::Duration;
+        for rcon in [
+            RconError::Unreachable("connection refused".into()),
+            RconError::Timeout(Duration::from_secs(1)),
+            RconError::ConnectionLost("reset".into()),
+            RconError::AuthFailed,
+        ] {
+            let api = ApiError::from(MinecraftError::Rcon(rcon));
+            assert_eq!(
+                (api.status_code().as_u16(), api.code()),
+                (503, "unavailable")
+            );
+        }
+        let api = ApiError::from(MinecraftError::Store(StoreError::Unavailable(
+            "down".into(),
+        )));
+        assert_eq!(api.code(), "unavailable");
     }
 }

@@ -429,10 +429,3 @@ impl FromRequest for Auth {
         })
     }
 }
-
-impl From<crate::actors::audit::AuditError> for ApiError {
-    fn from(e: crate::actors::audit::AuditError) -> Self {
-        // The action must not be acknowledged without its audit entry.
-        ApiError::Unavailable(format!("{e}; the action was not confirmed"))
-    }
-}

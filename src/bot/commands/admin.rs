@@ -6,7 +6,6 @@ use super::{Invocation, Reply, Run, SlashCommand};
 use crate::bot::error::CommandError;
 use crate::domain::Snowflake;
 use crate::domain::settings::{GuildSettings, ModuleName, SettingChange, SettingKey};
-use crate::services::guild_config::{save_settings, set_module};
 
 pub(super) const COMMANDS: &[SlashCommand] = &[
     SlashCommand {
@@ -119,21 +118,18 @@ pub async fn settings(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
                 .ok_or_else(|| CommandError::invalid("value", "is required"))?;
             let change = SettingChange::from_text(key, value)
                 .map_err(|p| CommandError::invalid("value", p))?;
-            let mut settings = inv.config.settings.clone();
-            settings.apply(change);
-            save_settings(
-                &inv.bot.state,
-                inv.guild_id.as_i64(),
-                &settings,
-                inv.actor(),
-                &inv.origin(),
-                &[key.as_str()],
-            )
-            .await?;
+            // One column of the current row, not a write-back of the cached copy: a change
+            // made meanwhile through the API is kept.
+            let saved = inv
+                .bot
+                .state
+                .guilds
+                .change(inv.guild_id, vec![change], None, inv.actor(), inv.origin())
+                .await?;
             Ok(Reply::private(format!(
                 "`{}` is now {}.",
                 key.as_str(),
-                show_setting(&settings, key)
+                show_setting(&saved.settings, key)
             )))
         }
         other => Err(CommandError::invalid(
@@ -163,15 +159,11 @@ pub async fn module(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
                 .ok_or_else(|| CommandError::invalid("module", "is required"))?;
             let module = ModuleName::parse(raw).map_err(|p| CommandError::invalid("module", p))?;
             let enabled = sub == "enable";
-            set_module(
-                &inv.bot.state,
-                inv.guild_id.as_i64(),
-                module,
-                enabled,
-                inv.actor(),
-                &inv.origin(),
-            )
-            .await?;
+            inv.bot
+                .state
+                .guilds
+                .set_module(inv.guild_id, module, enabled, inv.actor(), inv.origin())
+                .await?;
             Ok(Reply::private(format!(
                 "The {module} module is now {}.",
                 if enabled { "enabled" } else { "disabled" }

@@ -4,10 +4,12 @@
 use serenity::all::{CommandOptionType, CreateCommandOption};
 
 use super::{Invocation, Reply, Run, SlashCommand};
+use crate::actors::rcon::RconError;
 use crate::bot::error::CommandError;
 use crate::domain::settings::ModuleName;
 use crate::minecraft::service::{AuditStatus, CommandResponse};
 use crate::minecraft::{Caller, MinecraftError, RconCommand};
+use crate::services::moderation::ModerationError;
 
 pub(super) const COMMANDS: &[SlashCommand] = &[SlashCommand {
     name: "mc",
@@ -186,12 +188,69 @@ fn audit_note(out: &CommandResponse) -> &'static str {
 }
 
 fn mc_error(e: MinecraftError) -> CommandError {
+    // No wildcard arm: an outage must not read as a refusal (nor the other way round).
     match e {
         MinecraftError::NoServerForGuild | MinecraftError::UnknownServer(_) => {
             CommandError::NotConfigured(format!(
                 "Minecraft is not configured for this server ({e})."
             ))
         }
-        other => CommandError::NotConfigured(other.to_string()),
+        MinecraftError::Invalid { field, problem } => CommandError::invalid(field, problem),
+        MinecraftError::NotAllowed { .. }
+        | MinecraftError::EnvironmentManaged(_)
+        | MinecraftError::Disabled(_)
+        | MinecraftError::UnknownSchedule(_) => CommandError::NotConfigured(e.to_string()),
+        MinecraftError::Rcon(rcon) => match rcon {
+            RconError::Disabled | RconError::Removed => {
+                CommandError::NotConfigured(format!("The Minecraft server: {rcon}."))
+            }
+            RconError::AuthFailed
+            | RconError::Unreachable(_)
+            | RconError::Timeout(_)
+            | RconError::ConnectionLost(_)
+            | RconError::Protocol(_)
+            | RconError::Reconnecting { .. }
+            | RconError::NotAnswering { .. }
+            | RconError::Restarted => {
+                CommandError::Unavailable(format!("The Minecraft server is unavailable: {rcon}."))
+            }
+        },
+        MinecraftError::Store(store) => CommandError::Store(store),
+        MinecraftError::Audit(audit) => CommandError::Moderation(ModerationError::Audit(audit)),
+        MinecraftError::Crypto(crypto) => {
+            tracing::error!(error = %crypto, "cannot decrypt a Minecraft server's password");
+            CommandError::Unavailable("The Minecraft server's settings cannot be read.".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn an_rcon_or_database_outage_is_an_error_and_a_missing_server_a_refusal() {
+        for (error, outcome) in [
+            (
+                MinecraftError::Rcon(RconError::Timeout(Duration::from_secs(1))),
+                "error",
+            ),
+            (
+                MinecraftError::Rcon(RconError::Unreachable("refused".into())),
+                "error",
+            ),
+            (
+                MinecraftError::Store(StoreError::Unavailable("down".into())),
+                "error",
+            ),
+            (MinecraftError::NoServerForGuild, "refused"),
+            (MinecraftError::Rcon(RconError::Disabled), "refused"),
+        ] {
+            let label = format!("{error:?}");
+            assert_eq!(mc_error(error).outcome(), outcome, "{label}");
+        }
     }
 }

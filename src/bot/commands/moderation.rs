@@ -11,7 +11,7 @@ use crate::bot::error::CommandError;
 use crate::domain::Snowflake;
 use crate::domain::moderation::{Action, PurgeCount, Reason};
 use crate::domain::settings::ModuleName;
-use crate::services::moderation::{self, Invoker, Request, describe_discord_error};
+use crate::services::moderation::{Invoker, ModerationError, Request, describe_discord_error};
 use crate::store::audit::NewAuditEntry;
 use crate::store::cases::CaseRow;
 
@@ -243,27 +243,30 @@ pub async fn action(inv: &Invocation<'_>, name: &str) -> Result<Reply, CommandEr
             Snowflake::new(id).map_err(|e| CommandError::Discord(e.to_string()))?
         }
     };
-    let done = moderation::act(
-        &inv.bot.state,
-        http,
-        me,
-        Request {
-            guild_id: inv.guild_id,
-            target,
-            action,
-            reason,
-            actor: inv.actor(),
-            invoker: Some(Invoker {
-                user_id: inv.user_id,
-                roles: inv.member_roles(),
-                permissions: inv.permissions,
-                has_mod_role: inv.has_role(inv.config.settings.mod_role),
-            }),
-            bot_permissions: inv.command.app_permissions,
-            origin: inv.origin(),
-        },
-    )
-    .await?;
+    let done = inv
+        .bot
+        .state
+        .moderation
+        .act(
+            http,
+            me,
+            Request {
+                guild_id: inv.guild_id,
+                target,
+                action,
+                reason,
+                actor: inv.actor(),
+                invoker: Some(Invoker {
+                    user_id: inv.user_id,
+                    roles: inv.member_roles(),
+                    permissions: inv.permissions,
+                    has_mod_role: inv.has_role(inv.config.settings.mod_role),
+                }),
+                bot_permissions: inv.command.app_permissions,
+                origin: inv.origin(),
+            },
+        )
+        .await?;
     Ok(Reply::public(format!("{}.", done.summary)))
 }
 
@@ -282,9 +285,9 @@ pub async fn purge(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     if !(bot_perms.contains(Permissions::ADMINISTRATOR)
         || bot_perms.contains(Permissions::MANAGE_MESSAGES))
     {
-        return Err(CommandError::Moderation(
-            moderation::ModerationError::BotMissing("Manage Messages"),
-        ));
+        return Err(CommandError::Moderation(ModerationError::BotMissing(
+            "Manage Messages",
+        )));
     }
     let only = inv.user("user");
     let channel = inv.command.channel_id;

@@ -6,12 +6,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::actors::rcon::RconError;
 use crate::auth::rbac::Permission as P;
 use crate::minecraft::schedule::ScheduleSpec;
 use crate::minecraft::service::AuditStatus;
 use crate::minecraft::service::{ServerPatch, ServerSpec};
-use crate::minecraft::{Caller, MinecraftError, RconCommand};
+use crate::minecraft::{Caller, RconCommand};
 use crate::state::AppState;
 use crate::store::users;
 use crate::web::error::ApiError;
@@ -68,39 +67,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         declare("/minecraft/servers/{name}/schedules/{id}")
             .delete(Access::Global(P::MinecraftManage), delete_schedule),
     );
-}
-
-impl From<MinecraftError> for ApiError {
-    fn from(e: MinecraftError) -> Self {
-        // No wildcard arm: a new variant does not compile until its status is decided.
-        match e {
-            MinecraftError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
-            MinecraftError::UnknownServer(_)
-            | MinecraftError::NoServerForGuild
-            | MinecraftError::UnknownSchedule(_) => ApiError::NotFound(e.to_string()),
-            MinecraftError::NotAllowed { .. } => ApiError::ForbiddenBecause(e.to_string()),
-            MinecraftError::EnvironmentManaged(_) | MinecraftError::Disabled(_) => {
-                ApiError::Conflict(e.to_string())
-            }
-            MinecraftError::Rcon(rcon) => match rcon {
-                RconError::Disabled => ApiError::Conflict(rcon.to_string()),
-                RconError::Removed => ApiError::NotFound(rcon.to_string()),
-                RconError::AuthFailed
-                | RconError::Unreachable(_)
-                | RconError::Timeout(_)
-                | RconError::ConnectionLost(_)
-                | RconError::Protocol(_)
-                | RconError::Reconnecting { .. }
-                | RconError::NotAnswering { .. }
-                | RconError::Restarted => {
-                    ApiError::Unavailable(format!("Minecraft server: {rcon}"))
-                }
-            },
-            MinecraftError::Store(store) => ApiError::from(store),
-            MinecraftError::Audit(audit) => ApiError::from(audit),
-            MinecraftError::Crypto(crypto) => ApiError::Internal(anyhow::Error::new(crypto)),
-        }
-    }
 }
 
 /// The caller as the Minecraft service sees it: actor, global role names (for the command

@@ -3,7 +3,6 @@
 
 // The Discord resources (issue 4).
 pub mod bot;
-pub mod discord_common;
 pub mod guilds;
 pub mod moderation;
 pub mod settings;

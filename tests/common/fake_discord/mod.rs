@@ -89,6 +89,9 @@ struct State {
     sessions: HashMap<u32, mpsc::UnboundedSender<Control>>,
     guilds: BTreeMap<u64, FakeGuild>,
     recommended_shards: u32,
+    /// Bans in force, as (guild, user): banning twice and lifting a ban that is not there
+    /// answer as Discord does.
+    bans: std::collections::HashSet<(u64, u64)>,
     /// Messages per channel, newest first, for purge.
     messages: HashMap<u64, Vec<Value>>,
     /// Artificial delay of REST answers (latency tests).
@@ -867,9 +870,24 @@ async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> Http
                 None => HttpResponse::NoContent().finish(),
             }
         }
-        ("DELETE", ["guilds", _, "members", _])
-        | ("PUT", ["guilds", _, "bans", _])
-        | ("DELETE", ["guilds", _, "bans", _]) => HttpResponse::NoContent().finish(),
+        ("DELETE", ["guilds", _, "members", _]) => HttpResponse::NoContent().finish(),
+        ("PUT", ["guilds", _, "bans", _]) => {
+            if let (Some(g), Some(u)) = (id(1), id(3)) {
+                lock(&data.state).bans.insert((g, u));
+            }
+            HttpResponse::NoContent().finish()
+        }
+        ("DELETE", ["guilds", _, "bans", _]) => match (id(1), id(3)) {
+            (Some(g), Some(u)) if lock(&data.state).bans.remove(&(g, u)) => {
+                HttpResponse::NoContent().finish()
+            }
+            _ => discord_error(404, 10026, "Unknown Ban"),
+        },
+        ("GET", ["guilds", _, "bans", _]) => match (id(1), id(3)) {
+            (Some(g), Some(u)) if lock(&data.state).bans.contains(&(g, u)) => HttpResponse::Ok()
+                .json(json!({"reason": null, "user": payloads::user(u, "banned", false)})),
+            _ => discord_error(404, 10026, "Unknown Ban"),
+        },
         ("GET", ["guilds", _, "roles"]) => match id(1).and_then(st_guild) {
             Some(g) => HttpResponse::Ok().json(
                 g.roles

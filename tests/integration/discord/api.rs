@@ -53,16 +53,17 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
             .unwrap()
             .module_enabled(ModuleName::Moderation)
     );
-    guildhall::services::guild_config::set_module(
-        &a.state,
-        guild,
-        ModuleName::Moderation,
-        false,
-        guildhall::store::audit::Actor::System,
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    a.state
+        .guilds
+        .set_module(
+            guildhall::domain::Snowflake::from_i64(guild).unwrap(),
+            ModuleName::Moderation,
+            false,
+            guildhall::store::audit::Actor::System,
+            Default::default(),
+        )
+        .await
+        .unwrap();
     // The other instance sees it at once (the message's trip), not after a TTL.
     let enabled_on_b = |module: ModuleName| {
         let b = &b;
@@ -101,10 +102,37 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
     assert!(eventually(soon, || async { !enabled_on_b(ModuleName::Admin).await }).await);
 }
 
+/// What `POST /guilds/{id}/moderation/{action}` does after authorisation: parse, one service
+/// call, the error as the API maps it.
+async fn moderate(
+    state: &guildhall::state::AppState,
+    actor: guildhall::store::audit::Actor,
+    guild: guildhall::domain::Snowflake,
+    action: &str,
+    body: &guildhall::web::api::moderation::ModerationBody,
+    origin: guildhall::domain::audit::AuditOrigin,
+) -> Result<guildhall::store::cases::CaseRow, guildhall::web::error::ApiError> {
+    let (target, action, reason) = guildhall::web::api::moderation::parse_action(action, body)?;
+    let done = state
+        .moderation
+        .moderate(guildhall::services::moderation::Request {
+            guild_id: guild,
+            target,
+            action,
+            reason,
+            actor,
+            invoker: None,
+            bot_permissions: None,
+            origin,
+        })
+        .await?;
+    Ok(done.case)
+}
+
 #[actix_web::test]
 async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_and_audit_entry() {
     use guildhall::store::audit::Actor;
-    use guildhall::web::api::moderation::{ModerationBody, moderate};
+    use guildhall::web::api::moderation::ModerationBody;
     let (fake, app) = connected().await;
     let dashboard_user = Actor::User {
         id: 7,
@@ -182,7 +210,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
     .await
     .err()
     .unwrap();
-    assert_eq!(refusal.code(), "conflict");
+    assert_eq!(refusal.code(), "cannot_moderate_owner");
     let bad: Vec<(&str, ModerationBody, &str)> = vec![
         (
             "timeout",
@@ -286,7 +314,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
     .await
     .err()
     .unwrap();
-    assert_eq!(unknown.code(), "not_found");
+    assert_eq!(unknown.code(), "unknown_guild");
     assert_eq!(
         app.state
             .store
@@ -300,24 +328,19 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
 
 #[actix_web::test]
 async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord() {
-    use guildhall::store::audit::Actor;
-    use guildhall::web::api::{guilds, settings};
+    use crate::common::auth::admin_token;
     let (fake, app) = connected().await;
-    let actor = Actor::User {
-        id: 7,
-        username: "alice".into(),
-    };
-    let guild = GUILD.to_string();
-    let body = serde_json::json!({"log_channel": (GUILD + 11).to_string(), "welcome_message": "Hi {user}"});
-    let saved = settings::put_settings(
-        &app.state,
-        actor.clone(),
-        &Default::default(),
-        &guild,
-        body.as_object().unwrap(),
-    )
-    .await
-    .unwrap();
+    let admin = admin_token(&app).await;
+    let path = format!("/api/v1/settings/{GUILD}");
+    let (status, saved) = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(serde_json::json!({"log_channel": (GUILD + 11).to_string(), "welcome_message": "Hi {user}"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["settings"]["log_channel"], (GUILD + 11).to_string());
     // Bad keys and values are refused, naming the field, and change nothing.
     for (body, field) in [
@@ -332,67 +355,66 @@ async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord
             "minecraft_server",
         ),
     ] {
-        let e = settings::put_settings(
-            &app.state,
-            actor.clone(),
-            &Default::default(),
-            &guild,
-            body.as_object().unwrap(),
-        )
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(e.code(), "invalid_field");
-        assert!(e.to_string().starts_with(field), "{e}");
+        let (status, e) = app.call("PATCH", &path, Some(&admin), Some(body)).await;
+        assert_eq!(status, 400, "{e}");
+        let message = e["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{e}");
     }
-    let shown = settings::get_settings(&app.state, &guild).await.unwrap();
+    let (status, shown) = app.call("GET", &path, Some(&admin), None).await;
+    assert_eq!(status, 200);
     assert_eq!(shown["settings"]["welcome_message"], "Hi {user}");
+    assert_eq!(shown["settings"]["log_channel"], (GUILD + 11).to_string());
+    let (status, e) = app
+        .call("GET", "/api/v1/settings/abc", Some(&admin), None)
+        .await;
     assert_eq!(
-        settings::get_settings(&app.state, "abc")
-            .await
-            .err()
-            .unwrap()
-            .code(),
-        "invalid_field"
+        (status.as_u16(), e["error"]["code"].as_str()),
+        (400, Some("invalid_field"))
     );
+    let (status, e) = app
+        .call("GET", "/api/v1/settings/42", Some(&admin), None)
+        .await;
     assert_eq!(
-        settings::get_settings(&app.state, "42")
-            .await
-            .err()
-            .unwrap()
-            .code(),
-        "not_found"
+        (status.as_u16(), e["error"]["code"].as_str()),
+        (404, Some("unknown_guild"))
     );
 
     // A module disabled from the API is disabled for the slash commands at once.
-    guilds::put_module(
-        &app.state,
-        actor.clone(),
-        &Default::default(),
-        &guild,
-        "moderation",
-        &guilds::ModuleBody { enabled: false },
-    )
-    .await
-    .unwrap();
+    let (status, _) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/modules/moderation"),
+            Some(&admin),
+            Some(serde_json::json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
     let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
     assert!(content(&reply).contains("module is disabled"), "{reply}");
-    let e = guilds::put_module(
-        &app.state,
-        actor,
-        &Default::default(),
-        &guild,
-        "fun",
-        &guilds::ModuleBody { enabled: true },
-    )
-    .await
-    .err()
-    .unwrap();
-    assert_eq!(e.code(), "invalid_field");
-    let listed = guilds::list_guilds(&app.state).await.unwrap();
+    let (status, e) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/modules/fun"),
+            Some(&admin),
+            Some(serde_json::json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), e["error"]["code"].as_str()),
+        (400, Some("invalid_field"))
+    );
+    let (_, listed) = app.call("GET", "/api/v1/guilds", Some(&admin), None).await;
     assert_eq!(listed["guilds"].as_array().unwrap().len(), 1);
-    let one = guilds::get_guild(&app.state, &guild).await.unwrap();
+    let (_, one) = app
+        .call(
+            "GET",
+            &format!("/api/v1/guilds/{GUILD}"),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(one["modules"]["moderation"], false);
+    assert_eq!(one["settings"]["welcome_message"], "Hi {user}");
 }
 
 #[actix_web::test]
@@ -469,7 +491,7 @@ async fn the_http_api_moderates_and_configures_through_rbac() {
     // Settings and modules from the API, seen by the bot.
     let (status, body) = app
         .call(
-            "PUT",
+            "PATCH",
             &format!("/api/v1/settings/{GUILD}"),
             Some(&admin),
             Some(serde_json::json!({"mod_role": (GUILD + 2).to_string()})),
@@ -495,7 +517,7 @@ async fn the_http_api_moderates_and_configures_through_rbac() {
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["code"], "invalid_field");
+    assert_eq!(body["error"]["code"], "invalid_body");
     let (status, _) = app
         .call(
             "PUT",
