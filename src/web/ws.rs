@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::extract::authenticate_request;
 use crate::actors::broadcaster::{
     Body, Closed, Entry, Join, Level, LogBroadcaster, Topic, Unsubscribe, VIEWER_CAPACITY,
-    VIEWER_MAX_OVERFLOWS, ViewerQueue, Wake, wire,
+    VIEWER_MAX_BEHIND, ViewerQueue, Wake, wire,
 };
 use crate::auth::authenticate::Via;
 use crate::auth::rbac::Permission;
@@ -88,7 +88,7 @@ async fn open(
     let session = ViewerSession {
         topic,
         broadcaster: state.broadcaster.clone(),
-        queue: ViewerQueue::new(VIEWER_CAPACITY, VIEWER_MAX_OVERFLOWS),
+        queue: ViewerQueue::new(VIEWER_CAPACITY, VIEWER_MAX_BEHIND),
         subscription: None,
         last_seen: Instant::now(),
         snapshot,
@@ -322,7 +322,7 @@ impl Handler<Wake> for ViewerSession {
         self.send_entries(&drained.entries, ctx);
         match drained.closed {
             Some(Closed::TooSlow) => {
-                self.close(CLOSE_TOO_SLOW, "too slow: fell too far behind", ctx)
+                self.close(CLOSE_TOO_SLOW, "too slow: missed lines for 10 s", ctx)
             }
             None => {}
         }

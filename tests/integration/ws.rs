@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use guildhall::actors::broadcaster::{LogLine, PublishLog, PublishStatus, StatusEvent};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -134,4 +134,327 @@ async fn the_status_stream_opens_with_a_snapshot_and_carries_changes() {
         change = next_json(&mut socket).await;
     }
     assert_eq!(change["status"]["status"], "connected");
+}
+
+// ---- one serialisation, sequence numbers, filters, slow viewers, revocation, Redis ----------
+
+use guildhall::actors::broadcaster::{
+    Instance, Join, Topic, VIEWER_CAPACITY, VIEWER_MAX_BEHIND, ViewerQueue, Wake,
+};
+use guildhall::web::ws::{CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::common::auth::{access_token, create_user};
+use crate::common::{random_suffix, redis_url, spawn_app_with};
+
+fn tagged(level: &str, message: &str) -> LogLine {
+    LogLine {
+        timestamp_ms: guildhall::ids::now_ms(),
+        level: level.into(),
+        target: "ws_test".into(),
+        message: message.into(),
+        request_id: None,
+    }
+}
+
+/// What a socket yields: a JSON frame, or the close frame's code.
+enum Got {
+    Json(Value),
+    Closed(Option<u16>),
+}
+
+async fn next(socket: &mut Socket, within: Duration) -> Got {
+    loop {
+        let frame = tokio::time::timeout(within, socket.next())
+            .await
+            .expect("a frame in time");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                return Got::Json(serde_json::from_str(&text).unwrap());
+            }
+            Some(Ok(Message::Close(close))) => {
+                return Got::Closed(close.map(|CloseFrame { code, .. }| u16::from(code)));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Got::Closed(None),
+        }
+    }
+}
+
+/// Reads frames until one whose `message` is `last`; returns the lines of `target`
+/// "ws_test" and the sum of `missed` counts seen on the way.
+async fn read_until(socket: &mut Socket, last: &str) -> (Vec<Value>, u64) {
+    let (mut lines, mut missed) = (Vec::new(), 0);
+    loop {
+        match next(socket, Duration::from_secs(20)).await {
+            Got::Json(frame) if frame["type"] == "missed" => {
+                missed += frame["count"].as_u64().unwrap();
+            }
+            Got::Json(frame) if frame["type"] == "line" && frame["target"] == "ws_test" => {
+                let done = frame["message"] == last;
+                lines.push(frame);
+                if done {
+                    return (lines, missed);
+                }
+            }
+            Got::Json(_) => {}
+            Got::Closed(code) => panic!("closed ({code:?}) before `{last}`"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn lines_carry_their_type_an_increasing_sequence_and_the_instance() {
+    let app = spawn_app().await;
+    let token = admin_token(&app).await;
+    let mut socket = connect(&app, "/ws/logs", Some(&token)).await.unwrap();
+    let instance = app.state.broadcaster.send(Instance).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..3 {
+        app.state
+            .broadcaster
+            .send(PublishLog(tagged("INFO", &format!("seq {i}"))))
+            .await
+            .unwrap();
+    }
+    let (lines, _) = read_until(&mut socket, "seq 2").await;
+    let ours: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"].as_str().unwrap().starts_with("seq "))
+        .collect();
+    assert_eq!(ours.len(), 3);
+    let seqs: Vec<u64> = ours.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    for line in ours {
+        assert_eq!(line["type"], "line");
+        assert_eq!(line["instance"], &*instance);
+        assert!(line["timestamp_ms"].as_i64().unwrap() > 0);
+    }
+}
+
+#[actix_web::test]
+async fn a_viewer_filter_keeps_lines_at_its_level_or_above_that_contain_its_search() {
+    let app = spawn_app().await;
+    let token = admin_token(&app).await;
+    let mut socket = connect(&app, "/ws/logs", Some(&token)).await.unwrap();
+    socket
+        .send(Message::Text(r#"{"level":"loud"}"#.into()))
+        .await
+        .unwrap();
+    let error = loop {
+        if let Got::Json(frame) = next(&mut socket, Duration::from_secs(5)).await
+            && frame["type"] == "error"
+        {
+            break frame;
+        }
+    };
+    assert!(
+        error["message"].as_str().unwrap().contains("level"),
+        "{error}"
+    );
+    socket
+        .send(Message::Text(
+            r#"{"level":"warn","search":"NEEDLE"}"#.into(),
+        ))
+        .await
+        .unwrap();
+    let ack = loop {
+        if let Got::Json(frame) = next(&mut socket, Duration::from_secs(5)).await
+            && frame["type"] == "filter"
+        {
+            break frame;
+        }
+    };
+    assert_eq!(
+        ack,
+        json!({"type": "filter", "level": "WARN", "search": "needle"})
+    );
+    for (level, message) in [
+        ("INFO", "needle but quiet"),
+        ("WARN", "hay"),
+        ("WARN", "a Needle here"),
+        ("ERROR", "haystack"),
+        ("ERROR", "needle, the end"),
+    ] {
+        app.state
+            .broadcaster
+            .send(PublishLog(tagged(level, message)))
+            .await
+            .unwrap();
+    }
+    let (lines, _) = read_until(&mut socket, "needle, the end").await;
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["a Needle here", "needle, the end"]);
+}
+
+/// A viewer whose session never drains its queue, as one whose socket stopped reading.
+struct StalledViewer;
+
+impl actix::Actor for StalledViewer {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<Wake> for StalledViewer {
+    type Result = ();
+    fn handle(&mut self, _: Wake, _: &mut Self::Context) {}
+}
+
+#[actix_web::test]
+async fn a_stalled_viewer_holds_at_most_its_queue_and_never_delays_another_viewer() {
+    use actix::Actor as _;
+    let app = spawn_app().await;
+    let stalled = ViewerQueue::new(VIEWER_CAPACITY, VIEWER_MAX_BEHIND);
+    app.state
+        .broadcaster
+        .send(Join {
+            topic: Topic::Logs,
+            queue: stalled.clone(),
+            waker: StalledViewer.start().recipient(),
+        })
+        .await
+        .unwrap();
+    let token = admin_token(&app).await;
+    let mut socket = connect(&app, "/ws/logs", Some(&token)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let burst = 5_000u64;
+    for i in 0..burst {
+        app.state
+            .broadcaster
+            .do_send(PublishLog(tagged("INFO", &format!("burst {i}"))));
+    }
+    app.state
+        .broadcaster
+        .send(PublishLog(tagged("INFO", "the end")))
+        .await
+        .unwrap();
+    // Every line reaches the live viewer or is accounted for as missed; the last one arrives.
+    let (lines, missed) = read_until(&mut socket, "the end").await;
+    assert!(
+        lines.len() as u64 + missed > burst,
+        "{} + {missed}",
+        lines.len()
+    );
+    assert!(
+        stalled.len() <= VIEWER_CAPACITY,
+        "bounded: {}",
+        stalled.len()
+    );
+    let drained = stalled.drain();
+    assert!(
+        drained.missed >= burst + 1 - VIEWER_CAPACITY as u64,
+        "{}",
+        drained.missed
+    );
+    let the_end = lines.last().and_then(|l| l["seq"].as_u64()).unwrap();
+    assert!(
+        drained.entries.iter().any(|e| e.seq == the_end),
+        "the stalled viewer keeps the newest lines"
+    );
+}
+
+#[actix_web::test]
+async fn a_stream_closes_when_its_user_loses_the_permission_or_is_disabled() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let cases = [
+        (
+            json!({"roles": [{"role": "viewer"}]}),
+            "/ws/logs",
+            CLOSE_FORBIDDEN,
+        ),
+        (json!({"disabled": true}), "/ws/status", CLOSE_UNAUTHORIZED),
+    ];
+    for (change, path, code) in cases {
+        let (id, _) = create_user(&app, "watcher", &[("admin", 0)]).await;
+        let token = access_token(&app, id);
+        let mut socket = connect(&app, path, Some(&token)).await.unwrap();
+        let (status, body) = app
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{id}"),
+                Some(&admin),
+                Some(change),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        let changed = std::time::Instant::now();
+        let closed = loop {
+            match next(&mut socket, Duration::from_secs(15)).await {
+                Got::Json(_) => {}
+                Got::Closed(code) => break code,
+            }
+        };
+        assert_eq!(closed, Some(code), "{path}");
+        let limit = guildhall::auth::cache::TTL * 2 + Duration::from_secs(2);
+        assert!(
+            changed.elapsed() < limit,
+            "closed after {:?}",
+            changed.elapsed()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn with_redis_a_viewer_sees_every_instances_lines_marked_with_their_instance() {
+    let Some(redis) = redis_url() else { return };
+    let prefix = format!("test-{}", random_suffix());
+    let configure = |env: &mut std::collections::HashMap<String, String>| {
+        env.insert("REDIS_URL".into(), redis.clone());
+        env.insert("GUILDHALL_REDIS_PREFIX".into(), prefix.clone());
+    };
+    let a = spawn_app_with(configure).await;
+    let b = spawn_app_with(configure).await;
+    let a_name = a.state.broadcaster.send(Instance).await.unwrap();
+    let b_name = b.state.broadcaster.send(Instance).await.unwrap();
+    assert_ne!(a_name, b_name);
+    let token = admin_token(&b).await;
+    let mut socket = connect(&b, "/ws/logs", Some(&token)).await.unwrap();
+    // Until b has subscribed, a's lines do not reach it: probe until one does.
+    let mut from_a = None;
+    for probe in 0..50 {
+        a.state
+            .broadcaster
+            .send(PublishLog(tagged("INFO", &format!("probe {probe}"))))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while from_a.is_none() {
+            let Ok(frame) = tokio::time::timeout_at(deadline, socket.next()).await else {
+                break;
+            };
+            if let Some(Ok(Message::Text(text))) = frame {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["target"] == "ws_test"
+                    && frame["message"].as_str().unwrap().starts_with("probe")
+                {
+                    from_a = Some(frame);
+                }
+            }
+        }
+        if from_a.is_some() {
+            break;
+        }
+    }
+    let from_a = from_a.expect("a line published on a reaches a viewer on b");
+    assert_eq!(from_a["instance"], &*a_name);
+    b.state
+        .broadcaster
+        .send(PublishLog(tagged("INFO", "from b")))
+        .await
+        .unwrap();
+    a.state
+        .broadcaster
+        .send(PublishLog(tagged("INFO", "from a, last")))
+        .await
+        .unwrap();
+    let (lines, _) = read_until(&mut socket, "from a, last").await;
+    let by_message = |m: &str| lines.iter().find(|l| l["message"] == m).cloned();
+    assert_eq!(by_message("from b").unwrap()["instance"], &*b_name);
+    assert_eq!(by_message("from a, last").unwrap()["instance"], &*a_name);
+    // Each line once: b's own line is not echoed back through Redis.
+    assert_eq!(lines.iter().filter(|l| l["message"] == "from b").count(), 1);
 }

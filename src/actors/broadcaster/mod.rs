@@ -34,8 +34,8 @@ pub const RING_CAPACITY: usize = 1_000;
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// Lines a viewer may have waiting before it is reported as behind.
 pub const VIEWER_CAPACITY: usize = 512;
-/// Overflows in a row (without one clean drain) after which a viewer is closed as too slow.
-pub const VIEWER_MAX_OVERFLOWS: u32 = 3;
+/// A viewer behind for this long (no drain without missed lines) is closed as too slow.
+pub const VIEWER_MAX_BEHIND: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogLine {
@@ -283,6 +283,7 @@ impl LogBroadcaster {
             .filter(|(e, _)| !e.is_line())
             .map(|(e, _)| e.clone())
             .collect();
+        let now = Instant::now();
         let mut gone = Vec::new();
         for (id, viewer) in &self.viewers {
             let entries = match viewer.topic {
@@ -292,7 +293,7 @@ impl LogBroadcaster {
             if entries.is_empty() {
                 continue;
             }
-            let (wake, closed) = match viewer.queue.push_all(entries.iter().cloned()) {
+            let (wake, closed) = match viewer.queue.push_all(entries.iter().cloned(), now) {
                 Pushed::Queued { wake } => (wake, false),
                 Pushed::Closed { wake } => (wake, true),
             };

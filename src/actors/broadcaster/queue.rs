@@ -1,18 +1,21 @@
 //! One viewer's bounded send buffer, shared by the broadcaster (which pushes) and the viewer's
 //! session (which drains when woken). The broadcaster never waits on a viewer: a push is a short
-//! lock and at most one wake-up message per drain. A viewer that lets the buffer fill loses what
-//! it held (counted, and reported to it as "missed N lines"), then continues from the newest;
-//! one that overflows `max_overflows` times without once draining cleanly is closed as too slow,
-//! and its buffer is freed. Memory per viewer is therefore `capacity` shared entries at most.
+//! lock and at most one wake-up message per drain. When the buffer is full the oldest entries
+//! make room (counted, and reported to the viewer as "missed N lines"), so a viewer that falls
+//! behind continues from the newest. One that stays behind (every drain missing something) for
+//! `max_behind` is closed as too slow and its buffer freed; a burst that overflows a viewer once
+//! does not close it, since its next drain is clean. Memory per viewer is `capacity` shared
+//! entries at most, whatever the viewer does.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::wire::Entry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
-    /// Stayed too far behind.
+    /// Stayed behind for the queue's `max_behind`.
     TooSlow,
 }
 
@@ -35,8 +38,8 @@ pub struct Drained {
 struct State {
     entries: VecDeque<Arc<Entry>>,
     missed: u64,
-    /// Overflows since the last drain that found nothing missed.
-    overflows: u32,
+    /// When the viewer first overflowed since its last clean drain (one that missed nothing).
+    behind_since: Option<Instant>,
     closed: Option<Closed>,
     /// A wake-up is on its way and the session has not drained since.
     notified: bool,
@@ -45,21 +48,21 @@ struct State {
 pub struct ViewerQueue {
     state: Mutex<State>,
     capacity: usize,
-    max_overflows: u32,
+    max_behind: Duration,
 }
 
 impl ViewerQueue {
-    pub fn new(capacity: usize, max_overflows: u32) -> Arc<Self> {
+    pub fn new(capacity: usize, max_behind: Duration) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 entries: VecDeque::with_capacity(capacity.min(64)),
                 missed: 0,
-                overflows: 0,
+                behind_since: None,
                 closed: None,
                 notified: false,
             }),
             capacity: capacity.max(1),
-            max_overflows,
+            max_behind,
         })
     }
 
@@ -71,31 +74,35 @@ impl ViewerQueue {
         !std::mem::replace(&mut state.notified, true)
     }
 
-    pub fn push(&self, entry: Arc<Entry>) -> Pushed {
-        self.push_all(std::iter::once(entry))
+    pub fn push(&self, entry: Arc<Entry>, now: Instant) -> Pushed {
+        self.push_all(std::iter::once(entry), now)
     }
 
     /// Pushes a batch under one lock (the broadcaster fans out in batches).
-    pub fn push_all(&self, entries: impl IntoIterator<Item = Arc<Entry>>) -> Pushed {
+    pub fn push_all(&self, entries: impl IntoIterator<Item = Arc<Entry>>, now: Instant) -> Pushed {
         let mut state = self.lock();
         if state.closed.is_some() {
             return Pushed::Closed { wake: false };
         }
+        let mut overflowed = false;
         for entry in entries {
             if state.entries.len() >= self.capacity {
-                state.missed += state.entries.len() as u64;
-                state.entries.clear();
-                state.overflows += 1;
-                if state.overflows > self.max_overflows {
-                    state.closed = Some(Closed::TooSlow);
-                    // Nothing it held will be sent: free it now, not when the session runs.
-                    state.entries = VecDeque::new();
-                    return Pushed::Closed {
-                        wake: Self::wake(&mut state),
-                    };
-                }
+                state.entries.pop_front();
+                state.missed += 1;
+                overflowed = true;
             }
             state.entries.push_back(entry);
+        }
+        if overflowed {
+            let since = *state.behind_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= self.max_behind {
+                state.closed = Some(Closed::TooSlow);
+                // Nothing it held will be sent: free it now, not when the session runs.
+                state.entries = VecDeque::new();
+                return Pushed::Closed {
+                    wake: Self::wake(&mut state),
+                };
+            }
         }
         Pushed::Queued {
             wake: !state.entries.is_empty() && Self::wake(&mut state),
@@ -108,7 +115,7 @@ impl ViewerQueue {
         state.notified = false;
         let missed = std::mem::take(&mut state.missed);
         if missed == 0 && !state.entries.is_empty() {
-            state.overflows = 0;
+            state.behind_since = None;
         }
         Drained {
             entries: std::mem::take(&mut state.entries),
@@ -149,61 +156,68 @@ mod tests {
         drained.entries.iter().map(|e| e.seq).collect()
     }
 
+    const BEHIND: Duration = Duration::from_secs(10);
+
     #[test]
     fn a_viewer_is_woken_once_per_drain_not_once_per_line() {
-        let queue = ViewerQueue::new(8, 2);
-        assert_eq!(queue.push(entry(1)), Pushed::Queued { wake: true });
-        assert_eq!(queue.push(entry(2)), Pushed::Queued { wake: false });
+        let (queue, now) = (ViewerQueue::new(8, BEHIND), Instant::now());
+        assert_eq!(queue.push(entry(1), now), Pushed::Queued { wake: true });
+        assert_eq!(queue.push(entry(2), now), Pushed::Queued { wake: false });
         assert_eq!(seqs(&queue.drain()), vec![1, 2]);
-        assert_eq!(queue.push(entry(3)), Pushed::Queued { wake: true });
+        assert_eq!(queue.push(entry(3), now), Pushed::Queued { wake: true });
     }
 
     #[test]
     fn a_viewer_that_falls_behind_is_told_how_many_it_missed_and_gets_the_newest() {
-        let queue = ViewerQueue::new(4, 2);
-        for seq in 1..=6 {
-            queue.push(entry(seq));
-        }
+        let (queue, now) = (ViewerQueue::new(4, BEHIND), Instant::now());
+        assert!(matches!(
+            queue.push_all((1..=6).map(entry), now),
+            Pushed::Queued { wake: true }
+        ));
         let drained = queue.drain();
-        assert_eq!(drained.missed, 4);
-        assert_eq!(seqs(&drained), vec![5, 6]);
+        assert_eq!(drained.missed, 2);
+        assert_eq!(seqs(&drained), vec![3, 4, 5, 6]);
         assert_eq!(drained.closed, None);
         // The count is reported once.
-        queue.push(entry(7));
+        queue.push(entry(7), now);
         assert_eq!(queue.drain().missed, 0);
     }
 
     #[test]
-    fn a_viewer_that_stays_too_far_behind_is_closed_and_its_buffer_freed() {
-        let queue = ViewerQueue::new(4, 2);
-        let mut last = Pushed::Queued { wake: false };
+    fn a_viewer_that_stays_behind_is_closed_and_its_buffer_freed() {
+        let (queue, start) = (ViewerQueue::new(4, BEHIND), Instant::now());
         let mut seq = 0;
-        while matches!(last, Pushed::Queued { .. }) {
-            seq += 1;
-            last = queue.push(entry(seq));
-            assert!(queue.len() <= 4, "bounded");
+        // Behind from the first overflow on; still open until `BEHIND` has passed.
+        for second in 0..10 {
+            let now = start + Duration::from_secs(second);
+            for _ in 0..10 {
+                seq += 1;
+                assert!(matches!(queue.push(entry(seq), now), Pushed::Queued { .. }));
+                assert!(queue.len() <= 4, "bounded");
+            }
+            // Draining while missing lines does not count as catching up.
+            if second % 3 == 0 {
+                assert!(queue.drain().missed > 0);
+                queue.push_all((0..5).map(|_| entry(0)), now);
+            }
         }
-        // Three overflows of four: closed on the thirteenth line.
-        assert_eq!(seq, 13);
+        let late = start + BEHIND;
+        assert!(matches!(queue.push(entry(99), late), Pushed::Closed { .. }));
         assert!(queue.is_empty(), "freed at once");
-        assert_eq!(queue.push(entry(99)), Pushed::Closed { wake: false });
+        assert_eq!(queue.push(entry(100), late), Pushed::Closed { wake: false });
         let drained = queue.drain();
         assert_eq!(drained.closed, Some(Closed::TooSlow));
         assert!(drained.entries.is_empty());
     }
 
     #[test]
-    fn a_clean_drain_forgives_earlier_overflows() {
-        let queue = ViewerQueue::new(2, 1);
-        for round in 0..5 {
-            for seq in 0..3 {
-                assert!(
-                    matches!(queue.push(entry(round * 10 + seq)), Pushed::Queued { .. }),
-                    "round {round}"
-                );
-            }
-            assert_eq!(queue.drain().missed, 2);
-            queue.push(entry(100));
+    fn a_burst_that_overflows_once_is_forgiven_by_a_clean_drain() {
+        let (queue, start) = (ViewerQueue::new(2, BEHIND), Instant::now());
+        for second in 0..30 {
+            let now = start + Duration::from_secs(second);
+            queue.push_all((0..5).map(entry), now);
+            assert_eq!(queue.drain().missed, 3);
+            assert!(matches!(queue.push(entry(100), now), Pushed::Queued { .. }));
             assert_eq!(queue.drain().missed, 0, "caught up");
         }
     }
