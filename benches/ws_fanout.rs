@@ -313,7 +313,7 @@ fn main() {
         let port = app.port();
         let state = app.state().clone();
         let handle = app.handle();
-        actix_web::rt::spawn(app.run_until_stopped());
+        let served = actix_web::rt::spawn(app.run_until_stopped());
         let user = guildhall::store::users::create(
             &state.store,
             "bench",
@@ -425,6 +425,8 @@ fn main() {
         );
         println!("viewers disconnected during the run: {}", tally.closed.load(Ordering::Relaxed));
         handle.stop(false).await;
+        // Let the daemon close its pool inside the runtime, not after it is gone.
+        let _ = served.await;
     });
     client.shutdown_timeout(Duration::from_secs(1));
 }
