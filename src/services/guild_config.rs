@@ -22,6 +22,9 @@ pub struct GuildConfig {
     /// of a guild's settings needs no query; GUILD_CREATE and GUILD_DELETE invalidate it.
     pub present: bool,
     pub settings: GuildSettings,
+    /// The settings' version (the `ETag` of `GET /api/v1/settings/{guild}`), cached with them
+    /// so that a read needs no query; every write invalidates the entry.
+    pub version: i64,
     /// Every known module and whether it is enabled in the guild.
     pub modules: BTreeMap<String, bool>,
 }
@@ -70,7 +73,8 @@ impl GuildConfigCache {
             .guild(guild_id)
             .await?
             .is_some_and(|g| g.is_present());
-        let settings = self.store.guild_settings(guild_id).await?;
+        let VersionedSettings { settings, version } =
+            self.store.guild_settings_versioned(guild_id).await?;
         let modules = self
             .store
             .guild_modules(guild_id)
@@ -80,6 +84,7 @@ impl GuildConfigCache {
         Ok(GuildConfig {
             present,
             settings,
+            version,
             modules,
         })
     }
@@ -187,11 +192,15 @@ impl GuildConfigService {
         })
     }
 
-    /// The guild's settings with their version, read from the database (the version is the
-    /// `ETag` a later write names in `If-Match`).
+    /// The guild's settings with their version (the `ETag` a later write names in
+    /// `If-Match`), from the cache: no query when cached. A write elsewhere invalidates the
+    /// entry before it is acknowledged, and `If-Match` is checked against the row itself.
     pub async fn settings(&self, guild: Snowflake) -> Result<VersionedSettings, GuildConfigError> {
-        self.config(guild).await?;
-        Ok(self.store.guild_settings_versioned(guild.as_i64()).await?)
+        let config = self.config(guild).await?;
+        Ok(VersionedSettings {
+            settings: config.settings.clone(),
+            version: config.version,
+        })
     }
 
     /// Replaces every setting.
