@@ -6,18 +6,10 @@
 //! lost.
 
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
-
-use deadpool_redis::redis::AsyncCommands;
-use futures_util::StreamExt;
 
 use super::redis::Redis;
-
-/// How often the subscription is checked with a PING (a half-open connection delivers nothing
-/// and reports nothing).
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
-const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+use super::subscription::{Listener, listen};
+use deadpool_redis::redis::AsyncCommands;
 
 /// What to forget, as published between instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +118,12 @@ impl Bus {
         let Some(redis) = self.redis.clone() else {
             return;
         };
-        tokio::spawn(listen(Arc::downgrade(&self.caches), redis));
+        let channel = channel(&redis);
+        let applier = Applier {
+            caches: Arc::downgrade(&self.caches),
+            redis: redis.clone(),
+        };
+        tokio::spawn(listen(redis, channel, applier));
     }
 }
 
@@ -134,64 +131,43 @@ fn channel(redis: &Redis) -> String {
     redis.key(&["invalidate"])
 }
 
-async fn listen(caches: Weak<Registry>, redis: Redis) {
-    let channel = channel(&redis);
-    // Failures are reported once per outage, not once per retry.
-    let mut reported = false;
-    while caches.strong_count() > 0 {
-        match redis.pubsub(&channel).await {
-            Ok(pubsub) => {
-                let Some(registry) = caches.upgrade() else {
-                    return;
-                };
-                for what in &Invalidation::EVERYTHING {
-                    apply(&registry, what);
-                }
-                drop(registry);
-                tracing::info!(channel, "subscribed to cache invalidations");
-                redis.report_subscription(true);
-                let (mut sink, mut stream) = pubsub.split();
-                let mut heartbeat =
-                    tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-                loop {
-                    tokio::select! {
-                        message = stream.next() => {
-                            let Some(message) = message else { break };
-                            let Some(registry) = caches.upgrade() else { return };
-                            let text: String = message.get_payload().unwrap_or_default();
-                            match Invalidation::decode(&text) {
-                                Some(what) => apply(&registry, &what),
-                                None => tracing::warn!(channel, "ignoring an unreadable invalidation message"),
-                            }
-                        }
-                        _ = heartbeat.tick() => {
-                            if caches.strong_count() == 0 {
-                                return;
-                            }
-                            // Any answer will do: in subscribed mode RESP2 answers PING with an array.
-                            let pong = tokio::time::timeout(PING_TIMEOUT, sink.ping::<deadpool_redis::redis::Value>()).await;
-                            if !matches!(pong, Ok(Ok(_))) {
-                                break;
-                            }
-                        }
-                    }
-                }
-                reported = true;
-                redis.report_subscription(false);
-                tracing::warn!(
-                    channel,
-                    "lost the subscription to cache invalidations; other instances' changes are seen when cached entries expire, until it is back"
-                );
-            }
-            Err(e) if reported => {
-                tracing::debug!(channel, error = %e, "cannot subscribe to cache invalidations yet");
-            }
-            Err(e) => {
-                tracing::warn!(channel, error = %e, "cannot subscribe to cache invalidations; retrying");
-                reported = true;
+/// Applies the other instances' invalidations to this instance's caches.
+struct Applier {
+    caches: Weak<Registry>,
+    redis: Redis,
+}
+
+impl Listener for Applier {
+    const WHAT: &'static str = "cache invalidations";
+    const WHILE_LOST: &'static str = "other instances' changes are seen when cached entries expire";
+
+    fn alive(&self) -> bool {
+        self.caches.strong_count() > 0
+    }
+
+    fn subscribed(&mut self) {
+        // Whatever was published while unsubscribed is lost: forget everything.
+        if let Some(registry) = self.caches.upgrade() {
+            for what in &Invalidation::EVERYTHING {
+                apply(&registry, what);
             }
         }
-        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+        self.redis.report_subscription(true);
+    }
+
+    fn message(&mut self, payload: String) -> bool {
+        let Some(registry) = self.caches.upgrade() else {
+            return false;
+        };
+        match Invalidation::decode(&payload) {
+            Some(what) => apply(&registry, &what),
+            None => tracing::warn!("ignoring an unreadable invalidation message"),
+        }
+        true
+    }
+
+    fn lost(&mut self) {
+        self.redis.report_subscription(false);
     }
 }
 

@@ -5,3 +5,4 @@ pub mod cache_map;
 pub mod invalidation;
 pub mod ratelimit;
 pub mod redis;
+pub mod subscription;

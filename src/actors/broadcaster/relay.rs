@@ -7,22 +7,18 @@
 //! (counted in `guildhall_log_lines_dropped_total`), never queued without bound.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Addr, WeakAddr};
 use deadpool_redis::redis::AsyncCommands;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::wire::Entry;
 use super::{LogBroadcaster, Relayed};
 use crate::shared::redis::Redis;
+use crate::shared::subscription::{Listener, listen};
 
 /// Batches waiting to be published; more are dropped.
 const PUBLISH_QUEUE: usize = 256;
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
-const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Relay {
     batches: mpsc::Sender<String>,
@@ -59,7 +55,12 @@ impl Relay {
     pub fn start(redis: Redis, instance: Arc<str>, broadcaster: Addr<LogBroadcaster>) -> Self {
         let (batches, rx) = mpsc::channel(PUBLISH_QUEUE);
         actix::spawn(publish(redis.clone(), rx));
-        actix::spawn(listen(redis, instance, broadcaster.downgrade()));
+        let channel = channel(&redis);
+        let listener = ToBroadcaster {
+            instance,
+            broadcaster: broadcaster.downgrade(),
+        };
+        actix::spawn(listen(redis, channel, listener));
         Relay { batches }
     }
 
@@ -88,59 +89,33 @@ async fn publish(redis: Redis, mut batches: mpsc::Receiver<String>) {
     }
 }
 
-/// Ends once the broadcaster is gone (it holds no strong address, so it does not keep it alive).
-async fn listen(redis: Redis, instance: Arc<str>, broadcaster: WeakAddr<LogBroadcaster>) {
-    let channel = channel(&redis);
-    let mut reported = false;
-    while broadcaster.upgrade().is_some() {
-        match redis.pubsub(&channel).await {
-            Ok(pubsub) => {
-                tracing::info!(channel, "subscribed to the other instances' log lines");
-                reported = false;
-                let (mut sink, mut stream) = pubsub.split();
-                let mut heartbeat =
-                    tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-                loop {
-                    tokio::select! {
-                        message = stream.next() => {
-                            let Some(message) = message else { break };
-                            let payload: String = message.get_payload().unwrap_or_default();
-                            if let Some(entries) = decode(&instance, &payload)
-                                && !entries.is_empty()
-                            {
-                                let Some(addr) = broadcaster.upgrade() else { return };
-                                addr.do_send(Relayed(entries));
-                            }
-                        }
-                        _ = heartbeat.tick() => {
-                            if broadcaster.upgrade().is_none() {
-                                return;
-                            }
-                            let pong = tokio::time::timeout(
-                                PING_TIMEOUT,
-                                sink.ping::<deadpool_redis::redis::Value>(),
-                            )
-                            .await;
-                            if !matches!(pong, Ok(Ok(_))) {
-                                break;
-                            }
-                        }
-                    }
-                }
-                tracing::warn!(
-                    channel,
-                    "lost the subscription to the other instances' log lines; retrying"
-                );
-            }
-            Err(e) if reported => {
-                tracing::debug!(channel, error = %e, "cannot subscribe to log lines yet");
-            }
-            Err(e) => {
-                tracing::warn!(channel, error = %e, "cannot subscribe to the other instances' log lines; retrying");
-                reported = true;
-            }
+/// Hands the other instances' lines to this instance's broadcaster. Holds no strong address,
+/// so it does not keep the broadcaster alive; the subscription ends once it is gone.
+struct ToBroadcaster {
+    instance: Arc<str>,
+    broadcaster: WeakAddr<LogBroadcaster>,
+}
+
+impl Listener for ToBroadcaster {
+    const WHAT: &'static str = "the other instances' log lines";
+    const WHILE_LOST: &'static str = "viewers see only this instance's lines";
+
+    fn alive(&self) -> bool {
+        self.broadcaster.upgrade().is_some()
+    }
+
+    fn message(&mut self, payload: String) -> bool {
+        let Some(entries) = decode(&self.instance, &payload) else {
+            return true;
+        };
+        if entries.is_empty() {
+            return true;
         }
-        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+        let Some(addr) = self.broadcaster.upgrade() else {
+            return false;
+        };
+        addr.do_send(Relayed(entries));
+        true
     }
 }
 
