@@ -6,6 +6,7 @@ pub mod command;
 pub mod command_path;
 pub mod crypto;
 pub mod players;
+pub mod policy;
 pub mod registry;
 pub mod schedule;
 pub mod service;

@@ -48,6 +48,8 @@ pub enum MinecraftError {
     Disabled(String),
     #[error("unknown schedule {0}")]
     UnknownSchedule(i64),
+    #[error("unknown role `{0}`")]
+    UnknownRole(String),
     #[error(transparent)]
     Rcon(#[from] RconError),
     #[error(transparent)]

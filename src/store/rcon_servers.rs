@@ -263,3 +263,61 @@ pub async fn command_policy(store: &Store) -> Result<BTreeMap<String, Vec<String
     }
     Ok(out)
 }
+
+/// One role's stored command policy, with when it last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRow {
+    pub role: String,
+    pub allowed: Vec<String>,
+    pub updated_at: i64,
+}
+
+/// Every stored policy row, by role name.
+pub async fn command_policy_rows(store: &Store) -> Result<Vec<PolicyRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT role_name, allowed, updated_at FROM minecraft_command_policy ORDER BY role_name",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let role: String = row.try_get("role_name")?;
+            let allowed: String = row.try_get("allowed")?;
+            let allowed = serde_json::from_str(&allowed).map_err(|e| {
+                StoreError::Corrupt(format!("minecraft_command_policy for `{role}`: {e}"))
+            })?;
+            Ok(PolicyRow {
+                role,
+                allowed,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Replaces one role's command roots (an empty list allows nothing) in one statement, so two
+/// concurrent writers leave one of their lists, never a mixture.
+pub async fn set_command_policy(
+    store: &Store,
+    role: &str,
+    allowed: &[String],
+) -> Result<PolicyRow, StoreError> {
+    let now = now_ms();
+    let json = serde_json::to_string(allowed)
+        .map_err(|e| StoreError::Corrupt(format!("command policy for `{role}`: {e}")))?;
+    sqlx::query(
+        "INSERT INTO minecraft_command_policy (role_name, allowed, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (role_name) DO UPDATE SET allowed = excluded.allowed, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(role)
+    .bind(json)
+    .bind(now)
+    .execute(store.pool())
+    .await?;
+    Ok(PolicyRow {
+        role: role.to_owned(),
+        allowed: allowed.to_vec(),
+        updated_at: now,
+    })
+}

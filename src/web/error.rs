@@ -330,7 +330,8 @@ impl From<MinecraftError> for ApiError {
             MinecraftError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
             MinecraftError::UnknownServer(_)
             | MinecraftError::NoServerForGuild
-            | MinecraftError::UnknownSchedule(_) => ApiError::NotFound(e.to_string()),
+            | MinecraftError::UnknownSchedule(_)
+            | MinecraftError::UnknownRole(_) => ApiError::NotFound(e.to_string()),
             MinecraftError::NotAllowed { .. } => ApiError::ForbiddenBecause(e.to_string()),
             MinecraftError::EnvironmentManaged(_) | MinecraftError::Disabled(_) => {
                 ApiError::Conflict(e.to_string())

@@ -17,6 +17,7 @@ mod headers;
 mod http;
 mod mfa;
 mod minecraft;
+mod minecraft_policy;
 mod monitoring;
 mod origin;
 mod route_table;

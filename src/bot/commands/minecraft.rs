@@ -199,7 +199,8 @@ fn mc_error(e: MinecraftError) -> CommandError {
         MinecraftError::NotAllowed { .. }
         | MinecraftError::EnvironmentManaged(_)
         | MinecraftError::Disabled(_)
-        | MinecraftError::UnknownSchedule(_) => CommandError::NotConfigured(e.to_string()),
+        | MinecraftError::UnknownSchedule(_)
+        | MinecraftError::UnknownRole(_) => CommandError::NotConfigured(e.to_string()),
         MinecraftError::Rcon(rcon) => match rcon {
             RconError::Disabled | RconError::Removed => {
                 CommandError::NotConfigured(format!("The Minecraft server: {rcon}."))

@@ -3,10 +3,11 @@
 
 use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::rbac::Permission as P;
+use crate::minecraft::policy::RolePolicy;
 use crate::minecraft::schedule::ScheduleSpec;
 use crate::minecraft::service::AuditStatus;
 use crate::minecraft::service::{ServerPatch, ServerSpec};
@@ -16,6 +17,7 @@ use crate::store::users;
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, parse_snowflake};
 use crate::web::openapi::ErrorBody;
+use crate::web::validate::Json;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -30,9 +32,20 @@ use crate::web::openapi::ErrorBody;
         players,
         list_schedules,
         create_schedule,
-        delete_schedule
+        delete_schedule,
+        list_policies,
+        get_policy,
+        put_policy
     ),
-    components(schemas(NewServerRequest, ServerUpdate, CommandRequest, NewScheduleRequest))
+    components(schemas(
+        NewServerRequest,
+        ServerUpdate,
+        CommandRequest,
+        NewScheduleRequest,
+        PolicyUpdate,
+        RolePolicy,
+        PolicyList
+    ))
 )]
 pub struct Doc;
 
@@ -66,6 +79,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         declare("/minecraft/servers/{name}/schedules/{id}")
             .delete(Access::Global(P::MinecraftManage), delete_schedule),
+    )
+    .service(declare("/minecraft/policy").get(Access::Global(P::MinecraftView), list_policies))
+    .service(
+        declare("/minecraft/policy/{role}")
+            .get(Access::Global(P::MinecraftView), get_policy)
+            .put(Access::Global(P::MinecraftManage), put_policy),
     );
 }
 
@@ -364,4 +383,80 @@ pub async fn delete_schedule(
     let caller = caller(&state, &auth).await?;
     state.minecraft.remove_schedule(&caller, &name, id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// What `PUT /minecraft/policy/{role}` accepts: what `GET` returned (`role` and `updated_at`
+/// may be sent back; `role` must then name the role in the path).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyUpdate {
+    pub role: Option<String>,
+    /// The command roots the role's members may send (`list`, `whitelist`, `essentials:kick`),
+    /// or `["*"]` for every command; `[]` allows nothing. At most 100; a leading `/` and the
+    /// `minecraft:` namespace are dropped, case is ignored, duplicates are merged.
+    pub allowed: Vec<String>,
+    /// Ignored (the server sets it).
+    pub updated_at: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyList {
+    /// Every role, those without a policy included (they may send nothing).
+    pub roles: Vec<RolePolicy>,
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/policy", tag = "minecraft",
+    responses((status = 200, description = "Every role's command policy", body = PolicyList),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_policies(
+    state: web::Data<AppState>,
+    _auth: Auth,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(PolicyList {
+        roles: state.minecraft.policies().await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/minecraft/policy/{role}", tag = "minecraft",
+    params(("role" = String, Path, description = "guildhall role name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The role's command policy", body = RolePolicy),
+        (status = 404, description = "No such role", body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(role = %role))]
+pub async fn get_policy(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    role: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.minecraft.policy(&role).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/minecraft/policy/{role}", tag = "minecraft", request_body = PolicyUpdate,
+    params(("role" = String, Path, description = "guildhall role name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "Replaced and audited (`minecraft.policy_update`); applies to the next command", body = RolePolicy),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No such role", body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(role = %role))]
+pub async fn put_policy(
+    state: web::Data<AppState>,
+    auth: Auth,
+    role: web::Path<String>,
+    body: Json<PolicyUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    if body.role.as_deref().is_some_and(|r| r != role.as_str()) {
+        return Err(ApiError::invalid_field(
+            "role",
+            "names another role than the path",
+        ));
+    }
+    let caller = caller(&state, &auth).await?;
+    let policy = state
+        .minecraft
+        .set_policy(&caller, &role, &body.allowed)
+        .await?;
+    Ok(HttpResponse::Ok().json(policy))
 }
