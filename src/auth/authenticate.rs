@@ -165,6 +165,18 @@ impl Authenticator {
         })
     }
 
+    /// The CSRF token a valid session cookie carries, for the dashboard to put in its forms.
+    /// The token was verified when the request was authenticated, so this reads the cache.
+    pub fn session_csrf(&self, token: &str) -> Option<String> {
+        let claims = match self.cache.verified_token(token) {
+            Some(claims) => claims,
+            None => Arc::new(tokens::verify(&self.jwt_secret_key, token, TokenType::Session).ok()?),
+        };
+        (claims.typ == TokenType::Session)
+            .then(|| claims.csrf.clone())
+            .flatten()
+    }
+
     /// A user as authentication sees it: from the cache, else from the database (then cached).
     pub async fn user(&self, id: i64) -> Result<Option<Arc<UserAuth>>, StoreError> {
         if let Some(user) = self.cache.user(id) {

@@ -32,6 +32,7 @@ macro_rules! asset {
 
 const ASSETS: &[Asset] = &[
     asset!("css/guildhall.css", "text/css; charset=utf-8"),
+    asset!("js/guildhall.js", "text/javascript; charset=utf-8"),
     asset!("vendor/htmx/htmx.min.js", "text/javascript; charset=utf-8"),
     asset!("vendor/htmx/ws.min.js", "text/javascript; charset=utf-8"),
     asset!(

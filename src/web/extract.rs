@@ -301,6 +301,16 @@ pub async fn authenticate_request(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Principal, ApiError> {
+    authenticate_request_with(state, req, None).await
+}
+
+/// [`authenticate_request`] for a dashboard form posted without JavaScript: its CSRF token
+/// comes in a hidden field (`form_csrf`) when the request carries no `X-CSRF-Token` header.
+pub async fn authenticate_request_with(
+    state: &AppState,
+    req: &HttpRequest,
+    form_csrf: Option<&str>,
+) -> Result<Principal, ApiError> {
     let headers = req.headers();
     let cookie;
     let credential = if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -316,7 +326,10 @@ pub async fn authenticate_request(
         cookie = found;
         let intent = if is_state_changing(req.method()) {
             Intent::Change {
-                csrf: headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+                csrf: headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .or(form_csrf),
             }
         } else {
             Intent::Read

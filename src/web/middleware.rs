@@ -197,15 +197,15 @@ async fn rate_limited(req: &ServiceRequest) -> Option<ApiError> {
 
 /// Gives an error response the JSON error shape: 404s from routing, 405s from resources,
 /// extractor errors (bad JSON, bodies over the limit) and anything else the framework makes.
-/// Responses that are already JSON pass untouched.
+/// Responses that are already JSON (or a dashboard page's HTML error page) pass untouched.
 fn reshape_error<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
-    let already_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if already_json {
+    // Dashboard pages answer their errors as HTML pages (with their own `ErrorInfo`).
+    let already_shaped = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
+    if already_shaped {
         return res.map_into_left_body();
     }
     let status = res.status();

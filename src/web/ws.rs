@@ -104,7 +104,7 @@ async fn open(
 
 /// Browsers send cookies with cross-site WebSocket handshakes unless told otherwise; refusing a
 /// foreign `Origin` closes cross-site WebSocket hijacking for cookie sessions.
-fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
     let origin = req
         .headers()
         .get(header::ORIGIN)

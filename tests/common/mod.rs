@@ -8,6 +8,7 @@ pub mod auth;
 pub mod fake_discord;
 pub mod fake_rcon;
 pub mod logs;
+pub mod pages;
 pub mod proxy;
 
 use std::collections::HashMap;

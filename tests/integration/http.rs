@@ -100,8 +100,18 @@ async fn ready_is_503_while_the_database_is_unreachable_and_health_stays_200() {
 #[actix_web::test]
 async fn the_dashboard_says_what_is_not_configured() {
     let app = spawn_app().await;
+    // Signed out, `/` leads to sign-in; the overview itself is tested in `pages`.
     let response = app.get("/").await;
     assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.url().path().ends_with("/sign-in"));
+    let token = crate::common::auth::admin_token(&app).await;
+    let response = app
+        .client
+        .get(app.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     let html = response.text().await.unwrap();
     assert!(html.contains("Not configured yet"));
     assert!(html.contains("DISCORD_TOKEN is not set"));

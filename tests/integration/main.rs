@@ -20,6 +20,7 @@ mod minecraft;
 mod minecraft_policy;
 mod monitoring;
 mod origin;
+mod pages;
 mod route_table;
 mod routes;
 mod settings;

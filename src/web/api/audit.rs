@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::rbac::Permission;
+use crate::auth::rbac::{Grants, Permission};
 use crate::state::AppState;
 use crate::store::audit::{self, AuditEntry, AuditFilter};
 use crate::web::error::ApiError;
@@ -85,7 +85,7 @@ fn millis(name: &str, raw: &str) -> Result<i64, ApiError> {
 }
 
 /// Parses the query by hand so that every error names its parameter and unknown ones are refused.
-fn filter_from(query: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
+pub fn filter_from(query: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
     let mut f = AuditFilter {
         limit: DEFAULT_LIMIT,
         ..AuditFilter::default()
@@ -118,6 +118,22 @@ fn filter_from(query: &HashMap<String, String>) -> Result<AuditFilter, ApiError>
     Ok(f)
 }
 
+/// The entries `filter` selects, for a reader holding `grants`: the one query the API and the
+/// dashboard's audit pages run. Readers with only guild grants must name one of their guilds.
+pub async fn entries(
+    state: &AppState,
+    grants: &Grants,
+    filter: AuditFilter,
+) -> Result<Vec<AuditEntry>, ApiError> {
+    if !grants.allows_globally(Permission::AuditRead) {
+        match filter.guild_id {
+            Some(g) if grants.allows(Permission::AuditRead, Some(g)) => {}
+            _ => return Err(ApiError::Forbidden),
+        }
+    }
+    Ok(audit::list(&state.store, &filter).await?)
+}
+
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
     params(
         ("actor" = Option<String>, Query, description = "Acting user id", pattern = "^[1-9][0-9]{0,18}$"),
@@ -138,14 +154,7 @@ pub async fn list(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = filter_from(&query)?;
-    // Readers with only guild grants see only their guilds' entries.
-    if !auth.grants.allows_globally(Permission::AuditRead) {
-        match filter.guild_id {
-            Some(g) if auth.grants.allows(Permission::AuditRead, Some(g)) => {}
-            _ => return Err(ApiError::Forbidden),
-        }
-    }
-    let entries = audit::list(&state.store, &filter).await?;
+    let entries = entries(&state, &auth.grants, filter.clone()).await?;
     let next_cursor = (entries.len() == filter.limit as usize)
         .then(|| entries.last().map(|e| e.id.to_string()))
         .flatten();

@@ -91,7 +91,7 @@ fn with_session(
     TokenResponse::new(session.tokens, session.csrf_token)
 }
 
-fn session_cookie(
+pub(crate) fn session_cookie(
     req: &HttpRequest,
     value: String,
     max_age: std::time::Duration,

@@ -1,0 +1,136 @@
+//! A visitor of the dashboard without a browser: a client that does not follow redirects and
+//! keeps the cookies it is given, posting forms the way a browser does (urlencoded, with the
+//! site's `Origin`). For flows in a real browser, see `tests/integration/browser/`.
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+
+use super::TestApp;
+
+pub struct Visitor<'a> {
+    pub app: &'a TestApp,
+    client: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl<'a> Visitor<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Visitor {
+            app,
+            client,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let mut parts = text.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let removed =
+                value.is_empty() || parts.any(|p| p.trim().eq_ignore_ascii_case("max-age=0"));
+            if removed {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+
+    /// `GET path` with the visitor's cookies and any extra headers.
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(self.app.url(path))
+            .header(COOKIE, self.cookie_header());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
+        self.keep_cookies(&response);
+        response
+    }
+
+    pub async fn get(&mut self, path: &str) -> reqwest::Response {
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET path`, expecting a page: its HTML.
+    pub async fn page(&mut self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("body")
+    }
+
+    /// Posts `fields` as a browser submits a form (urlencoded, `Origin` of the site).
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .client
+            .post(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .header(ORIGIN, self.app.address.as_str())
+            .form(fields)
+            .send()
+            .await
+            .expect("request");
+        self.keep_cookies(&response);
+        response
+    }
+
+    /// Signs in through the sign-in form (no MFA); panics unless it redirects.
+    pub async fn sign_in(&mut self, username: &str, password: &str) {
+        let response = self
+            .post_form(
+                "/sign-in",
+                &[
+                    ("username", username),
+                    ("password", password),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in");
+        assert!(self.cookies.contains_key("guildhall_session"));
+    }
+
+    /// The CSRF token a signed-in page carries in its forms.
+    pub async fn csrf(&mut self) -> String {
+        let html = self.page("/").await;
+        hidden_value(&html, "csrf_token").expect("a csrf_token field")
+    }
+}
+
+/// The `Location` a redirect points to.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The value of the first `<input type="hidden" name="NAME" value="…">` in `html`.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].replace("&amp;", "&"))
+}
