@@ -1,5 +1,6 @@
 //! The Discord bot: gateway events become commands that call the same services and actors as
-//! the web handlers. `GatewayActor` owns the serenity client; this module is its event handler.
+//! the web handlers. `GatewayActor` owns the gateway connections; its shard runners hand every
+//! dispatched event to `Handler::dispatch`.
 
 pub mod commands;
 pub mod error;
@@ -9,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serenity::all::{
-    Context, EventHandler, Guild, GuildMemberUpdateEvent, Interaction, Member, Message,
-    PartialGuild, Ready, ResumedEvent, UnavailableGuild,
+    Guild, GuildId, GuildMemberUpdateEvent, Interaction, Member, Message, PartialGuild, Ready,
+    ResumedEvent, ShardId, UnavailableGuild, User,
 };
 use serenity::builder::CreateMessage;
 use serenity::http::Http;
+use serenity::model::event::Event;
 
 use crate::actors::gateway::{GatewayEvent, GatewayMailbox};
 use crate::config::DiscordSettings;
@@ -115,8 +117,17 @@ fn to_i64(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
-/// serenity's event handler; every method counts its event, so tests (and operators) can see
-/// that an event reached the bot rather than being dropped for an unexpected payload.
+/// What every event handler gets with its event: the session's REST client and the shard the
+/// event came from (our counterpart of serenity's `Context`, which only serenity can build).
+#[derive(Clone)]
+pub struct Context {
+    pub http: Arc<Http>,
+    pub shard_id: ShardId,
+}
+
+/// The bot's event handler, fed by the gateway's shard runners (`actors::gateway::shard`).
+/// Each event has a method of its own; every method counts its event, so tests (and operators)
+/// can see that an event reached the bot rather than being dropped for an unexpected payload.
 pub struct Handler {
     bot: Arc<Bot>,
 }
@@ -125,10 +136,26 @@ impl Handler {
     pub fn new(bot: Arc<Bot>) -> Self {
         Self { bot }
     }
-}
 
-#[serenity::async_trait]
-impl EventHandler for Handler {
+    /// Hands one dispatched event to its method; events the bot does not use are ignored.
+    pub async fn dispatch(&self, ctx: Context, event: Event) {
+        match event {
+            Event::Ready(e) => self.ready(ctx, e.ready).await,
+            Event::Resumed(e) => self.resume(ctx, e).await,
+            Event::GuildCreate(e) => self.guild_create(ctx, e.guild).await,
+            Event::GuildUpdate(e) => self.guild_update(ctx, e.guild).await,
+            Event::GuildDelete(e) => self.guild_delete(ctx, e.guild).await,
+            Event::GuildMemberAdd(e) => self.guild_member_addition(ctx, e.member).await,
+            Event::GuildMemberUpdate(e) => self.guild_member_update(ctx, e).await,
+            Event::GuildMemberRemove(e) => {
+                self.guild_member_removal(ctx, e.guild_id, e.user).await;
+            }
+            Event::MessageCreate(e) => self.message(ctx, e.message).await,
+            Event::InteractionCreate(e) => self.interaction_create(ctx, e.interaction).await,
+            _ => {}
+        }
+    }
+
     async fn ready(&self, ctx: Context, ready: Ready) {
         let bot = &self.bot;
         bot.count("READY");
@@ -145,8 +172,6 @@ impl EventHandler for Handler {
             "discord shard ready"
         );
         bot.gateway.send(GatewayEvent::Ready {
-            shard,
-            total,
             guilds: ready.guilds.iter().map(|g| g.id.get()).collect(),
         });
         if !bot.commands_registered.swap(true, Ordering::AcqRel)
@@ -160,12 +185,9 @@ impl EventHandler for Handler {
     async fn resume(&self, ctx: Context, _: ResumedEvent) {
         self.bot.count("RESUMED");
         tracing::info!(shard = ctx.shard_id.0, "discord shard resumed");
-        self.bot.gateway.send(GatewayEvent::Resumed {
-            shard: ctx.shard_id.0,
-        });
     }
 
-    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+    async fn guild_create(&self, _ctx: Context, guild: Guild) {
         let bot = &self.bot;
         bot.count("GUILD_CREATE");
         let row = GuildUpsert {
@@ -183,7 +205,7 @@ impl EventHandler for Handler {
             .send(GatewayEvent::GuildAvailable(guild.id.get()));
     }
 
-    async fn guild_update(&self, _ctx: Context, _old: Option<Guild>, new: PartialGuild) {
+    async fn guild_update(&self, _ctx: Context, new: PartialGuild) {
         let bot = &self.bot;
         bot.count("GUILD_UPDATE");
         let row = GuildUpsert {
@@ -198,12 +220,7 @@ impl EventHandler for Handler {
         }
     }
 
-    async fn guild_delete(
-        &self,
-        _ctx: Context,
-        incomplete: UnavailableGuild,
-        _full: Option<Guild>,
-    ) {
+    async fn guild_delete(&self, _ctx: Context, incomplete: UnavailableGuild) {
         let bot = &self.bot;
         bot.count("GUILD_DELETE");
         // `unavailable` means a Discord outage, not that the bot left: keep the guild listed.
@@ -258,14 +275,12 @@ impl EventHandler for Handler {
         }
     }
 
-    async fn guild_member_update(
-        &self,
-        _ctx: Context,
-        _old: Option<Member>,
-        _new: Option<Member>,
-        _event: GuildMemberUpdateEvent,
-    ) {
+    async fn guild_member_update(&self, _ctx: Context, _event: GuildMemberUpdateEvent) {
         self.bot.count("GUILD_MEMBER_UPDATE");
+    }
+
+    async fn guild_member_removal(&self, _ctx: Context, _guild_id: GuildId, _user: User) {
+        self.bot.count("GUILD_MEMBER_REMOVE");
     }
 
     async fn message(&self, _ctx: Context, _message: Message) {

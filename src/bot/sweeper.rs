@@ -2,8 +2,8 @@
 //! Minecraft `ScheduleRunner` (a panic or a `Restart` restarts it, counted in
 //! `guildhall_actor_restarts_total{actor="ban_sweeper"}`).
 //!
-//! Each tick it asks the gateway for the running session (the REST client and the bot's user
-//! id); without one (not connected yet, or Discord away) it waits for the next tick. Due bans
+//! Each tick it takes the running session (the REST client and the bot's user id) from the
+//! `DiscordLink`; without one (not connected yet, or Discord away) it waits for the next tick. Due bans
 //! are claimed in the database (`resolve_case` answers true once), so with several instances
 //! each ban is lifted once, by the instance whose shards serve the guild.
 
@@ -12,7 +12,6 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::Restart;
-use crate::actors::gateway::GetSession;
 use crate::config::ShardSpec;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -57,7 +56,7 @@ impl BanSweeper {
         let shards = self.shards;
         ctx.spawn(
             async move {
-                let Ok(Some(session)) = state.gateway.send(GetSession).await else {
+                let Some(session) = state.discord.session() else {
                     return;
                 };
                 let swept = state

@@ -10,6 +10,13 @@ use serenity::http::Http;
 
 use crate::domain::Snowflake;
 
+/// The running session as services use it: its REST client and the bot's user id.
+#[derive(Clone)]
+pub struct DiscordSession {
+    pub http: Arc<Http>,
+    pub bot_user_id: Snowflake,
+}
+
 #[derive(Clone, Default)]
 pub struct DiscordLink {
     inner: Arc<Inner>,
@@ -42,6 +49,15 @@ impl DiscordLink {
     /// The bot's user id, once a shard has been ready.
     pub fn bot_user_id(&self) -> Option<Snowflake> {
         Snowflake::new(self.inner.bot_user_id.load(Ordering::Relaxed)).ok()
+    }
+
+    /// The session's REST client and the bot's user id, once a shard has been ready; the one
+    /// way services and the ban sweeper reach Discord.
+    pub fn session(&self) -> Option<DiscordSession> {
+        Some(DiscordSession {
+            http: self.http()?,
+            bot_user_id: self.bot_user_id()?,
+        })
     }
 
     pub fn set_bot_user_id(&self, id: Snowflake) {

@@ -16,13 +16,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serenity::all::{
-    CommandInteraction, Context, CreateCommand, CreateCommandOption, CreateEmbed,
-    CreateInteractionResponse, CreateInteractionResponseMessage, Permissions, ResolvedOption,
-    ResolvedValue,
+    CommandInteraction, CreateCommand, CreateCommandOption, CreateEmbed, CreateInteractionResponse,
+    CreateInteractionResponseMessage, Permissions, ResolvedOption, ResolvedValue,
 };
 
-use super::Bot;
 use super::error::CommandError;
+use super::{Bot, Context};
 use crate::domain::Snowflake;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::settings::ModuleName;

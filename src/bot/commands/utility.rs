@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serenity::all::{Context, CreateEmbed};
+use serenity::all::CreateEmbed;
 
 use super::{Invocation, Reply, Run, SlashCommand, no_options};
-use crate::bot::Bot;
 use crate::bot::error::CommandError;
+use crate::bot::{Bot, Context};
 
 pub(super) const COMMANDS: &[SlashCommand] = &[
     SlashCommand {

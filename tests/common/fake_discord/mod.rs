@@ -4,8 +4,9 @@
 //!
 //! Gateway: HELLO, IDENTIFY → READY (+ GUILD_CREATE for the shard's guilds), heartbeats and
 //! ACKs, RESUME → RESUMED (or INVALID_SESSION when resumes are refused), dispatches on demand,
-//! close codes (4004, 4014, any), plain drops, and outages (the port refuses connections until
-//! the gateway comes back).
+//! close codes (4004, 4014, any), plain drops, and outages: open sessions go silent or drop, and
+//! every connection attempt is refused (answered 503, as Discord's load balancer does with no
+//! gateway behind it, and counted) until the gateway comes back.
 //! REST: gateway discovery, `/users/@me`, command bulk overwrite (or a 400 with field errors),
 //! interaction callbacks (or a 5xx), member kick/ban/timeout, roles and members, messages
 //! (create, list, bulk delete).
@@ -98,6 +99,14 @@ struct State {
     rest_delay: Option<Duration>,
     /// When each INTERACTION_CREATE frame was written to the socket, by interaction id.
     interaction_sent_at: HashMap<String, Instant>,
+    /// When each RESUMED and each READY was sent.
+    resumed_at: Vec<Instant>,
+    ready_at: Vec<Instant>,
+    /// Connection attempts refused during outages, with when they came.
+    refused_connections: Vec<Instant>,
+    /// When the gateway last went away and came back.
+    outage_began: Option<Instant>,
+    back_at: Option<Instant>,
 }
 
 pub struct FakeDiscord {
@@ -170,20 +179,58 @@ impl FakeDiscord {
         }
     }
 
-    /// The gateway goes away: every session stops answering (heartbeats are no longer
-    /// acknowledged, the connection stays open until the client gives up on it) and the port
-    /// refuses connections until `gateway_back`. REST keeps answering, as in a gateway outage.
+    /// The gateway goes away silently: every session stops answering (heartbeats are no longer
+    /// acknowledged, the connection stays open until the client gives up on it) and connection
+    /// attempts are refused until `gateway_back`. REST keeps answering, as in a gateway outage.
     pub fn gateway_outage(&self) {
+        self.go_down(|| Control::Silence);
+    }
+
+    /// The gateway goes away abruptly: every session's connection drops (no close frame) and
+    /// connection attempts are refused until `gateway_back`.
+    pub fn gateway_refuses(&self) {
+        self.go_down(|| Control::Drop);
+    }
+
+    fn go_down(&self, how: fn() -> Control) {
+        {
+            let mut st = lock(&self.state);
+            st.outage_began = Some(Instant::now());
+            st.back_at = None;
+        }
         self.gateway_up.send_replace(false);
         let st = lock(&self.state);
         for tx in st.sessions.values() {
-            let _ = tx.send(Control::Silence);
+            let _ = tx.send(how());
         }
     }
 
     /// The gateway accepts connections again.
     pub fn gateway_back(&self) {
+        lock(&self.state).back_at = Some(Instant::now());
         self.gateway_up.send_replace(true);
+    }
+
+    /// Connection attempts refused during outages so far.
+    pub fn refused_connections(&self) -> usize {
+        lock(&self.state).refused_connections.len()
+    }
+
+    /// When the refused connection attempts came, oldest first.
+    pub fn refused_connection_times(&self) -> Vec<Instant> {
+        lock(&self.state).refused_connections.clone()
+    }
+
+    /// From the gateway coming back to the first RESUMED (or READY) sent after it.
+    pub fn recovery_after_back(&self) -> Option<Duration> {
+        let st = lock(&self.state);
+        let back = st.back_at?;
+        st.resumed_at
+            .iter()
+            .chain(st.ready_at.iter())
+            .filter(|t| **t >= back)
+            .min()
+            .map(|t| t.saturating_duration_since(back))
     }
 
     /// RESUMEs are answered with INVALID_SESSION (`d: false`): the client must re-identify.
@@ -510,65 +557,43 @@ where
     ws.send(WsMessage::Text(value.to_string())).await.is_ok()
 }
 
-/// Accepts gateway connections while `up` says so; during an outage the listening socket is
-/// closed, so connection attempts are refused by the kernel as they are when Discord's gateway
-/// is unreachable, and it is bound again on the same address when the gateway comes back.
+/// Accepts gateway connections. While `up` is false (an outage) each connection attempt is
+/// counted and refused: the upgrade is answered `503 Service Unavailable` and the connection
+/// closed, as Discord's edge does with no gateway behind it. The client sees a failed connect.
 async fn serve_gateway(
-    first: tokio::net::TcpListener,
-    addr: std::net::SocketAddr,
-    mut up: tokio::sync::watch::Receiver<bool>,
+    listener: tokio::net::TcpListener,
+    _addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Receiver<bool>,
     state: Arc<Mutex<State>>,
     gateway_url: String,
 ) {
-    let mut listener = Some(first);
     loop {
-        let current = match listener.take() {
-            Some(l) => l,
-            None => {
-                if up.wait_for(|up| *up).await.is_err() {
-                    return;
-                }
-                match rebind(addr).await {
-                    Some(l) => l,
-                    None => return,
-                }
-            }
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
         };
-        loop {
-            tokio::select! {
-                accepted = current.accept() => {
-                    let Ok((stream, _)) = accepted else { return };
-                    let state = state.clone();
-                    let gateway_url = gateway_url.clone();
-                    actix_web::rt::spawn(async move {
-                        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                            gateway_session(ws, state, gateway_url).await;
-                        }
-                    });
-                }
-                changed = up.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    if !*up.borrow_and_update() {
-                        break;
-                    }
-                }
-            }
+        let state = state.clone();
+        if !*up.borrow() {
+            lock(&state).refused_connections.push(Instant::now());
+            actix_web::rt::spawn(refuse(stream));
+            continue;
         }
-        // Dropping the listener closes the port.
-        drop(current);
+        let gateway_url = gateway_url.clone();
+        actix_web::rt::spawn(async move {
+            if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                gateway_session(ws, state, gateway_url).await;
+            }
+        });
     }
 }
 
-async fn rebind(addr: std::net::SocketAddr) -> Option<tokio::net::TcpListener> {
-    for _ in 0..100 {
-        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
-            return Some(l);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream
+        .write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+    let _ = stream.shutdown().await;
 }
 
 async fn gateway_session(
@@ -659,6 +684,7 @@ async fn gateway_session(
                         if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": "READY", "d": ready})).await {
                             break;
                         }
+                        lock(&state).ready_at.push(Instant::now());
                         for g in guilds {
                             let payload = payloads::guild_create(&g);
                             check_parses("GUILD_CREATE", &payload);
@@ -700,6 +726,7 @@ async fn gateway_session(
                         if !send_json(&mut sink, &json!({"op": 0, "s": seq, "t": "RESUMED", "d": {"_trace": ["fake"]}})).await {
                             break;
                         }
+                        lock(&state).resumed_at.push(Instant::now());
                     }
                     _ => {}
                 }

@@ -509,12 +509,22 @@ async fn collect_gateway_status(app: &TestApp) -> std::sync::Arc<std::sync::Mute
     seen
 }
 
-/// The longest a shard whose gateway went silent may still be reported as connected. serenity
-/// notices at the first heartbeat that is not acknowledged (the fake's interval is 1 s; Discord's
-/// is about 41 s), then waits 5 s for the runner that asked for the restart before removing the
-/// shard; the actor sees that within one snapshot (0.5 s). The rest is room for a loaded machine;
-/// the figure itself is printed (about 7 s here).
-const DETECTION_BOUND: Duration = Duration::from_secs(12);
+/// The fake's heartbeat interval: a silent gateway is noticed when a heartbeat goes
+/// unacknowledged for half an interval, so within one and a half intervals of going silent.
+const HEARTBEAT: Duration = Duration::from_millis(fake_discord::HEARTBEAT_MS);
+
+/// The longest a shard whose gateway went silent may still be reported as connected: one
+/// heartbeat interval plus the ACK timeout (half an interval), plus room for a loaded machine.
+/// The figure itself is printed.
+const SILENCE_DETECTION_BOUND: Duration = Duration::from_millis(3 * fake_discord::HEARTBEAT_MS);
+
+/// The longest a dropped connection may still be reported as connected: the runner sees the
+/// drop at once; the bound is room for a loaded machine. The figure itself is printed.
+const DROP_DETECTION_BOUND: Duration = Duration::from_secs(2);
+
+/// How soon after the gateway accepts connections again the shard must be connected: the
+/// backoff's longest wait (1 s) plus room for a loaded machine (target: 1 s).
+const RECOVERY_BOUND: Duration = Duration::from_secs(2);
 
 #[actix_web::test]
 async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_after_it() {
@@ -523,7 +533,7 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
     assert_eq!(shard_connected_metric(&app).await, Some(1.0));
     assert!(bot_status(&app).await.uptime_secs.is_some());
 
-    let dropped_at = std::time::Instant::now();
+    let silent_at = std::time::Instant::now();
     fake.gateway_outage();
     assert!(
         eventually(WAIT, || async {
@@ -533,15 +543,19 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
         "still {:?} during the outage",
         bot_status(&app).await
     );
-    let detected = dropped_at.elapsed();
-    eprintln!("gateway outage detected after {detected:?}");
-    assert!(detected < DETECTION_BOUND, "detected after {detected:?}");
+    let detected = silent_at.elapsed();
+    eprintln!("silent gateway detected after {detected:?} (heartbeat interval {HEARTBEAT:?})");
+    assert!(
+        detected < SILENCE_DETECTION_BOUND,
+        "detected after {detected:?}"
+    );
     // Everything that reports the gateway agrees, and keeps saying so while it lasts.
     assert_eq!(ready_gateway(&app).await, "reconnecting");
     assert_eq!(shard_connected_metric(&app).await, Some(0.0));
     let status = bot_status(&app).await;
     assert_eq!(status.uptime_secs, None, "{status:?}");
-    assert_ne!(status.shards[0].stage, ShardStage::Connected, "{status:?}");
+    assert_eq!(status.shards[0].stage, ShardStage::Resuming, "{status:?}");
+    assert!(status.shards[0].reason.is_some(), "{status:?}");
     assert!(
         eventually(WAIT, || async {
             seen.lock()
@@ -553,14 +567,14 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
         "{:?}",
         seen.lock().unwrap()
     );
-    // serenity keeps retrying for as long as the outage lasts (past its 5 s restart wait).
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The runner keeps retrying for as long as the outage lasts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(bot_status(&app).await.status.label(), "reconnecting");
     assert_eq!(ready_gateway(&app).await, "reconnecting");
 
     fake.gateway_back();
     assert!(
-        eventually(Duration::from_secs(30), || async {
+        eventually(WAIT, || async {
             bot_status(&app).await.status.label() == "connected"
         })
         .await,
@@ -580,13 +594,106 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
             .last()
             .is_some_and(|s| s["status"] == "connected")
     );
+    // The session was resumed, not started afresh.
+    assert_eq!(fake.identifies(), 1);
+    assert!(fake.resumes() >= 1);
     // And the bot works again.
     let reply = invoke(&fake, MEMBER, "help", vec![]).await;
     assert!(is_ephemeral(&reply));
 }
 
 #[actix_web::test]
-async fn a_refused_resume_makes_the_bot_identify_afresh() {
+async fn a_dropped_connection_is_reported_at_once_and_the_session_resumed_when_discord_is_back() {
+    let (fake, app) = connected().await;
+    let seen = collect_gateway_status(&app).await;
+
+    let dropped_at = std::time::Instant::now();
+    fake.gateway_refuses();
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "reconnecting"
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    let detected = dropped_at.elapsed();
+    eprintln!("dropped connection reported after {detected:?}");
+    assert!(
+        detected < DROP_DETECTION_BOUND,
+        "reported after {detected:?}"
+    );
+    assert_eq!(ready_gateway(&app).await, "reconnecting");
+    assert_eq!(shard_connected_metric(&app).await, Some(0.0));
+
+    // Discord refuses connections for a while: the shard retries, backing off, not in a storm.
+    let outage = Duration::from_secs(5);
+    tokio::time::sleep(outage.saturating_sub(dropped_at.elapsed())).await;
+    assert_eq!(bot_status(&app).await.status.label(), "reconnecting");
+    fake.gateway_back();
+    let attempts = fake.refused_connection_times();
+    eprintln!(
+        "{} connection attempts refused during a {outage:?} outage",
+        attempts.len()
+    );
+    assert!(attempts.len() >= 3, "{attempts:?}");
+    // The shortest wait is half the 250 ms base; a storm would be hundreds.
+    assert!(attempts.len() <= 20, "{} attempts", attempts.len());
+    let gaps: Vec<Duration> = attempts
+        .windows(2)
+        .map(|w| w[1].saturating_duration_since(w[0]))
+        .collect();
+    eprintln!("gaps between attempts: {gaps:?}");
+    // From the fourth attempt on, the waits are at least half the 1 s cap.
+    assert!(
+        gaps.iter()
+            .skip(2)
+            .all(|g| *g >= Duration::from_millis(400)),
+        "{gaps:?}"
+    );
+    // Jittered: not the same wait every time.
+    let distinct: std::collections::HashSet<u128> =
+        gaps.iter().skip(2).map(|g| g.as_millis() / 10).collect();
+    assert!(distinct.len() > 1 || gaps.len() < 4, "{gaps:?}");
+
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await,
+        "{:?}",
+        bot_status(&app).await
+    );
+    let recovery = fake
+        .recovery_after_back()
+        .expect("resumed after it was back");
+    eprintln!("connected again {recovery:?} after the gateway was back");
+    assert!(recovery < RECOVERY_BOUND, "recovered after {recovery:?}");
+    // RESUME, not IDENTIFY: the events of the gap are not lost.
+    assert_eq!(fake.identifies(), 1, "re-identified instead of resuming");
+    assert!(fake.resumes() >= 1);
+    assert!(eventually(WAIT, || async { events(&app, "RESUMED").await >= 1.0 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            shard_connected_metric(&app).await == Some(1.0)
+                && ready_gateway(&app).await == "connected"
+        })
+        .await
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|s| s["shards"][0]["stage"] == "resuming"),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    let reply = invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(is_ephemeral(&reply));
+}
+
+#[actix_web::test]
+async fn a_refused_resume_makes_the_bot_identify_afresh_exactly_once() {
     let (fake, app) = connected().await;
     fake.set_refuse_resume(true);
     fake.drop_session(0);
@@ -606,13 +713,15 @@ async fn a_refused_resume_makes_the_bot_identify_afresh() {
     assert!(eventually(WAIT, || async { fake.connected_shards() == vec![0] }).await);
     let reply = invoke(&fake, MEMBER, "help", vec![]).await;
     assert!(is_ephemeral(&reply));
+    // One refused resume, one new session: nothing more.
+    tokio::time::sleep(HEARTBEAT * 2).await;
+    assert_eq!(fake.identifies(), 2);
+    assert_eq!(fake.refused_resumes(), 1);
 }
 
 #[actix_web::test]
 async fn after_a_reconnect_shutdown_returns_only_once_discord_saw_close_code_1000() {
     let (fake, app) = connected().await;
-    // An outage long enough for serenity to restart the shard: the restart leaves the stale
-    // shutdown acknowledgement behind that used to end the shutdown early.
     fake.gateway_outage();
     assert!(
         eventually(WAIT, || async {
@@ -620,25 +729,29 @@ async fn after_a_reconnect_shutdown_returns_only_once_discord_saw_close_code_100
         })
         .await
     );
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     fake.gateway_back();
     assert!(
-        eventually(Duration::from_secs(30), || async {
-            fake.identifies() == 2 && bot_status(&app).await.status.label() == "connected"
+        eventually(WAIT, || async {
+            fake.resumes() >= 1 && bot_status(&app).await.status.label() == "connected"
         })
         .await,
-        "identifies: {}, {:?}",
-        fake.identifies(),
+        "resumes: {}, {:?}",
+        fake.resumes(),
         bot_status(&app).await
     );
-    assert!(fake.client_close_codes().is_empty());
+    assert_eq!(fake.identifies(), 1);
+    // The silent connection was abandoned with a non-1000 code (the session lives on).
+    assert!(!fake.client_close_codes().contains(&1000));
     app.state
         .gateway
         .send(guildhall::actors::gateway::Shutdown)
         .await
         .unwrap();
     // No waiting here: the shutdown must not return before the shard has closed.
-    assert_eq!(fake.client_close_codes(), vec![1000]);
+    let codes = fake.client_close_codes();
+    assert_eq!(codes.last(), Some(&1000), "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 1000).count(), 1, "{codes:?}");
     assert!(fake.connected_shards().is_empty());
 }
 

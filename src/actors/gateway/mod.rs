@@ -1,23 +1,26 @@
-//! GatewayActor: owns the Discord connection (serenity's client and shard manager), runs this
-//! instance's shards, and reports their status to `/ready`, `/api/v1/bot/status`, the status
-//! stream and `/metrics`.
+//! GatewayActor: owns this instance's Discord gateway session (one runner task per shard, see
+//! `shard.rs`) and reports it to `/ready`, `/api/v1/bot/status`, the status stream and
+//! `/metrics`.
 //!
-//! The serenity client runs in a task of its own; the actor starts it, watches it (a snapshot of
-//! every shard's stage and latency each `SNAPSHOT_INTERVAL`) and decides what to do when it ends:
-//! an invalid token (4004) or refused intents (4013/4014) mark the gateway `failed` and stop it
-//! for good, since retrying cannot succeed until the configuration changes; anything else is
-//! retried with a bounded backoff. A `Restart` (or the supervisor restarting the actor) starts
-//! afresh, which is how an operator retries after fixing the configuration.
+//! A session (one "generation") is: the REST client, the bot, the shard list from Discord's
+//! `GET /gateway/bot` (or the configured range), and a runner per shard. Runners report every
+//! stage change as a `ShardReport` the moment it happens, so the status never says connected
+//! while a shard is not. Runners recover from lost and refused connections themselves (RESUME
+//! with backoff; IDENTIFY only when Discord refuses the session); the actor only decides about
+//! the whole session: a fatal close (invalid token 4004, refused intents 4013/4014, shard errors
+//! 4010/4011) marks the gateway `failed` and stops it for good, since retrying cannot succeed
+//! until the configuration changes; a failure to learn the gateway URL is retried with a bounded
+//! backoff. A `Restart` (or the supervisor restarting the actor) starts a new session, which is
+//! how an operator retries after fixing the configuration.
 //!
-//! Two serenity 0.12.5 behaviours shape this actor:
-//! - While serenity restarts a shard (its runner gave up resuming) it removes the shard from
-//!   `ShardManager.runners` until a new runner exists, which can take as long as the outage. A
-//!   known shard missing from a snapshot is therefore reconnecting, not still connected.
-//! - `ShardManager::shutdown_all` waits for each shard's acknowledgement on a channel that a
-//!   runner-initiated restart also writes to, so after any reconnect it takes that stale
-//!   acknowledgement as the answer and returns before the runner has closed. Shutting down
-//!   therefore tells each runner itself and waits, bounded, until every task of the session has
-//!   let go of its event handler (see `close_session`).
+//! Shutdown sends close code 1000 on every shard's connection and waits, bounded, until each
+//! runner has seen Discord's answer (`Session::close`).
+
+mod backoff;
+mod pacing;
+mod shard;
+mod status;
+mod wire;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -26,10 +29,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
-use serenity::gateway::{ConnectionStage, GatewayError, ShardManager, ShardRunnerMessage};
 use serenity::http::{Http, HttpBuilder};
 use serenity::model::gateway::GatewayIntents;
+use tokio::sync::watch;
 use url::Url;
 
 use super::broadcaster::{PublishStatus, StatusEvent};
@@ -38,16 +40,17 @@ use crate::bot::{Bot, Handler as BotHandler};
 use crate::config::{DiscordSettings, ShardSpec};
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use pacing::IdentifyPacer;
+use shard::{ShardChange, ShardReport, ShardRunner};
+pub use status::{BotStatus, ShardStage, ShardStatus};
 
-/// How often shard stages and latencies are read from the shard manager.
-const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
-/// Backoff between attempts after a transient failure (Discord unreachable, 5xx).
+/// Backoff between attempts to start a session after a transient failure (Discord's REST API
+/// unreachable or answering 5xx while asked for the gateway URL).
 const RETRY_BASE: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(300);
-/// How long a clean shutdown waits for the shards to close their connections.
+/// How long a clean shutdown waits for the shards to close their connections (each runner
+/// waits at most `shard::CLOSE_TIMEOUT` for Discord's answer).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
-/// How often a closing session is checked for tasks still running.
-const CLOSE_POLL: Duration = Duration::from_millis(20);
 
 // ---- messages --------------------------------------------------------------------------------
 
@@ -62,28 +65,13 @@ pub struct Start(pub AppState);
 #[rtype(result = "BotStatus")]
 pub struct GetBotStatus;
 
-/// The REST client of the running session, for moderation started from the API.
-#[derive(Debug, Message)]
-#[rtype(result = "Option<Arc<Http>>")]
-pub struct GetHttp;
-
-/// The running session's REST client and the bot's user id, once its first shard is READY.
-#[derive(Debug, Message)]
-#[rtype(result = "Option<DiscordSession>")]
-pub struct GetSession;
-
-#[derive(Clone)]
-pub struct DiscordSession {
-    pub http: Arc<Http>,
-    pub bot_user_id: crate::domain::Snowflake,
-}
-
 /// Re-registers the slash commands (bulk overwrite) with the running session.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, String>")]
 pub struct SyncCommands;
 
 /// Closes every shard cleanly (close code 1000) and does not reconnect; used on shutdown.
+/// Answers once every shard has closed (or after `SHUTDOWN_TIMEOUT`).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
@@ -92,13 +80,9 @@ pub struct Shutdown;
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum GatewayEvent {
+    /// A shard's READY: the guilds it serves.
     Ready {
-        shard: u32,
-        total: u32,
         guilds: Vec<u64>,
-    },
-    Resumed {
-        shard: u32,
     },
     GuildAvailable(u64),
     GuildGone(u64),
@@ -107,26 +91,23 @@ pub enum GatewayEvent {
     CommandsRefused(String),
 }
 
+/// Discord told the session where to connect and how many shards to run.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct ClientBuilt {
+struct Launch {
     generation: u64,
-    http: Arc<Http>,
-    manager: Arc<ShardManager>,
+    gateway_url: String,
+    total: u32,
+    shards: Vec<u32>,
+    max_concurrency: u32,
 }
 
+/// Starting the session failed before any shard ran.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct ClientEnded {
+struct LaunchFailed {
     generation: u64,
     outcome: Outcome,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Snapshot {
-    generation: u64,
-    shards: Vec<(u32, ConnectionStage, Option<Duration>)>,
 }
 
 #[derive(Message)]
@@ -135,57 +116,12 @@ struct Retry {
     generation: u64,
 }
 
-/// How a client run ended.
 #[derive(Debug, Clone)]
 enum Outcome {
-    /// Stopped on request.
-    Stopped,
     /// Cannot work until the configuration changes; do not retry.
     Fatal(String),
     /// Worth retrying.
     Transient(String),
-}
-
-// ---- status types ----------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShardStage {
-    Connecting,
-    Connected,
-    Resuming,
-    Disconnected,
-    /// serenity dropped the shard's runner and queued a new one: reconnecting from scratch.
-    Reconnecting,
-    Failed,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ShardStatus {
-    pub id: u32,
-    pub stage: ShardStage,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BotStatus {
-    #[serde(flatten)]
-    pub status: ComponentStatus,
-    /// `auto` or `first-last/total`.
-    pub shard_spec: String,
-    pub shard_total: Option<u32>,
-    pub shards: Vec<ShardStatus>,
-    pub guilds: usize,
-    /// Seconds since every shard of the current session was last connected; `None` while any
-    /// shard is not.
-    pub uptime_secs: Option<u64>,
-    pub last_error: Option<String>,
-    pub bot_user_id: Option<String>,
-    /// Messages waiting in this actor's mailbox.
-    pub mailbox_depth: i64,
 }
 
 /// The actor's address with a count of the messages sent but not yet handled, so the mailbox
@@ -209,30 +145,25 @@ impl GatewayMailbox {
     }
 }
 
-// ---- actor -----------------------------------------------------------------------------------
+// ---- session ---------------------------------------------------------------------------------
 
 struct Session {
     generation: u64,
-    http: Option<Arc<Http>>,
-    manager: Option<Arc<ShardManager>>,
+    http: Arc<Http>,
     bot: Arc<Bot>,
+    /// Flipped to `true` to close every shard of the session.
+    stop: watch::Sender<bool>,
+    runners: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Session {
-    /// Closes every shard of the session with code 1000 and returns once they are closed, or
-    /// after `SHUTDOWN_TIMEOUT`.
+    /// Closes every shard of the session with code 1000 and returns once each runner has
+    /// finished (Discord answered the close, or the runner's own bound passed), or after
+    /// `SHUTDOWN_TIMEOUT`.
     async fn close(self) {
-        let Session { manager, bot, .. } = self;
-        // Every task of the session (shard runners, the queuer, event dispatches) holds the
-        // event handler, and through it the `Bot`: once none is left, every connection is
-        // closed. Our own reference must go first.
-        let alive = Arc::downgrade(&bot);
-        drop(bot);
-        if let Some(manager) = manager
-            && tokio::time::timeout(SHUTDOWN_TIMEOUT, close_session(manager, alive))
-                .await
-                .is_err()
-        {
+        let _ = self.stop.send(true);
+        let all = futures_util::future::join_all(self.runners);
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, all).await.is_err() {
             tracing::warn!(
                 timeout = ?SHUTDOWN_TIMEOUT,
                 "discord shards did not close in time; leaving them"
@@ -241,26 +172,7 @@ impl Session {
     }
 }
 
-/// Tells each running shard to close (code 1000), stops serenity's queuer (so no shard is
-/// started again and the client's `start` returns), then waits until the session's tasks are
-/// gone. The runners are told directly because `shutdown_all` may return on a stale
-/// acknowledgement before (or without) telling them.
-async fn close_session(manager: Arc<ShardManager>, alive: std::sync::Weak<Bot>) {
-    let runners: Vec<_> = manager
-        .runners
-        .lock()
-        .await
-        .iter()
-        .map(|(id, info)| (*id, info.runner_tx.clone()))
-        .collect();
-    for (id, runner) in &runners {
-        runner.send_to_shard(ShardRunnerMessage::Shutdown(*id, 1000));
-    }
-    manager.shutdown_all().await;
-    while alive.strong_count() > 0 {
-        tokio::time::sleep(CLOSE_POLL).await;
-    }
-}
+// ---- actor -----------------------------------------------------------------------------------
 
 pub struct GatewayActor {
     token: Option<SecretString>,
@@ -338,7 +250,20 @@ impl GatewayActor {
         self.metrics.discord_mailbox_depth.set(depth);
     }
 
-    /// Builds the serenity client and runs it in its own task.
+    fn build_http(&self, token: &SecretString) -> Http {
+        let mut builder = HttpBuilder::new(token.expose_secret());
+        if let Some(proxy) = &self.proxy {
+            // serenity honours a proxy only with its own rate limiter off: the proxy (or the
+            // fake Discord in tests) owns rate limits then.
+            builder = builder
+                .proxy(proxy.as_str().trim_end_matches('/'))
+                .ratelimiter_disabled(true);
+        }
+        builder.build()
+    }
+
+    /// Starts a new session: asks Discord for the gateway URL and shard count; the shards are
+    /// launched when the answer arrives (`Launch`).
     fn connect(&mut self, ctx: &mut Context<Self>) {
         let (Some(token), Some(app)) = (self.token.clone(), self.app.clone()) else {
             return;
@@ -359,68 +284,51 @@ impl GatewayActor {
         // A new session starts from `connecting`, so watchers see the reconnection.
         self.publish();
 
-        let mut builder = HttpBuilder::new(token.expose_secret());
-        if let Some(proxy) = &self.proxy {
-            // serenity honours a proxy only with its own rate limiter off: the proxy (or the
-            // fake Discord in tests) owns rate limits then.
-            builder = builder
-                .proxy(proxy.as_str().trim_end_matches('/'))
-                .ratelimiter_disabled(true);
-        }
-        let http = builder.build();
+        let http = Arc::new(self.build_http(&token));
+        app.discord.set_http(Some(http.clone()));
         let mailbox = GatewayMailbox {
             addr: ctx.address(),
             depth: self.depth.clone(),
             metrics: self.metrics.clone(),
         };
-        // Until this session's client is built, services have none to use.
-        app.discord.set_http(None);
         let bot = Arc::new(Bot::new(app, mailbox, self.discord.clone()));
+        let (stop, _) = watch::channel(false);
         self.session = Some(Session {
             generation,
-            http: None,
-            manager: None,
-            bot: bot.clone(),
+            http: http.clone(),
+            bot,
+            stop,
+            runners: Vec::new(),
         });
-        let intents = self.intents();
         let spec = self.discord.shards;
         let addr = ctx.address();
-        tracing::info!(generation, shards = %spec, intents = ?intents, "connecting to the Discord gateway");
+        tracing::info!(generation, shards = %spec, intents = ?self.intents(), "connecting to the Discord gateway");
         actix::spawn(async move {
-            // `new_with_http` keeps the proxy and rate-limit settings of our Http.
-            let built = serenity::client::ClientBuilder::new_with_http(http, intents)
-                .event_handler(BotHandler::new(bot))
-                .await;
-            let mut client = match built {
-                Ok(client) => client,
-                Err(e) => {
-                    addr.do_send(ClientEnded {
+            match http.get_bot_gateway().await {
+                Ok(gateway) => {
+                    let (total, shards) = match spec {
+                        ShardSpec::Auto => {
+                            let total = gateway.shards.max(1);
+                            (total, (0..total).collect())
+                        }
+                        ShardSpec::Range { first, last, total } => {
+                            (total, (first..=last).collect())
+                        }
+                    };
+                    addr.do_send(Launch {
                         generation,
-                        outcome: classify(&e),
+                        gateway_url: gateway.url,
+                        total,
+                        shards,
+                        max_concurrency: u32::try_from(gateway.session_start_limit.max_concurrency)
+                            .unwrap_or(1),
                     });
-                    return;
                 }
-            };
-            addr.do_send(ClientBuilt {
-                generation,
-                http: client.http.clone(),
-                manager: client.shard_manager.clone(),
-            });
-            let result = match spec {
-                ShardSpec::Auto => client.start_autosharded().await,
-                // serenity's range end is inclusive here (it boots `end - start + 1` shards).
-                ShardSpec::Range { first, last, total } => {
-                    client.start_shard_range(first..last, total).await
-                }
-            };
-            let outcome = match result {
-                Ok(()) => Outcome::Stopped,
-                Err(e) => classify(&e),
-            };
-            addr.do_send(ClientEnded {
-                generation,
-                outcome,
-            });
+                Err(e) => addr.do_send(LaunchFailed {
+                    generation,
+                    outcome: classify(&e),
+                }),
+            }
         });
     }
 
@@ -476,7 +384,7 @@ impl GatewayActor {
                 .shards
                 .values()
                 .filter(|s| s.stage != ShardStage::Connected)
-                .map(|s| format!("shard {} is {}", s.id, stage_label(s.stage)))
+                .map(|s| format!("shard {} is {}", s.id, s.stage.label()))
                 .collect();
             ComponentStatus::Reconnecting {
                 reason: waiting.join(", "),
@@ -525,74 +433,26 @@ impl GatewayActor {
         }
     }
 
-    fn snapshot(&self, ctx: &mut Context<Self>) {
-        let Some(session) = &self.session else { return };
-        let Some(manager) = session.manager.clone() else {
-            return;
-        };
-        let generation = session.generation;
-        let addr = ctx.address();
-        actix::spawn(async move {
-            let shards = manager
-                .runners
-                .lock()
-                .await
-                .iter()
-                .map(|(id, info)| (id.0, info.stage, info.latency))
-                .collect();
-            addr.do_send(Snapshot { generation, shards });
-        });
-    }
-}
-
-fn stage_label(stage: ShardStage) -> &'static str {
-    match stage {
-        ShardStage::Connecting => "connecting",
-        ShardStage::Connected => "connected",
-        ShardStage::Resuming => "resuming",
-        ShardStage::Disconnected => "disconnected",
-        ShardStage::Reconnecting => "reconnecting",
-        ShardStage::Failed => "failed",
-    }
-}
-
-fn map_stage(stage: ConnectionStage) -> ShardStage {
-    match stage {
-        ConnectionStage::Connected => ShardStage::Connected,
-        ConnectionStage::Resuming => ShardStage::Resuming,
-        ConnectionStage::Disconnected => ShardStage::Disconnected,
-        ConnectionStage::Connecting | ConnectionStage::Handshake | ConnectionStage::Identifying => {
-            ShardStage::Connecting
+    /// The whole gateway stops for good: the configuration must change first.
+    fn fail(&mut self, reason: String) {
+        tracing::error!(reason = %reason, "discord gateway failed; not retrying");
+        self.teardown();
+        for shard in self.shards.values_mut() {
+            shard.stage = ShardStage::Failed;
+            shard.reason = Some(reason.clone());
+            shard.latency_ms = None;
         }
-        // serenity's enum is non-exhaustive; a stage it adds later is a kind of connecting.
-        _ => ShardStage::Connecting,
+        self.last_error = Some(reason.clone());
+        self.failed = Some(reason);
     }
 }
 
-/// Sorts a client error into "give up" and "try again". Messages never carry the token.
+/// Sorts an error of `GET /gateway/bot` into "give up" and "try again". Messages never carry
+/// the token.
 fn classify(error: &serenity::Error) -> Outcome {
-    use serenity::Error as E;
     use serenity::http::HttpError;
     match error {
-        E::Gateway(GatewayError::InvalidAuthentication) => Outcome::Fatal(
-            "Discord rejected the token (close code 4004); check DISCORD_TOKEN".into(),
-        ),
-        E::Gateway(GatewayError::DisallowedGatewayIntents) => Outcome::Fatal(
-            "Discord refused the requested intents (close code 4014); enable the Server Members \
-             intent in the developer portal or set GUILDHALL_DISCORD_MEMBERS_INTENT=false"
-                .into(),
-        ),
-        E::Gateway(GatewayError::InvalidGatewayIntents) => Outcome::Fatal(
-            "Discord says the requested intents are invalid (close code 4013)".into(),
-        ),
-        E::Gateway(GatewayError::InvalidShardData) => Outcome::Fatal(
-            "Discord refused the shard range (close code 4010); check GUILDHALL_SHARDS".into(),
-        ),
-        E::Gateway(GatewayError::OverloadedShard) => Outcome::Fatal(
-            "Discord requires more shards (close code 4011); raise the total in GUILDHALL_SHARDS"
-                .into(),
-        ),
-        E::Http(HttpError::UnsuccessfulRequest(response))
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response))
             if response.status_code.as_u16() == 401 =>
         {
             Outcome::Fatal("Discord rejected the token (HTTP 401); check DISCORD_TOKEN".into())
@@ -606,7 +466,6 @@ impl Actor for GatewayActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.publish();
-        ctx.run_interval(SNAPSHOT_INTERVAL, |act, ctx| act.snapshot(ctx));
         // After a supervisor restart the state is already here: reconnect at once.
         if self.app.is_some() {
             self.connect(ctx);
@@ -657,27 +516,6 @@ impl Handler<GetBotStatus> for GatewayActor {
     }
 }
 
-impl Handler<GetHttp> for GatewayActor {
-    type Result = MessageResult<GetHttp>;
-
-    fn handle(&mut self, _: GetHttp, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.session.as_ref().and_then(|s| s.http.clone()))
-    }
-}
-
-impl Handler<GetSession> for GatewayActor {
-    type Result = MessageResult<GetSession>;
-
-    fn handle(&mut self, _: GetSession, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.session.as_ref().and_then(|s| {
-            Some(DiscordSession {
-                http: s.http.clone()?,
-                bot_user_id: s.bot.bot_user_id()?,
-            })
-        }))
-    }
-}
-
 impl Handler<SyncCommands> for GatewayActor {
     type Result = ResponseFuture<Result<usize, String>>;
 
@@ -685,7 +523,7 @@ impl Handler<SyncCommands> for GatewayActor {
         let session = self
             .session
             .as_ref()
-            .and_then(|s| s.http.clone().map(|h| (h, s.bot.clone())));
+            .map(|s| (s.http.clone(), s.bot.clone()));
         Box::pin(async move {
             let (http, bot) = session.ok_or_else(|| "the gateway is not connected".to_owned())?;
             bot.register_commands(&http).await
@@ -720,53 +558,67 @@ impl Handler<Restart> for GatewayActor {
     }
 }
 
-impl Handler<ClientBuilt> for GatewayActor {
+impl Handler<Launch> for GatewayActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ClientBuilt, _ctx: &mut Self::Context) {
-        match &mut self.session {
-            Some(session) if session.generation == msg.generation => {
-                if let Some(app) = &self.app {
-                    app.discord.set_http(Some(msg.http.clone()));
-                }
-                session.http = Some(msg.http);
-                session.manager = Some(msg.manager);
-            }
-            // A client of an older session finished building after it was replaced.
-            _ => {
-                actix::spawn(async move { msg.manager.shutdown_all().await });
-            }
+    fn handle(&mut self, msg: Launch, ctx: &mut Self::Context) {
+        let intents = self.intents().bits();
+        let (Some(token), Some(session)) = (self.token.clone(), self.session.as_mut()) else {
+            return;
+        };
+        // The answer of an older session that was replaced meanwhile.
+        if session.generation != msg.generation || self.stopped {
+            return;
         }
+        self.shard_total = Some(msg.total);
+        let pacer = Arc::new(IdentifyPacer::new(msg.max_concurrency));
+        let handler = Arc::new(BotHandler::new(session.bot.clone()));
+        for &id in &msg.shards {
+            self.shards.insert(
+                id,
+                ShardStatus {
+                    id,
+                    stage: ShardStage::Connecting,
+                    latency_ms: None,
+                    reason: None,
+                },
+            );
+            let runner = ShardRunner {
+                id,
+                total: msg.total,
+                generation: msg.generation,
+                token: token.clone(),
+                intents,
+                gateway_url: msg.gateway_url.clone(),
+                reports: ctx.address().recipient(),
+                pacer: pacer.clone(),
+                http: session.http.clone(),
+                handler: handler.clone(),
+                stop: session.stop.subscribe(),
+            };
+            session.runners.push(tokio::spawn(runner.run()));
+        }
+        tracing::info!(shards = ?msg.shards, total = msg.total, max_concurrency = msg.max_concurrency, "discord shards started");
+        self.publish();
     }
 }
 
-impl Handler<ClientEnded> for GatewayActor {
+impl Handler<LaunchFailed> for GatewayActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ClientEnded, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: LaunchFailed, ctx: &mut Self::Context) {
         if msg.generation != self.generation || self.stopped {
             return;
         }
         match msg.outcome {
-            Outcome::Stopped => {}
-            Outcome::Fatal(reason) => {
-                tracing::error!(reason = %reason, "discord gateway failed; not retrying");
-                self.teardown();
-                for shard in self.shards.values_mut() {
-                    shard.stage = ShardStage::Failed;
-                    shard.reason = Some(reason.clone());
-                    shard.latency_ms = None;
-                }
-                self.last_error = Some(reason.clone());
-                self.failed = Some(reason);
-            }
+            Outcome::Fatal(reason) => self.fail(reason),
             Outcome::Transient(reason) => {
                 self.teardown();
                 self.attempts += 1;
                 let delay = RETRY_BASE
                     .saturating_mul(2u32.saturating_pow(self.attempts.min(16) - 1))
                     .min(RETRY_MAX);
-                tracing::warn!(reason = %reason, retry_in = ?delay, "discord gateway stopped; retrying");
+                tracing::warn!(reason = %reason, retry_in = ?delay, "cannot start the discord gateway; retrying");
                 self.last_error = Some(reason);
                 let generation = self.generation;
                 ctx.notify_later(Retry { generation }, delay);
@@ -786,47 +638,42 @@ impl Handler<Retry> for GatewayActor {
     }
 }
 
-impl Handler<Snapshot> for GatewayActor {
+impl Handler<ShardReport> for GatewayActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Snapshot, _ctx: &mut Self::Context) {
-        if msg.generation != self.generation || self.failed.is_some() {
+    fn handle(&mut self, msg: ShardReport, _ctx: &mut Self::Context) {
+        if msg.generation != self.generation || self.failed.is_some() || self.stopped {
             return;
         }
-        // serenity removes a shard from its runners while it queues a new connection for it.
-        let present: HashSet<u32> = msg.shards.iter().map(|(id, ..)| *id).collect();
-        for shard in self.shards.values_mut() {
-            if !present.contains(&shard.id) && shard.stage != ShardStage::Failed {
-                shard.stage = ShardStage::Reconnecting;
-                shard.latency_ms = None;
+        let label = msg.shard.to_string();
+        match msg.change {
+            ShardChange::Fatal(reason) => self.fail(reason),
+            ShardChange::Latency(latency) => {
+                if let Some(shard) = self.shards.get_mut(&msg.shard)
+                    && shard.stage == ShardStage::Connected
+                {
+                    shard.latency_ms = Some(latency.as_secs_f64() * 1000.0);
+                    self.metrics
+                        .discord_shard_latency
+                        .with_label_values(&[&label])
+                        .set(latency.as_secs_f64());
+                }
             }
-        }
-        for (id, stage, latency) in msg.shards {
-            let stage = map_stage(stage);
-            let latency_ms = latency.map(|l| l.as_secs_f64() * 1000.0);
-            if let Some(l) = latency
-                && stage == ShardStage::Connected
-            {
-                self.metrics
-                    .discord_shard_latency
-                    .with_label_values(&[&id.to_string()])
-                    .set(l.as_secs_f64());
-            }
-            let entry = self.shards.entry(id).or_insert(ShardStatus {
-                id,
-                stage,
-                latency_ms,
-                reason: None,
-            });
-            entry.stage = stage;
-            entry.latency_ms = if stage == ShardStage::Connected {
-                latency_ms.or(entry.latency_ms)
-            } else {
-                None
-            };
-            if stage == ShardStage::Connected {
-                entry.reason = None;
-                self.attempts = 0;
+            ShardChange::Stage { stage, reason } => {
+                let shard = self.shards.entry(msg.shard).or_insert(ShardStatus {
+                    id: msg.shard,
+                    stage,
+                    latency_ms: None,
+                    reason: None,
+                });
+                shard.stage = stage;
+                if stage == ShardStage::Connected {
+                    shard.reason = None;
+                    self.attempts = 0;
+                } else {
+                    shard.latency_ms = None;
+                    shard.reason = reason;
+                }
             }
         }
         self.publish();
@@ -840,28 +687,8 @@ impl Handler<GatewayEvent> for GatewayActor {
     fn handle(&mut self, msg: GatewayEvent, _ctx: &mut Self::Context) {
         self.handled_one();
         match msg {
-            GatewayEvent::Ready {
-                shard,
-                total,
-                guilds,
-            } => {
-                self.shard_total = Some(total);
+            GatewayEvent::Ready { guilds } => {
                 self.guilds.extend(guilds);
-                self.shards
-                    .entry(shard)
-                    .and_modify(|s| s.stage = ShardStage::Connected)
-                    .or_insert(ShardStatus {
-                        id: shard,
-                        stage: ShardStage::Connected,
-                        latency_ms: None,
-                        reason: None,
-                    });
-                self.attempts = 0;
-            }
-            GatewayEvent::Resumed { shard } => {
-                if let Some(s) = self.shards.get_mut(&shard) {
-                    s.stage = ShardStage::Connected;
-                }
             }
             GatewayEvent::GuildAvailable(id) => {
                 self.guilds.insert(id);
