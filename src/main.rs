@@ -120,7 +120,7 @@ async fn create_user(settings: Settings, username: &str, role: &str) -> ExitCode
     if let Err(e) = store.migrate().await {
         return failure(format_args!("database: {e}"));
     }
-    if let Err(e) = seed::seed(&store, false).await {
+    if let Err(e) = seed::seed(&store).await {
         return failure(format_args!("database: {e}"));
     }
     let metrics = match Metrics::new(prometheus::Registry::new()) {

@@ -81,10 +81,7 @@ impl Application {
         let store =
             Store::connect(&settings.database_url, settings.database_max_connections).await?;
         store.migrate().await?;
-        let report = seed::seed(&store, true).await?;
-        if let Some(password) = report.initial_admin_password {
-            announce_initial_admin(&password);
-        }
+        seed::seed(&store).await?;
 
         let registry = Registry::new();
         let metrics =
@@ -169,6 +166,13 @@ impl Application {
             rate_limiter.clone(),
             secrets.clone(),
         );
+        let initial_admin = accounts.create_initial_admin().await.map_err(|e| match e {
+            crate::services::accounts::AccountError::Store(e) => StartupError::Store(e),
+            other => StartupError::Other(format!("creating the initial admin: {other}")),
+        })?;
+        if let Some(password) = initial_admin {
+            announce_initial_admin(&password);
+        }
         let guild_config = GuildConfigCache::new(store.clone(), invalidations.clone());
         let discord = DiscordLink::default();
         let state = AppState {

@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicI64, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::redis::Redis;
-use crate::ids::now_ms;
 
 const SHARDS: usize = 16;
 /// A shard larger than this is swept of counters from past windows.
@@ -39,56 +38,7 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
-/// Where the limiter reads the time. Windows are fixed (aligned on multiples of their length), so
-/// on a running clock a burst that straddles a boundary is counted in two windows; tests hold a
-/// [`ManualClock`] still, so their outcome cannot depend on how fast the machine runs them.
-#[derive(Clone, Default)]
-pub enum Clock {
-    #[default]
-    System,
-    Manual(ManualClock),
-}
-
-impl Clock {
-    pub fn now_ms(&self) -> i64 {
-        match self {
-            Clock::System => now_ms(),
-            Clock::Manual(clock) => clock.now_ms(),
-        }
-    }
-}
-
-/// A clock that stands still until advanced; its clones share one time.
-#[derive(Clone, Debug)]
-pub struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    pub fn at(unix_ms: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(unix_ms)))
-    }
-
-    /// Standing at the start of a window of `window` (and of every shorter window that divides
-    /// it), near the current time.
-    pub fn at_window_start(window: Duration) -> Self {
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1);
-        Self::at(now_ms() / window_ms * window_ms)
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    pub fn advance(&self, by: Duration) {
-        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.0.fetch_add(by, Ordering::SeqCst);
-    }
-}
-
-impl From<ManualClock> for Clock {
-    fn from(clock: ManualClock) -> Self {
-        Clock::Manual(clock)
-    }
-}
+pub use crate::clock::{Clock, ManualClock};
 
 /// Counter per `bucket:key`: (window index, hits in that window).
 type Shard = Mutex<HashMap<String, (i64, u32)>>;

@@ -1,9 +1,7 @@
 //! Idempotent seeding of the catalogue (permissions, built-in roles, modules) and, on a first
 //! start with no users, an `admin` account.
 
-use secrecy::SecretString;
-
-use super::{Store, StoreError, flag, users};
+use super::{Store, StoreError, flag};
 use crate::auth::rbac::{BUILTIN_ROLES, Permission};
 use crate::ids::{next_id, now_ms};
 
@@ -32,15 +30,9 @@ pub const BUILTIN_MODULES: &[BuiltinModule] = &[
     },
 ];
 
-/// What seeding did that the operator must hear about.
-#[derive(Debug, Default)]
-pub struct SeedReport {
-    /// Set when this run created the initial `admin` user; shown once, never stored in clear.
-    pub initial_admin_password: Option<SecretString>,
-}
-
-/// Seeds the catalogue and, when `create_admin` is set and no user exists, the initial admin.
-pub async fn seed(store: &Store, create_admin: bool) -> Result<SeedReport, StoreError> {
+/// Seeds the catalogue: permissions, built-in roles and modules. The first start's `admin` is
+/// created by `services::accounts::Accounts::create_initial_admin`, like every other user.
+pub async fn seed(store: &Store) -> Result<(), StoreError> {
     let now = now_ms();
     let mut tx = store.pool().begin().await?;
     for p in Permission::ALL {
@@ -95,22 +87,5 @@ pub async fn seed(store: &Store, create_admin: bool) -> Result<SeedReport, Store
     }
     tx.commit().await?;
 
-    let mut report = SeedReport::default();
-    if create_admin && users::count(store).await? == 0 {
-        let password = crate::auth::password::generate();
-        let hash = {
-            let password = password.clone();
-            tokio::task::spawn_blocking(move || crate::auth::password::hash(&password))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("hashing task failed: {e}")))?
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?
-        };
-        // Two instances starting together race here; the unique username lets exactly one win.
-        match users::create(store, "admin", &hash, Some("admin")).await {
-            Ok(_) => report.initial_admin_password = Some(password),
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(report)
+    Ok(())
 }

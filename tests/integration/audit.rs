@@ -22,6 +22,16 @@ fn entry(i: usize) -> NewAuditEntry {
 #[actix_web::test]
 async fn entries_arriving_together_share_transactions_and_each_caller_gets_its_own_id() {
     let app = spawn_app().await;
+    // The first start's entry (the initial admin) is already there.
+    let before = audit_store::count(&app.state.store).await.unwrap();
+    let (batches_before, entries_before) = (
+        app.metric("guildhall_audit_batches_total")
+            .await
+            .unwrap_or(0.0),
+        app.metric("guildhall_audit_entries_total")
+            .await
+            .unwrap_or(0.0),
+    );
     let n = 300;
     let ids: Vec<i64> = join_all((0..n).map(|i| app.state.audit.record(entry(i))))
         .await
@@ -33,17 +43,20 @@ async fn entries_arriving_together_share_transactions_and_each_caller_gets_its_o
     unique.dedup();
     assert_eq!(unique.len(), n, "every caller got a distinct id");
     assert_eq!(
-        audit_store::count(&app.state.store).await.unwrap(),
+        audit_store::count(&app.state.store).await.unwrap() - before,
         n as i64
     );
-    let batches = app.metric("guildhall_audit_batches_total").await.unwrap();
+    let batches = app.metric("guildhall_audit_batches_total").await.unwrap() - batches_before;
     assert!(
         batches < (n as f64) / 2.0,
         "grouped: {batches} transactions for {n} entries"
     );
     assert_eq!(
-        app.metric("guildhall_audit_entries_total").await,
-        Some(n as f64)
+        app.metric("guildhall_audit_entries_total")
+            .await
+            .unwrap_or(0.0)
+            - entries_before,
+        n as f64
     );
 
     // Each acknowledged id is readable, with what its caller sent.
@@ -108,6 +121,7 @@ async fn the_log_reads_newest_first_with_filters_and_a_cursor() {
 #[actix_web::test]
 async fn drain_waits_for_every_queued_entry() {
     let app = spawn_app().await;
+    let before = audit_store::count(&app.state.store).await.unwrap();
     let audit = app.state.audit.clone();
     let pending: Vec<_> = (0..100)
         .map(|i| {
@@ -120,7 +134,10 @@ async fn drain_waits_for_every_queued_entry() {
     for p in pending {
         p.await.unwrap().unwrap();
     }
-    assert_eq!(audit_store::count(&app.state.store).await.unwrap(), 100);
+    assert_eq!(
+        audit_store::count(&app.state.store).await.unwrap() - before,
+        100
+    );
 }
 
 #[actix_web::test]
@@ -142,6 +159,7 @@ async fn a_database_outage_delays_entries_but_loses_none() {
     let store = Store::connect(&url, 2).await.unwrap();
     let metrics = Metrics::new(prometheus::Registry::new()).unwrap();
     let audit = AuditLog::new(actix::Actor::start(AuditActor::new(store.clone(), metrics)));
+    let before = audit_store::count(&app.state.store).await.unwrap();
     audit.record(entry(0)).await.unwrap();
 
     proxy.cut();
@@ -156,7 +174,10 @@ async fn a_database_outage_delays_entries_but_loses_none() {
     for w in writers {
         w.await.unwrap().expect("committed after the outage");
     }
-    assert_eq!(audit_store::count(&app.state.store).await.unwrap(), 21);
+    assert_eq!(
+        audit_store::count(&app.state.store).await.unwrap() - before,
+        21
+    );
 }
 
 /// Runs only as the child of the kill -9 test: writes entries and prints each acknowledged id.
@@ -297,6 +318,15 @@ async fn seeding_again_changes_nothing_and_keeps_what_an_admin_edited() {
     assert_eq!(before.0, 3, "admin, moderator, viewer");
     assert_eq!(before.2, 3, "admin, moderation, minecraft modules");
     assert_eq!(before.3, 1, "the initial admin");
+    // Created like every other user: through the accounts service, with its audit entry.
+    let first_start: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create' \
+         AND target IS NOT NULL AND details LIKE '%first start%'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(first_start, 1, "the initial admin's audit entry");
     // An admin takes a permission away from `viewer`; a restart must not give it back.
     sqlx::query(
         "DELETE FROM role_permissions WHERE permission = 'minecraft.view' \
@@ -305,9 +335,14 @@ async fn seeding_again_changes_nothing_and_keeps_what_an_admin_edited() {
     .execute(store.pool())
     .await
     .unwrap();
-    let report = seed::seed(store, true).await.unwrap();
+    seed::seed(store).await.unwrap();
     assert!(
-        report.initial_admin_password.is_none(),
+        app.state
+            .accounts
+            .create_initial_admin()
+            .await
+            .unwrap()
+            .is_none(),
         "admin exists already"
     );
     let after = counts().await;

@@ -94,6 +94,8 @@ impl AccountError {
 pub enum NewAccount<'a> {
     /// `guildhall user create`: one global role, by name.
     Cli { role: &'a str },
+    /// The `admin` the first start creates when there is no user at all.
+    FirstStart,
     /// An administrator (`POST /api/v1/users`): grants as `(role id, guild id)`, already
     /// checked against what the administrator may hand out.
     ByAdministrator {
@@ -155,6 +157,14 @@ impl Accounts {
             other => AccountError::Store(other),
         };
         let (user, entry) = match how {
+            NewAccount::FirstStart => {
+                let user = users::create(&self.store, name, &hash, Some("admin"))
+                    .await
+                    .map_err(taken)?;
+                let entry = NewAuditEntry::new(Actor::System, "user.create")
+                    .details(json!({ "username": name, "role": "admin", "via": "first start" }));
+                (user, entry)
+            }
             NewAccount::Cli { role } => {
                 let user = users::create(&self.store, name, &hash, Some(role))
                     .await
@@ -204,6 +214,34 @@ impl Accounts {
             )
             .await?;
         Ok(users::summary(&self.store, user.id).await?)
+    }
+
+    /// On a first start (no user at all) creates `admin` with a generated password, returned
+    /// to be shown once and never stored in clear. Two instances starting together race; the
+    /// unique username lets exactly one win, and the other returns `None`.
+    pub async fn create_initial_admin(&self) -> Result<Option<SecretString>, AccountError> {
+        if users::count(&self.store).await? > 0 {
+            return Ok(None);
+        }
+        let generated = password::generate();
+        let password = NewPassword::parse(generated.clone()).map_err(|e| {
+            AccountError::internal(anyhow::anyhow!("generated password refused: {e}"))
+        })?;
+        let admin = Username::parse("admin")
+            .map_err(|e| AccountError::internal(anyhow::anyhow!("username refused: {e}")))?;
+        match self
+            .create_user(
+                &admin,
+                password,
+                NewAccount::FirstStart,
+                &AuditOrigin::internal(),
+            )
+            .await
+        {
+            Ok(_) => Ok(Some(generated)),
+            Err(AccountError::UsernameTaken(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Makes every token the user holds worthless at once: a new token version (which also
