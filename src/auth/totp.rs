@@ -55,6 +55,14 @@ pub fn enrolment(secret_b32: &str, account: &str) -> Result<Enrolment, TotpError
     })
 }
 
+/// The enrolment QR code as PNG bytes (the `otpauth://` URL, rendered here: no external
+/// service ever sees the secret), for the dashboard's `<img>`.
+pub fn qr_png(secret_b32: &str, account: &str) -> Result<Vec<u8>, TotpError> {
+    totp(secret_b32, account)?
+        .to_qr_png()
+        .map_err(|_| TotpError::Qr)
+}
+
 /// The step the code matches within ±1 step of `unix_secs`, if it is later than `last_step`.
 pub fn check(
     secret_b32: &str,
@@ -127,6 +135,14 @@ mod tests {
         );
         assert_eq!(check(&secret, "12345", now, None)?, None);
         assert_eq!(check(&secret, "abcdef", now, None)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn the_enrolment_qr_code_is_a_png_rendered_here() -> Result<(), TotpError> {
+        let png = qr_png(&new_secret(), "alice")?;
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "PNG signature");
+        assert!(png.len() > 100);
         Ok(())
     }
 }

@@ -52,6 +52,17 @@ impl Accounts {
         })
     }
 
+    /// The QR code of the enrolment in progress as a PNG, so the dashboard can show it as an
+    /// image from guildhall itself. A read: no audit entry, the secret stays where it is.
+    pub async fn mfa_enrolment_qr_png(&self, principal: &Principal) -> Result<Vec<u8>, AccountError> {
+        let user = self.own_account(principal).await?;
+        if user.mfa_enabled {
+            return Err(AccountError::MfaAlreadyEnabled);
+        }
+        let secret = user.mfa_secret.ok_or(AccountError::MfaNotStarted)?;
+        totp::qr_png(&secret, &user.username).map_err(AccountError::internal)
+    }
+
     /// Confirms enrolment with a first code: MFA is required from now on, every earlier token
     /// is revoked, and the caller continues in one new session.
     pub async fn confirm_mfa_enrolment(
