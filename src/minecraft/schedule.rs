@@ -178,6 +178,51 @@ impl MinecraftService {
         Ok(stored)
     }
 
+    /// Pauses (`enabled: false`) or resumes a schedule; a resumed schedule next runs at its
+    /// first occurrence after now. Audited as `minecraft.schedule_pause` / `_resume`.
+    #[tracing::instrument(skip(self, caller), fields(server = %server, schedule = id, enabled))]
+    pub async fn set_schedule_enabled(
+        &self,
+        caller: &Caller,
+        server: &ServerName,
+        id: i64,
+        enabled: bool,
+    ) -> Result<StoredSchedule, MinecraftError> {
+        self.server(server.as_str())?;
+        let not_found = |e| match e {
+            crate::store::StoreError::NotFound => MinecraftError::UnknownSchedule(id),
+            other => MinecraftError::Store(other),
+        };
+        let current = schedules::get(self.store(), id).await.map_err(not_found)?;
+        if current.server != server.as_str() {
+            return Err(MinecraftError::UnknownSchedule(id));
+        }
+        let cron = CronExpr::parse(&current.cron).map_err(|problem| MinecraftError::Invalid {
+            field: "cron",
+            problem,
+        })?;
+        let lead = i64::from(current.countdown_seconds) * 1000;
+        let next_run_at = cron
+            .next_after(now_ms() + lead)
+            .unwrap_or(current.next_run_at);
+        let stored =
+            schedules::set_enabled(self.store(), server.as_str(), id, enabled, next_run_at)
+                .await
+                .map_err(not_found)?;
+        self.record(
+            caller,
+            if enabled {
+                "minecraft.schedule_resume"
+            } else {
+                "minecraft.schedule_pause"
+            },
+            server,
+            json!({"schedule_id": id.to_string(), "command": stored.command}),
+        )
+        .await?;
+        Ok(stored)
+    }
+
     pub async fn remove_schedule(
         &self,
         caller: &Caller,

@@ -103,6 +103,16 @@ pub enum ModerationError {
     Audit(#[from] AuditError),
 }
 
+/// What a case list is narrowed to; `None` leaves a criterion out.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub user: Option<Snowflake>,
+    /// One of the action names (`warn`, `ban`, …).
+    pub action: Option<String>,
+    /// Text the reason contains (case-insensitive).
+    pub search: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Done {
     pub case: CaseRow,
@@ -202,17 +212,62 @@ impl ModerationService {
             .ok_or(ModerationError::UnknownGuild(guild))
     }
 
-    /// The guild's newest cases (of one user when given).
+    /// The guild's newest cases, narrowed by `filter`.
     pub async fn cases(
         &self,
         guild: Snowflake,
-        user: Option<Snowflake>,
+        filter: &CaseFilter,
         limit: i64,
     ) -> Result<Vec<CaseRow>, ModerationError> {
         Ok(self
             .store
-            .list_cases(guild.as_i64(), user.map(Snowflake::as_i64), limit)
+            .list_cases(
+                guild.as_i64(),
+                &crate::store::cases::CaseQuery {
+                    target_user_id: filter.user.map(Snowflake::as_i64),
+                    action: filter.action.clone(),
+                    search: filter.search.clone(),
+                },
+                limit,
+            )
             .await?)
+    }
+
+    /// One case by its number in the guild (`Store(NotFound)` when there is none).
+    pub async fn case(&self, guild: Snowflake, number: i64) -> Result<CaseRow, ModerationError> {
+        self.store
+            .case_by_number(guild.as_i64(), number)
+            .await?
+            .ok_or(ModerationError::Store(StoreError::NotFound))
+    }
+
+    /// Rewrites a case's reason, recorded in the audit log (`moderation.case_reason`) before it
+    /// is acknowledged: the slash command `/case reason` and the dashboard share it.
+    pub async fn set_case_reason(
+        &self,
+        guild: Snowflake,
+        number: i64,
+        reason: &Reason,
+        actor: Actor,
+        origin: AuditOrigin,
+    ) -> Result<CaseRow, ModerationError> {
+        let case = self
+            .store
+            .set_case_reason(guild.as_i64(), number, reason.as_str())
+            .await?
+            .ok_or(ModerationError::Store(StoreError::NotFound))?;
+        self.audit
+            .record(
+                NewAuditEntry::new(actor, "moderation.case_reason")
+                    .origin(origin)
+                    .target(format!("case:{guild}:{number}"))
+                    .guild(guild.as_i64())
+                    .details(
+                        serde_json::json!({ "case_number": number, "reason": reason.as_str() }),
+                    ),
+            )
+            .await?;
+        Ok(case)
     }
 
     /// Runs an action through the running gateway session's client (the API's way in). A guild

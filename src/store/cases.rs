@@ -21,6 +21,28 @@ pub struct NewCase {
     pub expires_at: Option<i64>,
 }
 
+/// What [`Store::list_cases`] narrows to; `None` leaves a criterion out.
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub target_user_id: Option<i64>,
+    pub action: Option<String>,
+    /// Text the reason contains, case-insensitive (`%` and `_` match themselves).
+    pub search: Option<String>,
+}
+
+/// `%text%` in lower case with LIKE's wildcards escaped, so a search is a plain substring.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CaseRow {
     #[serde(serialize_with = "as_string")]
@@ -152,30 +174,49 @@ impl Store {
             .transpose()
     }
 
-    /// The newest cases of a guild (of one user when given), at most `limit`.
+    /// The newest cases of a guild matching `query`, at most `limit`.
     pub async fn list_cases(
         &self,
         guild_id: i64,
-        target_user_id: Option<i64>,
+        query: &CaseQuery,
         limit: i64,
     ) -> Result<Vec<CaseRow>, StoreError> {
-        let filter = if target_user_id.is_some() {
-            "AND target_user_id = $3"
-        } else {
-            ""
+        let mut filters = String::new();
+        let mut n = 2;
+        let mut param = || {
+            n += 1;
+            format!("${n}")
         };
+        if query.target_user_id.is_some() {
+            filters.push_str(&format!(" AND target_user_id = {}", param()));
+        }
+        if query.action.is_some() {
+            filters.push_str(&format!(" AND action = {}", param()));
+        }
+        if query.search.is_some() {
+            // LOWER on both sides: LIKE is case-sensitive on PostgreSQL, not on SQLite.
+            filters.push_str(&format!(
+                " AND LOWER(COALESCE(reason, '')) LIKE {} ESCAPE '\\'",
+                param()
+            ));
+        }
         let sql = format!(
-            "SELECT {COLUMNS} FROM moderation_cases WHERE guild_id = $1 {filter} \
+            "SELECT {COLUMNS} FROM moderation_cases WHERE guild_id = $1{filters} \
              ORDER BY case_number DESC LIMIT $2"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(guild_id)
             .bind(limit);
-        if let Some(target) = target_user_id {
-            query = query.bind(target);
+        if let Some(target) = query.target_user_id {
+            q = q.bind(target);
         }
-        query
-            .fetch_all(self.pool())
+        if let Some(action) = &query.action {
+            q = q.bind(action.clone());
+        }
+        if let Some(search) = &query.search {
+            q = q.bind(like_pattern(search));
+        }
+        q.fetch_all(self.pool())
             .await?
             .iter()
             .map(from_row)

@@ -180,3 +180,30 @@ pub async fn record_outcome(
     .await?;
     Ok(())
 }
+
+/// Pauses or resumes one schedule of one server; resuming moves `next_run_at` to the next
+/// occurrence after now, so occurrences missed while paused are not run late.
+pub async fn set_enabled(
+    store: &Store,
+    server: &str,
+    id: i64,
+    enabled: bool,
+    next_run_at: i64,
+) -> Result<StoredSchedule, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE minecraft_schedules SET enabled = $1, next_run_at = $2, \
+         updated_at = $3 WHERE id = $4 AND server_name = $5",
+    )
+    .bind(flag(enabled))
+    .bind(next_run_at)
+    .bind(now_ms())
+    .bind(id)
+    .bind(server)
+    .execute(store.pool())
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(store, id).await
+}

@@ -81,15 +81,26 @@ impl<'a> Visitor<'a> {
 
     /// Posts `fields` as a browser submits a form (urlencoded, `Origin` of the site).
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let response = self
+        self.post_form_with(path, fields, &[]).await
+    }
+
+    /// [`Self::post_form`] with extra headers (`hx-request` for what htmx sends).
+    pub async fn post_form_with(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
             .client
             .post(self.app.url(path))
             .header(COOKIE, self.cookie_header())
             .header(ORIGIN, self.app.address.as_str())
-            .form(fields)
-            .send()
-            .await
-            .expect("request");
+            .form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
         self.keep_cookies(&response);
         response
     }

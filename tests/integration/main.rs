@@ -9,6 +9,7 @@ mod actors;
 mod audit;
 mod auth;
 mod binary;
+mod dash_pages;
 mod deploy;
 mod discord;
 mod error_codes;

@@ -12,6 +12,7 @@ use crate::domain::Snowflake;
 use crate::domain::moderation::{Action, PurgeCount, Reason};
 use crate::domain::settings::ModuleName;
 use crate::services::moderation::{Invoker, ModerationError, Request, describe_discord_error};
+use crate::store::StoreError;
 use crate::store::audit::NewAuditEntry;
 use crate::store::cases::CaseRow;
 
@@ -370,14 +371,17 @@ fn require_view(inv: &Invocation<'_>) -> Result<(), CommandError> {
 
 pub async fn cases(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
     require_view(inv)?;
-    let guild = inv.guild_id.as_i64();
-    let user = inv.user("user").map(Snowflake::as_i64);
+    let filter = crate::services::moderation::CaseFilter {
+        user: inv.user("user"),
+        ..Default::default()
+    };
     let rows = inv
         .bot
         .state
-        .store
-        .list_cases(guild, user, CASES_SHOWN)
-        .await?;
+        .moderation
+        .cases(inv.guild_id, &filter, CASES_SHOWN)
+        .await
+        .map_err(CommandError::Moderation)?;
     if rows.is_empty() {
         return Ok(Reply::private("No cases yet."));
     }
@@ -435,24 +439,13 @@ pub async fn case(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
             let c = inv
                 .bot
                 .state
-                .store
-                .set_case_reason(guild, number, reason.as_str())
-                .await?
-                .ok_or_else(not_found)?;
-            inv.bot
-                .state
-                .audit
-                .record(
-                    NewAuditEntry::new(inv.actor(), "moderation.case_reason")
-                        .origin(inv.origin())
-                        .target(format!("case:{guild}:{number}"))
-                        .guild(guild)
-                        .details(
-                            serde_json::json!({ "case_number": number, "reason": reason.as_str() }),
-                        ),
-                )
+                .moderation
+                .set_case_reason(inv.guild_id, number, &reason, inv.actor(), inv.origin())
                 .await
-                .map_err(|e| CommandError::Moderation(e.into()))?;
+                .map_err(|e| match e {
+                    ModerationError::Store(StoreError::NotFound) => not_found(),
+                    other => CommandError::Moderation(other),
+                })?;
             Ok(Reply::private(format!("Updated: {}", case_line(&c))))
         }
         other => Err(CommandError::invalid(

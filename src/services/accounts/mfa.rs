@@ -18,6 +18,17 @@ pub struct Enrolment {
     pub qr_png_base64: String,
 }
 
+/// Where the caller's account stands with MFA, for the dashboard's account page.
+pub enum MfaState {
+    Off,
+    /// Enrolment started and not confirmed yet: the secret for manual entry (the QR code is
+    /// [`Accounts::mfa_enrolment_qr_png`]).
+    Pending {
+        secret: String,
+    },
+    On,
+}
+
 /// MFA is on: the recovery codes (shown only now) and the session that replaces every earlier one.
 pub struct Enabled {
     pub recovery_codes: Vec<String>,
@@ -52,9 +63,22 @@ impl Accounts {
         })
     }
 
+    /// Whether MFA is off, being enrolled or on for the caller's own account.
+    pub async fn mfa_state(&self, principal: &Principal) -> Result<MfaState, AccountError> {
+        let user = self.own_account(principal).await?;
+        Ok(match (user.mfa_enabled, user.mfa_secret) {
+            (true, _) => MfaState::On,
+            (false, Some(secret)) => MfaState::Pending { secret },
+            (false, None) => MfaState::Off,
+        })
+    }
+
     /// The QR code of the enrolment in progress as a PNG, so the dashboard can show it as an
     /// image from guildhall itself. A read: no audit entry, the secret stays where it is.
-    pub async fn mfa_enrolment_qr_png(&self, principal: &Principal) -> Result<Vec<u8>, AccountError> {
+    pub async fn mfa_enrolment_qr_png(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<u8>, AccountError> {
         let user = self.own_account(principal).await?;
         if user.mfa_enabled {
             return Err(AccountError::MfaAlreadyEnabled);

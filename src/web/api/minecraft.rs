@@ -6,7 +6,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::authenticate::Principal;
 use crate::auth::rbac::Permission as P;
+use crate::domain::audit::AuditOrigin;
 use crate::minecraft::policy::RolePolicy;
 use crate::minecraft::schedule::ScheduleSpec;
 use crate::minecraft::service::AuditStatus;
@@ -33,6 +35,7 @@ use crate::web::validate::Json;
         list_schedules,
         create_schedule,
         delete_schedule,
+        update_schedule,
         list_policies,
         get_policy,
         put_policy
@@ -43,6 +46,7 @@ use crate::web::validate::Json;
         CommandRequest,
         NewScheduleRequest,
         PolicyUpdate,
+        ScheduleUpdate,
         RolePolicy,
         PolicyList
     ))
@@ -78,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         declare("/minecraft/servers/{name}/schedules/{id}")
+            .patch(Access::Global(P::MinecraftManage), update_schedule)
             .delete(Access::Global(P::MinecraftManage), delete_schedule),
     )
     .service(declare("/minecraft/policy").get(Access::Global(P::MinecraftView), list_policies))
@@ -91,13 +96,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The caller as the Minecraft service sees it: actor, global role names (for the command
 /// policy; an API key acts with its creator's roles, within the key's own permissions) and
 /// the request's origin for the audit entry.
-async fn caller(state: &AppState, auth: &Auth) -> Result<Caller, ApiError> {
-    let roles = users::global_roles(&state.store, auth.user_id).await?;
+pub async fn caller(state: &AppState, auth: &Auth) -> Result<Caller, ApiError> {
+    caller_of(state, auth, auth.origin()).await
+}
+
+/// [`caller`] for any authenticated principal (the dashboard's pages use it too).
+pub async fn caller_of(
+    state: &AppState,
+    principal: &Principal,
+    origin: &AuditOrigin,
+) -> Result<Caller, ApiError> {
+    let roles = users::global_roles(&state.store, principal.user_id).await?;
     Ok(Caller {
-        actor: auth.actor.clone(),
+        actor: principal.actor.clone(),
         roles,
         guild_id: None,
-        origin: auth.origin().clone(),
+        origin: origin.clone(),
     })
 }
 
@@ -459,4 +473,35 @@ pub async fn put_policy(
         .set_policy(&caller, &role, &body.allowed)
         .await?;
     Ok(HttpResponse::Ok().json(policy))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleUpdate {
+    /// `false` pauses the schedule; `true` resumes it from its next occurrence after now.
+    pub enabled: bool,
+}
+
+#[utoipa::path(patch, path = "/api/v1/minecraft/servers/{name}/schedules/{id}", tag = "minecraft", request_body = ScheduleUpdate,
+    params(("name" = String, Path, description = "Server name", pattern = "^[a-z0-9][a-z0-9_-]{0,31}$"), ("id" = String, Path, description = "Schedule id", pattern = "^[1-9][0-9]{0,18}$")),
+    responses((status = 200, description = "The schedule, paused or resumed (audited)"),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("session" = [])))]
+#[tracing::instrument(skip_all, fields(server = %path.0, schedule = %path.1))]
+pub async fn update_schedule(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    body: Json<ScheduleUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let name = state.minecraft.server(&name)?;
+    let id = parse_snowflake("id", &id)?;
+    let caller = caller(&state, &auth).await?;
+    let schedule = state
+        .minecraft
+        .set_schedule_enabled(&caller, &name, id, body.enabled)
+        .await?;
+    Ok(HttpResponse::Ok().json(schedule))
 }

@@ -55,6 +55,42 @@ pub fn parse_action(
 }
 
 /// The answer of `GET /guilds/{guild_id}/cases`, newest first.
+/// The case list's query (`user`, `action`, `q`), checked: the API and the dashboard read
+/// their filters through this one function.
+pub fn case_filter(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<crate::services::moderation::CaseFilter, ApiError> {
+    let present = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let user = present("user")
+        .map(|u| Snowflake::parse(u).map_err(|e| ApiError::invalid_field("user", e)))
+        .transpose()?;
+    let action = present("action")
+        .map(|a| {
+            crate::domain::moderation::ACTION_NAMES
+                .iter()
+                .find(|n| **n == a)
+                .map(|n| (*n).to_owned())
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "action",
+                        format!(
+                            "`{a}` is not one of {}",
+                            crate::domain::moderation::ACTION_NAMES.join(", ")
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let search = present("q")
+        .map(|q| crate::web::validate::text("q", q, 1, 200).map(str::to_owned))
+        .transpose()?;
+    Ok(crate::services::moderation::CaseFilter {
+        user,
+        action,
+        search,
+    })
+}
+
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct CaseList {
     pub cases: Vec<CaseRow>,
@@ -124,7 +160,9 @@ pub async fn post_action(
 
 #[utoipa::path(get, path = "/api/v1/guilds/{guild_id}/cases", tag = "moderation",
     params(("guild_id" = String, Path, description = "Discord guild id", pattern = "^[1-9][0-9]{0,18}$"),
-        ("user" = Option<String>, Query, description = "Only this Discord user's cases", pattern = "^[1-9][0-9]{0,18}$")),
+        ("user" = Option<String>, Query, description = "Only this Discord user's cases", pattern = "^[1-9][0-9]{0,18}$"),
+        ("action" = Option<String>, Query, description = "Only cases of this action", pattern = "^(warn|kick|ban|unban|timeout|untimeout)$"),
+        ("q" = Option<String>, Query, description = "Only cases whose reason contains this text (case-insensitive, at most 200 characters)")),
     responses((status = 200, body = CaseList, description = "The newest 100 cases"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
@@ -136,10 +174,7 @@ pub async fn list_cases(
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
     tracing::Span::current().record("guild", guild.as_i64());
-    let user = query
-        .get("user")
-        .map(|u| Snowflake::parse(u).map_err(|e| ApiError::invalid_field("user", e)))
-        .transpose()?;
-    let cases = state.moderation.cases(guild, user, 100).await?;
+    let filter = case_filter(&query)?;
+    let cases = state.moderation.cases(guild, &filter, 100).await?;
     Ok(HttpResponse::Ok().json(CaseList { cases }))
 }

@@ -7,9 +7,12 @@
 //! [`page::Chrome`], the layout's data. See `docs/architecture.md` ("Pages").
 //! Page handlers call the same service functions as the API routes, never a copy.
 
+pub mod account;
 pub mod flash;
 pub mod form;
+pub mod guilds;
 pub mod index;
+pub mod minecraft;
 pub mod nav;
 pub mod page;
 pub mod sign_in;
@@ -33,6 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/sign-in/mfa").route(web::post().to(sign_in::second_factor)))
         .service(web::resource("/sign-out").route(web::post().to(sign_in::sign_out)));
+    // dash-b's sections: one `configure` per page module.
+    cfg.configure(minecraft::configure);
+    cfg.configure(account::configure);
+    cfg.configure(guilds::configure);
 }
 
 /// Escapes text for HTML content and attribute values (what Sailfish's `<%= %>` does), for the

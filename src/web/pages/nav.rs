@@ -40,6 +40,21 @@ pub const SECTIONS: &[Section] = &[
         href: "/logs",
         visible: Visible::AnyGlobal(&[P::LogsView]),
     },
+    Section {
+        label: "Guilds",
+        href: "/guilds",
+        visible: Visible::AnyOf(&[P::BotView]),
+    },
+    Section {
+        label: "Minecraft",
+        href: "/minecraft",
+        visible: Visible::AnyGlobal(&[P::MinecraftView]),
+    },
+    Section {
+        label: "Account",
+        href: "/account",
+        visible: Visible::Always,
+    },
 ];
 
 /// A navigation entry as the layout renders it.

@@ -318,7 +318,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
     assert_eq!(
         app.state
             .store
-            .list_cases(GUILD as i64, None, 10)
+            .list_cases(GUILD as i64, &Default::default(), 10)
             .await
             .unwrap()
             .len(),

@@ -166,7 +166,7 @@ async fn missing_permissions_of_the_invoker_or_the_bot_are_refused_without_side_
     assert!(
         app.state
             .store
-            .list_cases(GUILD as i64, None, 10)
+            .list_cases(GUILD as i64, &Default::default(), 10)
             .await
             .unwrap()
             .is_empty()
@@ -309,7 +309,7 @@ async fn bad_input_gets_a_clear_ephemeral_answer_and_no_side_effect() {
     assert!(
         app.state
             .store
-            .list_cases(GUILD as i64, None, 10)
+            .list_cases(GUILD as i64, &Default::default(), 10)
             .await
             .unwrap()
             .is_empty()

@@ -1,0 +1,553 @@
+//! The guild, Minecraft and account pages without a browser: each form works as a plain post
+//! (CSRF field, 303 and a flash), errors come back beside their fields with the input kept,
+//! controls the user lacks are absent, and a forged post is refused by the server anyway.
+
+use guildhall::auth::totp;
+use guildhall::store::cases::NewCase;
+use guildhall::store::guilds::GuildUpsert;
+use reqwest::StatusCode;
+
+use crate::common::TestApp;
+use crate::common::auth::{PASSWORD, create_user};
+use crate::common::fake_rcon::FakeRcon;
+use crate::common::pages::{Visitor, hidden_value, location};
+use crate::common::spawn_app;
+use crate::minecraft::app_with;
+
+const GUILD: i64 = 333_333_333_333_333_333;
+const OTHER_GUILD: i64 = 444_444_444_444_444_444;
+
+async fn add_guild(app: &TestApp, id: i64, name: &str) {
+    app.state
+        .store
+        .upsert_guild(&GuildUpsert {
+            id,
+            name: name.into(),
+            icon: None,
+            owner_id: Some(1),
+            member_count: Some(5),
+        })
+        .await
+        .unwrap();
+}
+
+/// A visitor signed in as a fresh user holding `roles`, and their CSRF token.
+async fn signed_in<'a>(app: &'a TestApp, roles: &[(&str, i64)]) -> (Visitor<'a>, String) {
+    let (_, username) = create_user(app, "page", roles).await;
+    let mut visitor = Visitor::new(app);
+    visitor.sign_in(&username, PASSWORD).await;
+    let csrf = visitor.csrf().await;
+    (visitor, csrf)
+}
+
+#[actix_web::test]
+async fn a_module_toggled_on_the_guild_page_is_saved_and_shown_so_after_a_reload() {
+    let app = spawn_app().await;
+    add_guild(&app, GUILD, "Toggles").await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let page = admin.page(&format!("/guilds/{GUILD}")).await;
+    assert!(page.contains("Turn moderation off"), "enabled by default");
+
+    let response = admin
+        .post_form(
+            &format!("/guilds/{GUILD}/modules/moderation"),
+            &[("csrf_token", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), format!("/guilds/{GUILD}#modules"));
+    let page = admin.page(&format!("/guilds/{GUILD}")).await;
+    assert!(page.contains("Module moderation turned off"), "the flash");
+    assert!(page.contains("Turn moderation on"), "{page}");
+    let config = app.state.guild_config.get(GUILD).await.unwrap();
+    assert!(!config.module_enabled(guildhall::domain::settings::ModuleName::Moderation));
+}
+
+#[actix_web::test]
+async fn a_settings_error_is_shown_beside_its_field_with_the_input_kept_then_a_correct_save_is_stored()
+ {
+    let app = spawn_app().await;
+    add_guild(&app, GUILD, "Settings").await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let page = admin.page(&format!("/guilds/{GUILD}")).await;
+    let version = hidden_value(&page, "version").unwrap();
+
+    let response = admin
+        .post_form(
+            &format!("/guilds/{GUILD}"),
+            &[
+                ("csrf_token", &csrf),
+                ("version", &version),
+                ("log_channel", "not-a-channel"),
+                ("welcome_message", "Hello {user}, kept as typed"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="log_channel-error""#), "{html}");
+    assert!(html.contains(r#"aria-invalid="true""#));
+    assert!(
+        html.contains("value=\"not-a-channel\""),
+        "the input is kept"
+    );
+    assert!(html.contains("Hello {user}, kept as typed"));
+    assert_eq!(
+        app.state
+            .guilds
+            .settings(guildhall::domain::Snowflake::new(GUILD as u64).unwrap())
+            .await
+            .unwrap()
+            .settings,
+        Default::default(),
+        "nothing was saved"
+    );
+
+    let response = admin
+        .post_form(
+            &format!("/guilds/{GUILD}"),
+            &[
+                ("csrf_token", &csrf),
+                ("version", &version),
+                ("log_channel", "123456789012345678"),
+                ("welcome_message", "Hello {user}"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = admin.page(&format!("/guilds/{GUILD}")).await;
+    assert!(page.contains("Settings saved"));
+    assert!(page.contains("value=\"123456789012345678\""), "{page}");
+    let saved = app
+        .state
+        .guilds
+        .settings(guildhall::domain::Snowflake::new(GUILD as u64).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        saved.settings.log_channel.map(|s| s.as_i64()),
+        Some(123_456_789_012_345_678)
+    );
+
+    // The form of a stale version is refused, not silently overwritten.
+    let response = admin
+        .post_form(
+            &format!("/guilds/{GUILD}"),
+            &[
+                ("csrf_token", &csrf),
+                ("version", &version),
+                ("log_channel", ""),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[actix_web::test]
+async fn a_guild_scoped_moderator_sees_only_their_guild_and_no_control_they_lack() {
+    let app = spawn_app().await;
+    add_guild(&app, GUILD, "Theirs").await;
+    add_guild(&app, OTHER_GUILD, "Another").await;
+    let (mut moderator, csrf) = signed_in(&app, &[("moderator", GUILD)]).await;
+    let list = moderator.page("/guilds").await;
+    assert!(list.contains("Theirs"));
+    assert!(!list.contains("Another"), "{list}");
+    let page = moderator.page(&format!("/guilds/{GUILD}")).await;
+    assert!(page.contains("Moderation action"), "moderators act");
+    assert!(!page.contains("Save settings"), "settings are read-only");
+    assert!(!page.contains("Turn moderation"), "no module toggles");
+    let other = moderator.get(&format!("/guilds/{OTHER_GUILD}")).await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    // A forged toggle from their session is refused and changes nothing.
+    let forged = moderator
+        .post_form(
+            &format!("/guilds/{GUILD}/modules/moderation"),
+            &[("csrf_token", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let config = app.state.guild_config.get(GUILD).await.unwrap();
+    assert!(config.module_enabled(guildhall::domain::settings::ModuleName::Moderation));
+}
+
+#[actix_web::test]
+async fn a_moderation_action_asks_for_confirmation_before_anything_happens() {
+    let app = spawn_app().await;
+    add_guild(&app, GUILD, "Confirm").await;
+    let (mut moderator, csrf) = signed_in(&app, &[("moderator", 0)]).await;
+    let response = moderator
+        .post_form(
+            &format!("/guilds/{GUILD}/moderation"),
+            &[
+                ("csrf_token", &csrf),
+                ("action", "timeout"),
+                ("user_id", "555555555555555555"),
+                ("reason", "spam"),
+                ("duration", "10m"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Confirm: timeout"), "{html}");
+    assert!(html.contains(r#"name="confirm" value="yes""#));
+    assert_eq!(hidden_value(&html, "duration").as_deref(), Some("10m"));
+    let cases = app
+        .state
+        .store
+        .list_cases(GUILD, &Default::default(), 10)
+        .await
+        .unwrap();
+    assert!(cases.is_empty(), "nothing happened yet");
+
+    // A bad field is shown beside it before any confirmation.
+    let response = moderator
+        .post_form(
+            &format!("/guilds/{GUILD}/moderation"),
+            &[
+                ("csrf_token", &csrf),
+                ("action", "timeout"),
+                ("user_id", "someone"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="user_id-error""#), "{html}");
+}
+
+#[actix_web::test]
+async fn cases_are_filtered_by_user_action_and_reason_and_a_reason_edit_is_saved_and_audited() {
+    let app = spawn_app().await;
+    add_guild(&app, GUILD, "Cases").await;
+    for (action, user, reason) in [
+        ("warn", 10, "Spamming links"),
+        ("kick", 11, "raid"),
+        ("warn", 11, "caps"),
+    ] {
+        app.state
+            .store
+            .create_case(&NewCase {
+                guild_id: GUILD,
+                action: action.into(),
+                target_user_id: user,
+                moderator_id: None,
+                actor_label: "test".into(),
+                reason: Some(reason.into()),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    let (mut moderator, csrf) = signed_in(&app, &[("moderator", GUILD)]).await;
+    let rows = |html: &str| html.matches(&format!("/guilds/{GUILD}/cases/")).count();
+    let all = moderator.page(&format!("/guilds/{GUILD}")).await;
+    assert_eq!(rows(&all), 3);
+    let warns = moderator
+        .page(&format!("/guilds/{GUILD}?action=warn"))
+        .await;
+    assert_eq!(rows(&warns), 2);
+    let user = moderator
+        .page(&format!("/guilds/{GUILD}?user=11&action=warn"))
+        .await;
+    assert_eq!(rows(&user), 1);
+    let search = moderator.page(&format!("/guilds/{GUILD}?q=SPAM")).await;
+    assert_eq!(rows(&search), 1, "case-insensitive");
+    assert!(search.contains("Spamming links"));
+
+    let detail = moderator.page(&format!("/guilds/{GUILD}/cases/2")).await;
+    assert!(detail.contains("raid"));
+    let response = moderator
+        .post_form(
+            &format!("/guilds/{GUILD}/cases/2/reason"),
+            &[("csrf_token", &csrf), ("reason", "raid with alts")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let detail = moderator.page(&format!("/guilds/{GUILD}/cases/2")).await;
+    assert!(detail.contains("raid with alts"));
+    let audited = guildhall::store::audit::list(
+        &app.state.store,
+        &guildhall::store::audit::AuditFilter {
+            action: Some("moderation.case_reason".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 1);
+    let empty = moderator
+        .post_form(
+            &format!("/guilds/{GUILD}/cases/2/reason"),
+            &[("csrf_token", &csrf), ("reason", "  ")],
+        )
+        .await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = moderator.get(&format!("/guilds/{GUILD}/cases/99")).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn a_console_command_reaches_the_fake_rcon_server_and_its_output_shows() {
+    let fake = FakeRcon::start(crate::minecraft::PASSWORD);
+    let app = app_with(&fake, crate::minecraft::PASSWORD).await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let page = admin.page("/minecraft/servers/default").await;
+    assert!(page.contains(r#"id="console""#));
+
+    // Without JavaScript: a post, a redirect, and the transcript on the page.
+    let response = admin
+        .post_form(
+            "/minecraft/servers/default/console",
+            &[("csrf_token", &csrf), ("command", "list")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(fake.commands(), ["list"]);
+    let page = admin.page("/minecraft/servers/default").await;
+    assert!(page.contains("players online"), "{page}");
+    assert!(
+        page.contains(r#"<option value="list">"#),
+        "offered as history"
+    );
+
+    // With htmx: only the transcript line comes back.
+    let response = admin
+        .post_form_with(
+            "/minecraft/servers/default/console",
+            &[("csrf_token", &csrf), ("command", "echo hello")],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let fragment = response.text().await.unwrap();
+    assert!(fragment.starts_with("<li>"), "{fragment}");
+    assert!(
+        fragment.contains("echo hello") && fragment.contains("<pre>hello</pre>"),
+        "{fragment}"
+    );
+    assert_eq!(fake.commands(), ["list", "echo hello"]);
+}
+
+#[actix_web::test]
+async fn a_viewer_sees_no_minecraft_controls_and_a_forged_command_from_their_session_is_refused() {
+    let fake = FakeRcon::start(crate::minecraft::PASSWORD);
+    let app = app_with(&fake, crate::minecraft::PASSWORD).await;
+    let (mut viewer, csrf) = signed_in(&app, &[("viewer", 0)]).await;
+    let list = viewer.page("/minecraft").await;
+    assert!(!list.contains("Add a server"));
+    assert!(
+        !list.contains(r#"action="/minecraft/policy/"#),
+        "policy is read-only"
+    );
+    let page = viewer.page("/minecraft/servers/default").await;
+    assert!(!page.contains(r#"id="console""#));
+    assert!(!page.contains("New schedule"));
+    for (path, fields) in [
+        (
+            "/minecraft/servers/default/console",
+            vec![("command", "op Eve")],
+        ),
+        ("/minecraft/policy/viewer", vec![("allowed", "*")]),
+        (
+            "/minecraft/servers/default/schedules",
+            vec![("cron", "0 4 * * *"), ("command", "stop")],
+        ),
+    ] {
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend(fields);
+        let response = viewer.post_form(path, &form).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert!(fake.commands().is_empty());
+    // Without the CSRF field the post is refused as unauthenticated, whoever sends it.
+    let (mut admin, _) = signed_in(&app, &[("admin", 0)]).await;
+    let response = admin
+        .post_form("/minecraft/servers/default/console", &[("command", "stop")])
+        .await;
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+    assert!(fake.commands().is_empty());
+}
+
+#[actix_web::test]
+async fn the_policy_form_saves_a_role_policy_and_a_bad_entry_is_shown_beside_it() {
+    let app = spawn_app().await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let response = admin
+        .post_form(
+            "/minecraft/policy/viewer",
+            &[("csrf_token", &csrf), ("allowed", "list, /Time")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let policy = app.state.minecraft.policy("viewer").await.unwrap();
+    assert_eq!(policy.allowed, ["list", "time"]);
+    let response = admin
+        .post_form(
+            "/minecraft/policy/viewer",
+            &[("csrf_token", &csrf), ("allowed", "list op;stop")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="allowed-viewer-error""#), "{html}");
+    assert!(html.contains(r#"value="list op;stop""#), "kept as typed");
+    assert_eq!(
+        app.state.minecraft.policy("viewer").await.unwrap().allowed,
+        ["list", "time"]
+    );
+}
+
+#[actix_web::test]
+async fn schedules_are_created_paused_resumed_and_deleted_from_the_server_page() {
+    let fake = FakeRcon::start(crate::minecraft::PASSWORD);
+    let app = app_with(&fake, crate::minecraft::PASSWORD).await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let bad = admin
+        .post_form(
+            "/minecraft/servers/default/schedules",
+            &[
+                ("csrf_token", &csrf),
+                ("cron", "every day"),
+                ("command", "save-all"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains(r#"id="cron-error""#), "{html}");
+    assert!(html.contains(r#"value="save-all""#));
+
+    let created = admin
+        .post_form(
+            "/minecraft/servers/default/schedules",
+            &[
+                ("csrf_token", &csrf),
+                ("cron", "0 4 * * *"),
+                ("command", "save-all"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let name = guildhall::minecraft::ServerName::parse("default").unwrap();
+    let schedules = app.state.minecraft.schedules(&name).await.unwrap();
+    assert_eq!(schedules.len(), 1);
+    let path = format!("/minecraft/servers/default/schedules/{}", schedules[0].id);
+    for (op, enabled) in [("pause", false), ("resume", true)] {
+        let response = admin
+            .post_form(&path, &[("csrf_token", &csrf), ("op", op)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{op}");
+        let now = app.state.minecraft.schedules(&name).await.unwrap();
+        assert_eq!(now[0].enabled, enabled, "{op}");
+    }
+    let page = admin.page("/minecraft/servers/default").await;
+    assert!(
+        page.contains("save-all") && page.contains("never"),
+        "{page}"
+    );
+    let response = admin
+        .post_form(&path, &[("csrf_token", &csrf), ("op", "delete")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        app.state
+            .minecraft
+            .schedules(&name)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[actix_web::test]
+async fn mfa_is_enrolled_from_the_account_page_with_a_png_qr_code_and_recovery_codes_shown_once() {
+    let app = spawn_app().await;
+    let (mut user, csrf) = signed_in(&app, &[("viewer", 0)]).await;
+    let page = user.page("/account").await;
+    assert!(page.contains("Set up MFA"));
+    let qr = user.get("/account/mfa/qr.png").await;
+    assert_eq!(qr.status(), StatusCode::CONFLICT, "no enrolment yet");
+
+    let response = user
+        .post_form("/account/mfa/start", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = user.page("/account").await;
+    assert!(page.contains(r#"src="/account/mfa/qr.png""#));
+    let qr = user.get("/account/mfa/qr.png").await;
+    assert_eq!(qr.status(), StatusCode::OK);
+    assert_eq!(qr.headers()["content-type"], "image/png");
+    assert_eq!(qr.headers()["cache-control"], "no-store");
+    let png = qr.bytes().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+
+    let wrong = user
+        .post_form(
+            "/account/mfa/confirm",
+            &[("csrf_token", &csrf), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.text().await.unwrap().contains(r#"id="code-error""#));
+
+    let secret = page
+        .split("Key: <code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    let code = totp::code_at(&secret, jsonwebtoken::get_current_timestamp()).unwrap();
+    let enabled = user
+        .post_form(
+            "/account/mfa/confirm",
+            &[("csrf_token", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(enabled.status(), StatusCode::OK);
+    let html = enabled.text().await.unwrap();
+    assert_eq!(html.matches("<li><code>").count(), 10, "ten recovery codes");
+    assert!(html.contains("shown only now"));
+    // The new session (cookie kept by the visitor) works; the codes are never shown again.
+    let page = user.page("/account").await;
+    assert!(page.contains("Turn MFA off"));
+    assert!(!page.contains("shown only now"));
+}
+
+#[actix_web::test]
+async fn a_wrong_current_password_is_shown_beside_its_field_and_a_right_one_changes_it() {
+    let app = spawn_app().await;
+    let (mut user, csrf) = signed_in(&app, &[("viewer", 0)]).await;
+    let response = user
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", "not my password"),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="current_password-error""#)
+    );
+    let response = user
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = user.page("/account").await;
+    assert!(page.contains("Password changed"), "the new session works");
+}
