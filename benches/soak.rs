@@ -2,16 +2,21 @@
 //! reached through a cuttable proxy), with the fake Discord and the fake RCON server, under
 //! steady load (settings writes, RCON commands, status reads, a `/ws/logs` and a `/ws/status`
 //! viewer) and one fault a minute, in turn: PostgreSQL cut for 15 s, Redis cut for 10 s, the
-//! Minecraft server refusing connections for 15 s, the gateway dropped on every connect for
-//! 20 s, and guildhall SIGKILLed and restarted.
+//! Minecraft server refusing connections for 15 s, the Discord gateway refusing connections for
+//! 20 s (its open sessions dropped), and guildhall SIGKILLed and restarted.
 //!
 //! Prints per fault the detection delay (fault → `/ready` shows it), the recovery time
-//! (dependency back → `/ready` shows it up), the errors the load saw; then acknowledged writes
+//! (dependency back → `/ready` shows it up), the errors the load saw, and what the gateway did
+//! meanwhile (IDENTIFYs and RESUMEs the fake Discord received, connection attempts it refused,
+//! and for the gateway fault the delay from the gateway accepting connections again to the
+//! fake sending RESUMED); then acknowledged writes
 //! without an audit entry (must be 0), the final value against the last acknowledged write,
 //! memory per minute and log lines by level against the errors the load saw.
 //!
 //! `cargo bench --bench soak` runs 10 minutes; `SOAK_SECS=300 cargo bench --bench soak` (or
-//! `cargo bench --bench soak -- --secs 300`) runs five, one fault of each kind. Needs
+//! `cargo bench --bench soak -- --secs 300`) runs five, one fault of each kind. `--faults
+//! gateway,redis` (or `SOAK_FAULTS`) runs only those kinds, in turn: `cargo test --bench soak --
+//! --secs 60 --faults gateway` checks one gateway fault in a debug build in a minute. Needs
 //! PostgreSQL and Redis: `SOAK_DATABASE_URL` (default postgres://postgres@127.0.0.1:5432/postgres,
 //! an admin connection; a fresh database is created) and `SOAK_REDIS_URL` (default
 //! redis://127.0.0.1:6379).
@@ -41,16 +46,40 @@ const GUILD: u64 = 1_300_000_000_000_000_000;
 const RCON_PASSWORD: &str = "soak-rcon-password";
 const ADMIN_PASSWORD: &str = "soak-admin-password-1";
 
-fn duration() -> Duration {
+/// `--name value` from the command line, else the environment variable.
+fn parameter(flag: &str, variable: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    let from_args = args
-        .windows(2)
-        .find(|w| w[0] == "--secs")
-        .and_then(|w| w[1].parse().ok());
-    let secs = from_args
-        .or_else(|| std::env::var("SOAK_SECS").ok().and_then(|v| v.parse().ok()))
+    args.windows(2)
+        .find(|w| w[0] == flag)
+        .map(|w| w[1].clone())
+        .or_else(|| std::env::var(variable).ok())
+}
+
+fn duration() -> Duration {
+    let secs = parameter("--secs", "SOAK_SECS")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(600u64);
     Duration::from_secs(secs)
+}
+
+/// The kinds of fault to inject, in turn (all by default).
+fn faults() -> Vec<Fault> {
+    let Some(names) = parameter("--faults", "SOAK_FAULTS") else {
+        return Fault::ALL.to_vec();
+    };
+    let chosen: Vec<Fault> = names
+        .split(',')
+        .map(|name| {
+            Fault::ALL
+                .into_iter()
+                .find(|f| f.key() == name.trim())
+                .unwrap_or_else(|| {
+                    panic!("unknown fault {name:?}: database, redis, minecraft, gateway, guildhall")
+                })
+        })
+        .collect();
+    assert!(!chosen.is_empty(), "--faults names no fault");
+    chosen
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,12 +109,22 @@ impl Fault {
         }
     }
 
+    fn key(self) -> &'static str {
+        match self {
+            Fault::Database => "database",
+            Fault::Redis => "redis",
+            Fault::Minecraft => "minecraft",
+            Fault::Gateway => "gateway",
+            Fault::Guildhall => "guildhall",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Fault::Database => "PostgreSQL cut 15 s",
             Fault::Redis => "Redis cut 10 s",
             Fault::Minecraft => "Minecraft refuses 15 s",
-            Fault::Gateway => "gateway dropped 20 s",
+            Fault::Gateway => "gateway refuses 20 s",
             Fault::Guildhall => "guildhall SIGKILL + restart",
         }
     }
@@ -297,8 +336,36 @@ async fn until_ready(
     None
 }
 
+/// What the fake Discord's gateway saw, to tell resumes from new sessions.
+#[derive(Clone, Copy)]
+struct GatewayCounts {
+    identifies: usize,
+    resumes: u32,
+    refused: usize,
+}
+
+impl GatewayCounts {
+    fn of(fake: &FakeDiscord) -> Self {
+        Self {
+            identifies: fake.identifies(),
+            resumes: fake.resumes(),
+            refused: fake.refused_connections(),
+        }
+    }
+
+    fn since(self, before: Self) -> String {
+        format!(
+            "IDENTIFY +{}, RESUME +{}, refused connections +{}",
+            self.identifies - before.identifies,
+            self.resumes - before.resumes,
+            self.refused - before.refused
+        )
+    }
+}
+
 fn main() {
     let total = duration();
+    let faults = faults();
     let admin_db = std::env::var("SOAK_DATABASE_URL")
         .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
     let redis_url = std::env::var("SOAK_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
@@ -402,7 +469,8 @@ fn main() {
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let status = client
-                        .put(format!("{base}/api/v1/settings/{GUILD}"))
+                        // PATCH: only this setting (a PUT must carry the whole representation).
+                        .patch(format!("{base}/api/v1/settings/{GUILD}"))
                         .bearer_auth(&token)
                         .json(&json!({"welcome_message": format!("soak-{n}")}))
                         .send()
@@ -494,8 +562,9 @@ fn main() {
                 break;
             }
             memory.push((minute, daemon.rss_mib()));
-            let fault = Fault::ALL[minute as usize % Fault::ALL.len()];
+            let fault = faults[minute as usize % faults.len()];
             let before = outcomes.snapshot();
+            let gateway_before = GatewayCounts::of(&fake);
             let injected = Instant::now();
             let (detected, recovery) = match fault {
                 Fault::Guildhall => {
@@ -510,32 +579,14 @@ fn main() {
                     (None, back.map(|_| restarted.elapsed()))
                 }
                 _ => {
-                    let gateway_dropper = match fault {
-                        Fault::Database => {
-                            pg_proxy.cut();
-                            None
-                        }
-                        Fault::Redis => {
-                            redis_proxy.cut();
-                            None
-                        }
-                        Fault::Minecraft => {
-                            rcon.refuse();
-                            None
-                        }
-                        Fault::Gateway => {
-                            // Every session is dropped as soon as it is up, for the outage.
-                            let until = Instant::now() + fault.outage();
-                            let fake = fake.clone();
-                            Some(std::thread::spawn(move || {
-                                while Instant::now() < until {
-                                    fake.drop_session(0);
-                                    std::thread::sleep(Duration::from_millis(50));
-                                }
-                            }))
-                        }
-                        Fault::Guildhall => None,
-                    };
+                    match fault {
+                        Fault::Database => pg_proxy.cut(),
+                        Fault::Redis => redis_proxy.cut(),
+                        Fault::Minecraft => rcon.refuse(),
+                        // Open sessions drop; every connection attempt is refused (503).
+                        Fault::Gateway => fake.gateway_refuses(),
+                        Fault::Guildhall => {}
+                    }
                     let detected =
                         until_ready(&client, &base, fault.outage(), |r| !fault.up_in(r)).await;
                     let remaining = fault.outage().saturating_sub(injected.elapsed());
@@ -544,10 +595,8 @@ fn main() {
                         Fault::Database => pg_proxy.restore(),
                         Fault::Redis => redis_proxy.restore(),
                         Fault::Minecraft => rcon.come_back(),
-                        Fault::Gateway | Fault::Guildhall => {}
-                    }
-                    if let Some(dropper) = gateway_dropper {
-                        let _ = dropper.join();
+                        Fault::Gateway => fake.gateway_back(),
+                        Fault::Guildhall => {}
                     }
                     let back =
                         until_ready(&client, &base, Duration::from_secs(60), |r| fault.up_in(r))
@@ -558,7 +607,14 @@ fn main() {
             // Errors seen from the fault until a second after recovery.
             tokio::time::sleep(Duration::from_secs(1)).await;
             let errors = errors_between(&before, &outcomes.snapshot());
-            report.push((minute, fault, detected, recovery, errors));
+            let mut gateway = GatewayCounts::of(&fake).since(gateway_before);
+            if fault == Fault::Gateway {
+                let resumed = fake
+                    .recovery_after_back()
+                    .map_or("—".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
+                gateway = format!("{gateway}; RESUMED {resumed} after it was back");
+            }
+            report.push((minute, fault, detected, recovery, errors, gateway));
             minute += 1;
         }
         let elapsed = started.elapsed();
@@ -602,15 +658,15 @@ fn main() {
         );
         println!();
         println!(
-            "| minute | fault | detected after | recovered after it returned | errors the load saw |"
+            "| minute | fault | detected after | recovered after it returned | errors the load saw | gateway meanwhile |"
         );
-        println!("|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|");
         let ms = |d: Option<Duration>| {
             d.map_or("—".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
         };
-        for (minute, fault, detected, recovered, errors) in &report {
+        for (minute, fault, detected, recovered, errors, gateway) in &report {
             println!(
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 minute + 1,
                 fault.name(),
                 if *fault == Fault::Guildhall {
@@ -619,7 +675,8 @@ fn main() {
                     ms(*detected)
                 },
                 ms(*recovered),
-                errors
+                errors,
+                gateway
             );
         }
         println!();

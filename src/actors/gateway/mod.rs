@@ -196,6 +196,9 @@ pub struct GatewayActor {
     attempts: u32,
     status: ComponentStatus,
     depth: Arc<AtomicI64>,
+    /// Outlives sessions: Discord's IDENTIFY rate applies to the token, so a new session (a
+    /// restart) must not identify sooner than the pacing allows either.
+    pacer: Option<Arc<IdentifyPacer>>,
 }
 
 impl GatewayActor {
@@ -232,6 +235,7 @@ impl GatewayActor {
             attempts: 0,
             status,
             depth: Arc::new(AtomicI64::new(0)),
+            pacer: None,
         }
     }
 
@@ -571,7 +575,11 @@ impl Handler<Launch> for GatewayActor {
             return;
         }
         self.shard_total = Some(msg.total);
-        let pacer = Arc::new(IdentifyPacer::new(msg.max_concurrency));
+        let pacer = match &self.pacer {
+            Some(pacer) if pacer.max_concurrency() == msg.max_concurrency.max(1) => pacer.clone(),
+            _ => Arc::new(IdentifyPacer::new(msg.max_concurrency)),
+        };
+        self.pacer = Some(pacer.clone());
         let handler = Arc::new(BotHandler::new(session.bot.clone()));
         for &id in &msg.shards {
             self.shards.insert(

@@ -30,6 +30,10 @@ impl IdentifyPacer {
         }
     }
 
+    pub fn max_concurrency(&self) -> u32 {
+        self.max_concurrency
+    }
+
     /// Books the shard's next IDENTIFY slot as seen at `now` and says when it is: `now` when the
     /// bucket's last IDENTIFY is at least an interval ago, one interval after it otherwise.
     /// Each call books a slot, so shards of one bucket queue up rather than race.
