@@ -64,6 +64,9 @@ enum Control {
     Close(u16),
     /// Drop the TCP connection without a close frame.
     Drop,
+    /// Ask the client to reconnect and resume (opcode 7), as Discord does before it moves a
+    /// session to another gateway server.
+    Reconnect,
     /// Stop answering (no heartbeat ACK, no event) while keeping the connection open, as a
     /// gateway that went away behind its load balancer does.
     Silence,
@@ -414,6 +417,13 @@ impl FakeDiscord {
         }
     }
 
+    /// Sends opcode 7 (Reconnect) to a shard's session.
+    pub fn request_reconnect(&self, shard: u32) {
+        if let Some(tx) = lock(&self.state).sessions.get(&shard) {
+            let _ = tx.send(Control::Reconnect);
+        }
+    }
+
     pub fn drop_session(&self, shard: u32) {
         if let Some(tx) = lock(&self.state).sessions.get(&shard) {
             let _ = tx.send(Control::Drop);
@@ -758,6 +768,11 @@ async fn gateway_session(
                             })))
                             .await;
                         break;
+                    }
+                    Some(Control::Reconnect) => {
+                        if !send_json(&mut sink, &json!({"op": 7, "s": null, "t": null, "d": null})).await {
+                            break;
+                        }
                     }
                     Some(Control::Silence) => {
                         // Read, and ignore, whatever the client sends until it hangs up.

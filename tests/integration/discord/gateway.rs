@@ -693,6 +693,36 @@ async fn a_dropped_connection_is_reported_at_once_and_the_session_resumed_when_d
 }
 
 #[actix_web::test]
+async fn when_discord_asks_for_a_reconnect_the_shard_resumes_at_once() {
+    let (fake, app) = connected().await;
+    let connections = fake.connections();
+    let requested_at = std::time::Instant::now();
+    fake.request_reconnect(0);
+    assert!(
+        eventually(WAIT, || async { fake.resumes() == 1 }).await,
+        "resumes: {}, identifies: {}",
+        fake.resumes(),
+        fake.identifies()
+    );
+    // No backoff: Discord asked for it.
+    let resumed_after = requested_at.elapsed();
+    eprintln!("RESUME {resumed_after:?} after Discord asked for a reconnect");
+    assert!(resumed_after < DROP_DETECTION_BOUND, "{resumed_after:?}");
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+        })
+        .await
+    );
+    assert_eq!(fake.identifies(), 1, "resumed, not re-identified");
+    assert_eq!(fake.connections(), connections + 1, "one new connection");
+    // The old connection was left with a non-1000 code: Discord keeps the session.
+    assert!(!fake.client_close_codes().contains(&1000));
+    let reply = invoke(&fake, MEMBER, "help", vec![]).await;
+    assert!(is_ephemeral(&reply));
+}
+
+#[actix_web::test]
 async fn a_refused_resume_makes_the_bot_identify_afresh_exactly_once() {
     let (fake, app) = connected().await;
     fake.set_refuse_resume(true);
