@@ -69,12 +69,10 @@ impl Application {
         Self::build_with_clock(settings, Clock::System).await
     }
 
-    /// As [`Application::build`], with the clock rate-limit windows are counted by (tests hold
-    /// it still, so a slow machine cannot move a burst across a window boundary).
-    pub async fn build_with_clock(
-        settings: Settings,
-        rate_limit_clock: Clock,
-    ) -> Result<Self, StartupError> {
+    /// As [`Application::build`], with the clock that rate-limit windows and cache lifetimes
+    /// are counted by (tests hold it still, so a slow machine cannot move a burst across a
+    /// window boundary or let a cached entry expire before the test says so).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let started_at = Instant::now();
         let secrets = secrets::load(&settings)?;
 
@@ -151,14 +149,15 @@ impl Application {
         };
 
         let invalidations = crate::shared::invalidation::Bus::new(redis.clone());
-        let auth_cache = crate::auth::cache::AuthCache::new(invalidations.clone());
+        let auth_cache =
+            crate::auth::cache::AuthCache::with_clock(invalidations.clone(), clock.clone());
         let authenticator = crate::auth::authenticate::Authenticator::new(
             store.clone(),
             auth_cache.clone(),
             secrets.jwt_secret_key.clone(),
             secrets.secret_key.clone(),
         );
-        let rate_limiter = RateLimiter::with_clock(redis.clone(), rate_limit_clock);
+        let rate_limiter = RateLimiter::with_clock(redis.clone(), clock.clone());
         let accounts = crate::services::accounts::Accounts::new(
             store.clone(),
             audit.clone(),
@@ -173,7 +172,8 @@ impl Application {
         if let Some(password) = initial_admin {
             announce_initial_admin(&password);
         }
-        let guild_config = GuildConfigCache::new(store.clone(), invalidations.clone());
+        let guild_config =
+            GuildConfigCache::with_clock(store.clone(), invalidations.clone(), clock);
         let discord = DiscordLink::default();
         let state = AppState {
             guilds: GuildConfigService::new(store.clone(), audit.clone(), guild_config.clone()),

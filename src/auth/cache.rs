@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::rbac::Grants;
 use super::tokens::Claims;
+use crate::clock::Clock;
 use crate::shared::cache_map::{CacheMap, Epoch};
 use crate::shared::invalidation::{Bus, Invalidate, Invalidation};
 use crate::store::api_keys::ApiKey;
@@ -63,10 +64,15 @@ pub struct AuthCache {
 
 impl AuthCache {
     pub fn new(bus: Bus) -> Self {
+        Self::with_clock(bus, Clock::System)
+    }
+
+    /// Entries age by `clock` (tests hold a manual one still and advance it past [`TTL`]).
+    pub fn with_clock(bus: Bus, clock: Clock) -> Self {
         let maps = Arc::new(Maps {
-            users: CacheMap::new(Some(TTL)),
-            keys: CacheMap::new(Some(TTL)),
-            tokens: CacheMap::new(Some(TTL)),
+            users: CacheMap::with_clock(Some(TTL), clock.clone()),
+            keys: CacheMap::with_clock(Some(TTL), clock.clone()),
+            tokens: CacheMap::with_clock(Some(TTL), clock),
         });
         bus.register(Arc::downgrade(&maps) as std::sync::Weak<dyn Invalidate>);
         Self { maps, bus }

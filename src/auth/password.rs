@@ -38,6 +38,13 @@ pub fn verify(password: &SecretString, stored: &str) -> Result<bool, PasswordErr
         .is_ok())
 }
 
+/// The hash of a random password that nobody knows (it was thrown away when this was made),
+/// verified against when a username does not exist, so that an unknown user costs the same
+/// argon2 work as a wrong password. A constant rather than a hash made at the first unknown
+/// user, which would make that one sign-in twice as slow. Its parameters must be the ones
+/// [`hash`] uses; a test checks.
+pub const UNKNOWN_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$Hws/OjzYEy/6dTiwrVv2mQ$Ng7MwV/+fYSSbJbHLALIxzY6nsqaPxdoD797V5Pt2B8";
+
 /// A random password for generated accounts: 24 characters from an unambiguous alphabet.
 pub fn generate() -> SecretString {
     use rand::Rng;
@@ -52,6 +59,24 @@ pub fn generate() -> SecretString {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_user_costs_the_same_verification_as_a_real_hash() -> Result<(), PasswordError> {
+        let real = hash(&generate())?;
+        let real = PasswordHash::new(&real).map_err(|_| PasswordError::MalformedHash)?;
+        let unknown =
+            PasswordHash::new(UNKNOWN_USER_HASH).map_err(|_| PasswordError::MalformedHash)?;
+        assert_eq!(unknown.algorithm, real.algorithm);
+        assert_eq!(unknown.version, real.version);
+        assert_eq!(unknown.params, real.params, "m, t and p");
+        assert_eq!(
+            unknown.hash.map(|h| h.len()),
+            real.hash.map(|h| h.len()),
+            "output length"
+        );
+        assert!(!verify(&generate(), UNKNOWN_USER_HASH)?);
+        Ok(())
+    }
 
     #[test]
     fn a_hash_verifies_its_password_and_no_other() -> Result<(), PasswordError> {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::domain::settings::{GuildSettings, ModuleName};
 use crate::shared::cache_map::CacheMap;
 use crate::shared::invalidation::{Bus, Invalidate, Invalidation};
@@ -56,9 +57,14 @@ pub struct GuildConfigCache {
 
 impl GuildConfigCache {
     pub fn new(store: Store, bus: Bus) -> Self {
+        Self::with_clock(store, bus, Clock::System)
+    }
+
+    /// Entries age by `clock` (tests hold a manual one still).
+    pub fn with_clock(store: Store, bus: Bus, clock: Clock) -> Self {
         // Alone, every change goes through this process: entries need no lifetime.
         let ttl = bus.is_shared().then_some(SHARED_TTL);
-        let entries = Arc::new(Entries(CacheMap::new(ttl)));
+        let entries = Arc::new(Entries(CacheMap::with_clock(ttl, clock)));
         bus.register(Arc::downgrade(&entries) as Weak<dyn Invalidate>);
         Self {
             store,

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Clock;
 
 /// Past this many entries, expired ones are swept on insert.
 const SWEEP_AT: usize = 10_000;
@@ -17,30 +19,41 @@ const SWEEP_AT: usize = 10_000;
 pub struct Epoch(u64);
 
 pub struct CacheMap<K, V> {
-    entries: Mutex<HashMap<K, (Instant, Arc<V>)>>,
+    /// Each entry with the time (Unix ms, by `clock`) it was stored.
+    entries: Mutex<HashMap<K, (i64, Arc<V>)>>,
     epoch: AtomicU64,
     /// `None`: entries stay until removed (every change goes through this process).
     ttl: Option<Duration>,
+    clock: Clock,
 }
 
 impl<K: Hash + Eq, V> CacheMap<K, V> {
     pub fn new(ttl: Option<Duration>) -> Self {
+        Self::with_clock(ttl, Clock::System)
+    }
+
+    /// Entries age by `clock` (tests hold a manual one still and advance it).
+    pub fn with_clock(ttl: Option<Duration>, clock: Clock) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
-            ttl,
+            ttl: ttl.map(|ttl| ttl.min(Duration::from_millis(i64::MAX as u64))),
+            clock,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, (Instant, Arc<V>)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, (i64, Arc<V>)>> {
         match self.entries.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    fn is_fresh(&self, at: Instant) -> bool {
-        self.ttl.is_none_or(|ttl| at.elapsed() < ttl)
+    fn is_fresh(&self, stored_at: i64, now: i64) -> bool {
+        self.ttl.is_none_or(|ttl| {
+            let age = u64::try_from(now.saturating_sub(stored_at)).unwrap_or(0);
+            Duration::from_millis(age) < ttl
+        })
     }
 
     /// Read before loading an entry from the source of truth; pass to [`Self::put`].
@@ -53,9 +66,10 @@ impl<K: Hash + Eq, V> CacheMap<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        let now = self.clock.now_ms();
         self.lock()
             .get(key)
-            .filter(|(at, _)| self.is_fresh(*at))
+            .filter(|(at, _)| self.is_fresh(*at, now))
             .map(|(_, v)| Arc::clone(v))
     }
 
@@ -63,14 +77,15 @@ impl<K: Hash + Eq, V> CacheMap<K, V> {
     /// entries no invalidation applies to). Returns it either way.
     pub fn put(&self, since: Option<Epoch>, key: K, value: V) -> Arc<V> {
         let value = Arc::new(value);
+        let now = self.clock.now_ms();
         let mut map = self.lock();
         // Checked under the lock that `remove` and `clear` take after bumping the epoch: an
         // invalidation either finds this entry or makes this check fail.
         if since.is_none_or(|e| self.epoch.load(Ordering::Acquire) == e.0) {
             if map.len() >= SWEEP_AT {
-                map.retain(|_, (at, _)| self.ttl.is_none_or(|ttl| at.elapsed() < ttl));
+                map.retain(|_, (at, _)| self.is_fresh(*at, now));
             }
-            map.insert(key, (Instant::now(), Arc::clone(&value)));
+            map.insert(key, (now, Arc::clone(&value)));
         }
         value
     }
@@ -111,6 +126,17 @@ mod tests {
             expiring.get(&1).is_none(),
             "a zero lifetime keeps nothing fresh"
         );
+    }
+
+    #[test]
+    fn an_entry_expires_when_its_lifetime_has_passed_on_the_clock() {
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let map = CacheMap::with_clock(Some(Duration::from_secs(2)), clock.clone().into());
+        map.put(None, 1, "a");
+        clock.advance(Duration::from_millis(1_999));
+        assert!(map.get(&1).is_some(), "still within its lifetime");
+        clock.advance(Duration::from_millis(1));
+        assert!(map.get(&1).is_none(), "expired at exactly its lifetime");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Signing in, refreshing and signing out; [`Accounts::issue_session`] is the one place a session
 //! (access token, refresh family, cookie value and the CSRF token they share) comes to be.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -61,20 +60,6 @@ fn user_actor(user: &Credentials) -> Actor {
         id: user.id,
         username: user.username.clone(),
     }
-}
-
-/// A hash of a random password, verified against when the username does not exist so that an
-/// unknown user costs the same argon2 work as a wrong password.
-async fn dummy_hash() -> Result<&'static str, AccountError> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    if let Some(h) = DUMMY.get() {
-        return Ok(h);
-    }
-    let h = tokio::task::spawn_blocking(|| password::hash(&password::generate()))
-        .await
-        .map_err(AccountError::internal)?
-        .map_err(AccountError::internal)?;
-    Ok(DUMMY.get_or_init(|| h))
 }
 
 impl Accounts {
@@ -166,7 +151,7 @@ impl Accounts {
         // Always one argon2 verification, so unknown users and wrong passwords look alike.
         let stored = match &user {
             Some(u) => u.password_hash.clone(),
-            None => dummy_hash().await?.to_owned(),
+            None => password::UNKNOWN_USER_HASH.to_owned(),
         };
         let password_ok = verify_password(password, &stored).await?;
         let user = match user {
