@@ -1,6 +1,6 @@
 //! Gateway benchmarks (issue 4), in one process against the fake Discord:
-//! 1. a firehose of MESSAGE_CREATE and GUILD_MEMBER_UPDATE events through the real serenity
-//!    client into the bot's handler: events/s handled, the gateway actor's mailbox depth, and
+//! 1. a firehose of MESSAGE_CREATE and GUILD_MEMBER_UPDATE events through guildhall's shard
+//!    runner (frames parsed by serenity's model) into the bot's handler: events/s handled, the gateway actor's mailbox depth, and
 //!    resident memory before, during and after;
 //! 2. command round trip: INTERACTION_CREATE written by the fake → the bot's callback arriving
 //!    at the fake (the fake's own work on either side excluded), for `/help`.
