@@ -131,10 +131,22 @@ ensure_redis() {
   log "Redis: started a throwaway server on port $port"
 }
 
+# The dashboard's browser flows (tests/integration/browser/) drive Debian's chromium through
+# chromedriver; nothing downloads a browser of its own.
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+  log "installing chromium and chromium-driver for the browser tests"
+  apt_install chromium chromium-driver
+}
+
 ensure_toolchain
 ensure_postgres
 ensure_redis
+ensure_browser
 export GUILDHALL_TEST_REQUIRE_SERVICES=1
+# A missing browser is a failure here, not a skip.
+export GUILDHALL_TEST_REQUIRE_BROWSER=1
+export GUILDHALL_TEST_ARTIFACTS="${GUILDHALL_TEST_ARTIFACTS:-$CARGO_TARGET_DIR/test-artifacts}"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

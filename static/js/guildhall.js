@@ -34,3 +34,191 @@
     liveNote(socket, "Live updates paused: the connection dropped, reconnecting…", "closed");
   });
 })();
+
+// The live log viewer (templates/pages/logs.stpl). Alpine's CSP build: no expressions in the
+// template beyond property and method names, so everything lives here.
+document.addEventListener("alpine:init", function () {
+  var LEVELS = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 };
+  var KEEP = 2000; // lines kept in the page; older ones are removed
+  var MAX_DELAY_MS = 10000;
+
+  window.Alpine.data("logViewer", function () {
+    return {
+      level: "",
+      search: "",
+      paused: false,
+      held: [],
+      behind: false,
+      state: "connecting",
+      note: "",
+      socket: null,
+      attempts: 0,
+      lastSeq: {},
+      stopped: false,
+
+      init: function () {
+        this.connect();
+      },
+
+      get pauseLabel() {
+        return this.paused ? "Resume (" + this.held.length + " waiting)" : "Pause";
+      },
+      get pausedText() {
+        return this.paused ? "true" : "false";
+      },
+      get stateText() {
+        var base = {
+          connecting: "Connecting…",
+          open: "Live.",
+          closed: "Disconnected.",
+          ended: "Stopped."
+        }[this.state] || "";
+        return this.note ? base + " " + this.note : base;
+      },
+
+      connect: function () {
+        var self = this;
+        var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+        var socket = new WebSocket(scheme + "//" + window.location.host + "/ws/logs");
+        this.socket = socket;
+        this.state = "connecting";
+        socket.onopen = function () {
+          if (self.attempts > 0) self.notice("Reconnected; the recent backlog follows.");
+          self.attempts = 0;
+          self.state = "open";
+          self.sendFilter();
+        };
+        socket.onmessage = function (event) {
+          self.receive(event.data);
+        };
+        socket.onclose = function (event) {
+          self.socket = null;
+          if (event.code === 4001 || event.code === 4003) {
+            self.state = "ended";
+            self.notice(event.code === 4001
+              ? "Your session ended: reload the page to sign in again."
+              : "You no longer have permission to watch the logs.");
+            return;
+          }
+          self.state = "closed";
+          var delay = Math.min(MAX_DELAY_MS, 500 * Math.pow(2, self.attempts));
+          self.attempts += 1;
+          var why = event.code === 4008 ? " (this viewer fell too far behind)" : "";
+          self.notice("Connection lost" + why + "; reconnecting in " + Math.round(delay / 1000) + " s.");
+          window.setTimeout(function () { self.connect(); }, delay);
+        };
+      },
+
+      sendFilter: function () {
+        if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return;
+        this.socket.send(JSON.stringify({ level: this.level || null, search: this.search || null }));
+      },
+
+      applyFilter: function () {
+        this.sendFilter();
+        var list = this.$refs.list;
+        for (var i = 0; i < list.children.length; i++) {
+          var item = list.children[i];
+          if (item.dataset.level === undefined) continue;
+          item.hidden = !this.matches(item.dataset.level, item.dataset.text);
+        }
+        this.scrollIfFollowing();
+      },
+
+      matches: function (level, text) {
+        if (this.level && (LEVELS[(level || "").toLowerCase()] || 0) < LEVELS[this.level]) return false;
+        if (this.search && text.indexOf(this.search.toLowerCase()) === -1) return false;
+        return true;
+      },
+
+      receive: function (data) {
+        var frame;
+        try { frame = JSON.parse(data); } catch (e) { return; }
+        if (frame.type === "line") {
+          var instance = frame.instance || "";
+          var last = this.lastSeq[instance];
+          // A reconnect replays the backlog: lines already shown are skipped.
+          if (last !== undefined && frame.seq <= last) return;
+          var unfiltered = !this.level && !this.search;
+          if (last !== undefined && unfiltered && frame.seq > last + 1) {
+            this.notice((frame.seq - last - 1) + " lines were missed while disconnected.");
+          }
+          this.lastSeq[instance] = frame.seq;
+          if (this.paused) {
+            this.held.push(frame);
+          } else {
+            this.append(frame);
+          }
+        } else if (frame.type === "missed") {
+          this.notice(frame.count + " lines were missed: the viewer fell behind.");
+        } else if (frame.type === "error") {
+          this.notice("The stream refused the filter: " + frame.message);
+        }
+      },
+
+      append: function (frame) {
+        var list = this.$refs.list;
+        var item = document.createElement("li");
+        var level = (frame.level || "").toLowerCase();
+        var when = new Date(frame.timestamp_ms).toISOString().replace("T", " ").replace("Z", "");
+        var text = [frame.message, frame.target, frame.request_id || "", frame.instance || ""].join(" ").toLowerCase();
+        item.dataset.level = level;
+        item.dataset.text = text;
+        var lvl = document.createElement("span");
+        lvl.className = "lvl lvl-" + level;
+        lvl.textContent = (frame.level || "").toUpperCase();
+        item.appendChild(document.createTextNode(when + " "));
+        item.appendChild(lvl);
+        item.appendChild(document.createTextNode(
+          frame.message + "  " + frame.target + (frame.request_id ? "  request_id=" + frame.request_id : "")));
+        item.hidden = !this.matches(level, text);
+        list.appendChild(item);
+        while (list.children.length > KEEP) list.removeChild(list.firstChild);
+        this.scrollIfFollowing();
+      },
+
+      notice: function (text) {
+        this.note = text;
+        var list = this.$refs.list;
+        if (!list) return;
+        var item = document.createElement("li");
+        item.className = "notice";
+        item.textContent = "— " + text;
+        list.appendChild(item);
+        this.scrollIfFollowing();
+      },
+
+      togglePause: function () {
+        this.paused = !this.paused;
+        if (!this.paused) {
+          var held = this.held;
+          this.held = [];
+          for (var i = 0; i < held.length; i++) this.append(held[i]);
+        }
+      },
+
+      clearLines: function () {
+        var list = this.$refs.list;
+        while (list.firstChild) list.removeChild(list.firstChild);
+      },
+
+      // Auto-scroll follows the newest line until the reader scrolls up; scrolling back to the
+      // bottom (or "Jump to newest") resumes it.
+      onScroll: function () {
+        var list = this.$refs.list;
+        this.behind = list.scrollTop + list.clientHeight < list.scrollHeight - 8;
+      },
+
+      scrollIfFollowing: function () {
+        if (this.behind) return;
+        var list = this.$refs.list;
+        list.scrollTop = list.scrollHeight;
+      },
+
+      jumpToNewest: function () {
+        this.behind = false;
+        this.scrollIfFollowing();
+      }
+    };
+  });
+});

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod daemon;
 pub mod fake_discord;
 pub mod fake_rcon;
 pub mod logs;

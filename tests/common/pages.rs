@@ -145,3 +145,45 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
     let end = html[start..].find('"')?;
     Some(html[start..start + end].replace("&amp;", "&"))
 }
+
+/// A new admin with MFA enrolled through the API; returns (username, TOTP secret, recovery codes).
+pub async fn enrol_mfa(app: &TestApp) -> (String, String, Vec<String>) {
+    let (id, name) = super::auth::create_user(app, "pmfa", &[("admin", 0)]).await;
+    let token = super::auth::access_token(app, id);
+    let (_, enrol) = app
+        .call("POST", "/api/v1/auth/mfa/enable", Some(&token), None)
+        .await;
+    let secret = enrol["secret"].as_str().expect("secret").to_owned();
+    // An earlier step, so that a sign-in right after can use the current one.
+    let now = jsonwebtoken::get_current_timestamp();
+    let code = guildhall::auth::totp::code_at(&secret, now - 30).expect("code");
+    let (status, done) = app
+        .call(
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            Some(&token),
+            Some(serde_json::json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let codes = done["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    (name, secret, codes)
+}
+
+/// The gateway's status label as `GET /api/v1/bot/status` reports it.
+pub async fn bot_status_label(app: &TestApp) -> String {
+    match app
+        .state
+        .gateway
+        .send(guildhall::actors::gateway::GetBotStatus)
+        .await
+    {
+        Ok(status) => status.status.label().to_owned(),
+        Err(_) => String::new(),
+    }
+}

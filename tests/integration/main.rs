@@ -9,6 +9,7 @@ mod actors;
 mod audit;
 mod auth;
 mod binary;
+mod browser;
 mod dash_pages;
 mod deploy;
 mod discord;

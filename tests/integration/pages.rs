@@ -6,8 +6,10 @@ use guildhall::auth::totp;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::auth::{PASSWORD, access_token, create_user};
-use crate::common::pages::{Visitor, hidden_value, location};
+use guildhall::store::audit::{Actor, NewAuditEntry};
+
+use crate::common::auth::{PASSWORD, create_user};
+use crate::common::pages::{Visitor, enrol_mfa, hidden_value, location};
 use crate::common::{TestApp, spawn_app};
 
 fn now() -> u64 {
@@ -174,37 +176,10 @@ async fn a_sign_in_form_posted_from_another_site_is_refused() {
     assert!(content_type.starts_with("text/html"), "{content_type}");
 }
 
-/// A user with MFA enrolled through the API; returns (username, secret, recovery codes).
-async fn mfa_user(app: &TestApp) -> (String, String, Vec<String>) {
-    let (id, name) = create_user(app, "pmfa", &[("admin", 0)]).await;
-    let token = access_token(app, id);
-    let (_, enrol) = app
-        .call("POST", "/api/v1/auth/mfa/enable", Some(&token), None)
-        .await;
-    let secret = enrol["secret"].as_str().unwrap().to_owned();
-    let code = totp::code_at(&secret, now() - 30).unwrap();
-    let (status, done) = app
-        .call(
-            "POST",
-            "/api/v1/auth/mfa/verify",
-            Some(&token),
-            Some(json!({ "code": code })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
-    let codes = done["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    (name, secret, codes)
-}
-
 #[actix_web::test]
 async fn with_mfa_the_password_leads_to_a_code_step_and_a_wrong_code_is_named_beside_its_field() {
     let app = spawn_app().await;
-    let (username, secret, _) = mfa_user(&app).await;
+    let (username, secret, _) = enrol_mfa(&app).await;
     let mut visitor = Visitor::new(&app);
     let response = visitor
         .post_form(
@@ -254,7 +229,7 @@ async fn with_mfa_the_password_leads_to_a_code_step_and_a_wrong_code_is_named_be
 #[actix_web::test]
 async fn a_recovery_code_signs_in_once_when_the_authenticator_is_lost() {
     let app = spawn_app().await;
-    let (username, _, codes) = mfa_user(&app).await;
+    let (username, _, codes) = enrol_mfa(&app).await;
     for attempt in 0..2 {
         let mut visitor = Visitor::new(&app);
         let html = visitor
@@ -391,4 +366,135 @@ async fn the_overview_shows_the_status_what_is_not_configured_and_the_charts() {
     assert_eq!(fragment.status(), StatusCode::OK);
     let fragment = fragment.text().await.unwrap();
     assert!(fragment.contains("Discord") && !fragment.contains("<html"));
+}
+
+async fn signed_in<'a>(app: &'a TestApp, roles: &[(&str, i64)]) -> Visitor<'a> {
+    let (_, name) = create_user(app, "pg", roles).await;
+    let mut visitor = Visitor::new(app);
+    visitor.sign_in(&name, PASSWORD).await;
+    visitor
+}
+
+/// `n` entries with `action`, each with its number as target.
+async fn record(app: &TestApp, action: &str, n: usize) {
+    for i in 0..n {
+        app.state
+            .audit
+            .record(
+                NewAuditEntry::new(Actor::System, action)
+                    .target(format!("t{i}"))
+                    .details(json!({ "n": i })),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn a_missing_permission_is_an_html_page_that_says_so() {
+    let app = spawn_app().await;
+    let mut visitor = signed_in(&app, &[]).await;
+    for path in ["/logs", "/audit", "/audit/export?format=csv"] {
+        let response = visitor.get(path).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Not allowed"), "{path}: {html}");
+    }
+}
+
+#[actix_web::test]
+async fn the_audit_log_filters_by_action_and_loads_older_entries_as_the_reader_scrolls() {
+    let app = spawn_app().await;
+    record(&app, "test.bulk", 60).await;
+    let mut visitor = signed_in(&app, &[("admin", 0)]).await;
+    let html = visitor.page("/audit?action=test.bulk").await;
+    assert_eq!(html.matches("<tr><td><time").count(), 50, "one page");
+    assert!(
+        !html.contains("auth.login</a>"),
+        "only the action asked for"
+    );
+    let start = html
+        .find(r#"hx-get="/audit/rows?action=test.bulk&amp;before="#)
+        .unwrap();
+    assert!(html[start..].contains(r#"hx-trigger="revealed""#));
+    assert!(
+        html.contains(r#"<a href="/audit?action=test.bulk&amp;before="#),
+        "a link without script"
+    );
+    let more = &html[start + r#"hx-get=""#.len()..];
+    let more = more[..more.find('"').unwrap()].replace("&amp;", "&");
+    let rest = visitor.get_with(&more, &[("hx-request", "true")]).await;
+    assert_eq!(rest.status(), StatusCode::OK);
+    let rest = rest.text().await.unwrap();
+    assert_eq!(rest.matches("<tr><td><time").count(), 10, "the older ten");
+    assert!(!rest.contains("revealed"), "nothing older");
+    assert!(rest.contains(">t0<"), "the oldest is among them");
+}
+
+#[actix_web::test]
+async fn a_bad_filter_is_named_beside_its_field_and_the_input_is_kept() {
+    let app = spawn_app().await;
+    let mut visitor = signed_in(&app, &[("admin", 0)]).await;
+    let response = visitor
+        .get("/audit?from=yesterday&actor=nobody_by_this_name")
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="from-error""#), "{html}");
+    assert!(html.contains(r#"id="actor-error""#));
+    assert!(html.contains(r#"value="yesterday""#));
+}
+
+#[actix_web::test]
+async fn the_filtered_audit_view_exports_as_csv_and_json_and_an_entry_has_its_detail() {
+    let app = spawn_app().await;
+    record(&app, "test.export", 3).await;
+    record(&app, "test.other", 2).await;
+    let mut visitor = signed_in(&app, &[("admin", 0)]).await;
+    let csv = visitor
+        .get("/audit/export?format=csv&action=test.export")
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("guildhall-audit.csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 4, "a header and three entries: {csv}");
+    assert!(csv.starts_with("id,created_at,"));
+    assert!(!csv.contains("test.other"));
+    let json: serde_json::Value = visitor
+        .get("/audit/export?format=json&action=test.export")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["target"], "t2", "newest first");
+    let id = entries[0]["id"].as_str().unwrap();
+    let detail = visitor.page(&format!("/audit/{id}")).await;
+    assert!(
+        detail.contains("test.export") && detail.contains("&quot;n&quot;: 2"),
+        "{detail}"
+    );
+    assert_eq!(
+        visitor.get("/audit/1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn the_live_log_page_is_for_holders_of_logs_view_and_loads_its_viewer() {
+    let app = spawn_app().await;
+    let mut admin = signed_in(&app, &[("admin", 0)]).await;
+    let html = admin.page("/logs").await;
+    assert!(html.contains(r#"x-data="logViewer""#));
+    assert!(
+        html.contains("/static/js/guildhall."),
+        "the component's script"
+    );
+    assert!(html.contains(r#"id="log-level""#) && html.contains(r#"id="log-pause""#));
 }

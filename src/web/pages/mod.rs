@@ -8,10 +8,12 @@
 //! Page handlers call the same service functions as the API routes, never a copy.
 
 pub mod account;
+pub mod audit;
 pub mod flash;
 pub mod form;
 pub mod guilds;
 pub mod index;
+pub mod logs;
 pub mod minecraft;
 pub mod nav;
 pub mod page;
@@ -35,7 +37,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(sign_in::submit)),
         )
         .service(web::resource("/sign-in/mfa").route(web::post().to(sign_in::second_factor)))
-        .service(web::resource("/sign-out").route(web::post().to(sign_in::sign_out)));
+        .service(web::resource("/sign-out").route(web::post().to(sign_in::sign_out)))
+        .service(web::resource("/audit").route(web::get().to(audit::list)))
+        .service(web::resource("/audit/rows").route(web::get().to(audit::more)))
+        .service(web::resource("/audit/export").route(web::get().to(audit::export)))
+        .service(web::resource("/audit/{id}").route(web::get().to(audit::entry)))
+        .service(web::resource("/logs").route(web::get().to(logs::logs)));
     // dash-b's sections: one `configure` per page module.
     cfg.configure(minecraft::configure);
     cfg.configure(account::configure);
