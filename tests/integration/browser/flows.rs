@@ -58,6 +58,19 @@ async fn signing_in_with_mfa_in_a_browser_comes_back_to_the_page_asked_for() {
         browser.wait_for("h1").await;
         browser.check_page(name).await;
     }
+    // At 360 px in dark mode: nothing scrolls sideways, and contrast still holds.
+    browser.emulate(360, "dark").await;
+    for (path, name) in [
+        ("/", "overview-360-dark"),
+        ("/audit", "audit-360-dark"),
+        ("/logs", "logs-360-dark"),
+    ] {
+        browser.goto(&app.url(path)).await;
+        browser.wait_for("h1").await;
+        let overflow = browser.overflow_px().await;
+        assert!(overflow <= 0, "{path} is {overflow} px wider than 360 px");
+        browser.check_page(name).await;
+    }
     browser.close().await;
 }
 

@@ -176,6 +176,37 @@ impl Browser {
         })
     }
 
+    /// Emulates a phone-sized viewport (`width` CSS pixels) and the system's colour scheme.
+    pub async fn emulate(&self, width: u32, scheme: &str) {
+        self.client
+            .issue_cmd(Cdp {
+                cmd: "Emulation.setDeviceMetricsOverride",
+                params: json!({ "width": width, "height": 800, "deviceScaleFactor": 1, "mobile": true }),
+            })
+            .await
+            .expect("viewport");
+        self.client
+            .issue_cmd(Cdp {
+                cmd: "Emulation.setEmulatedMedia",
+                params: json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+            })
+            .await
+            .expect("colour scheme");
+    }
+
+    /// How much wider than the viewport the page is (0: no sideways scrolling).
+    pub async fn overflow_px(&self) -> i64 {
+        self.client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_i64())
+            .unwrap_or(-1)
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }
