@@ -297,6 +297,21 @@ impl Application {
             metrics,
             ..
         } = self;
+        // actix stops accepting on the signal and waits for connections in flight; live streams
+        // would hold it for the whole shutdown timeout, so they are told to close at once.
+        actix_web::rt::spawn(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                crate::web::ws::close_all_viewers();
+            }
+        });
         let served = server.await;
         if let Some(metrics) = metrics {
             metrics.handle.stop(true).await;

@@ -6,7 +6,8 @@
 //! the handshake, so a revoked credential or a withdrawn permission closes it.
 //!
 //! Close codes: 4001 the credential is no longer valid, 4003 the permission was withdrawn,
-//! 4008 the viewer stayed too far behind. A log viewer may send
+//! 4008 the viewer stayed too far behind, 1001 the daemon is stopping (SIGTERM/SIGINT: streams
+//! close at once, so graceful shutdown does not wait for them). A log viewer may send
 //! `{"level":"warn","search":"text"}` (either may be null or absent) to filter what it gets; it
 //! is answered with `{"type":"filter",…}` or `{"type":"error","message":…}`.
 
@@ -38,9 +39,24 @@ const RECHECK_INTERVAL: Duration = crate::auth::cache::TTL;
 /// A search string longer than this is refused.
 const MAX_SEARCH_CHARS: usize = 200;
 
+/// The daemon is stopping.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 pub const CLOSE_FORBIDDEN: u16 = 4003;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
+
+/// Set once the process is stopping. A live stream is a connection in flight, so without this
+/// graceful shutdown would wait out its whole timeout for every open dashboard.
+fn stopping() -> &'static tokio::sync::watch::Sender<bool> {
+    static STOPPING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    STOPPING.get_or_init(|| tokio::sync::watch::channel(false).0)
+}
+
+/// Closes every live stream of this process with 1001 ("going away"): called on SIGTERM/SIGINT.
+pub fn close_all_viewers() {
+    stopping().send_replace(true);
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/ws/logs").route(web::get().to(logs)))
@@ -270,6 +286,14 @@ impl Actor for ViewerSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let mut stopping = stopping().subscribe();
+        ctx.spawn(
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| act.close(CLOSE_GOING_AWAY, "the server is stopping", ctx)),
+        );
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
                 ctx.stop();
