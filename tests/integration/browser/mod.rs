@@ -11,6 +11,7 @@
 
 mod flows;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,9 +36,24 @@ window.addEventListener('error', function (e) { window.__gh.errors.push(String(e
 window.addEventListener('unhandledrejection', function (e) { window.__gh.errors.push('unhandled rejection: ' + String(e.reason)); });
 "#;
 
+/// chromedriver and everything it started, killed together when dropped.
+struct DriverGroup(Child);
+
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            // SAFETY: signals the process group this harness created, nothing else.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    _driver: DriverGroup,
     artifacts: PathBuf,
     flow: &'static str,
     shots: u32,
@@ -126,12 +142,17 @@ impl Browser {
         }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = crate::common::free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
+        // Its own process group, which the chromium it starts joins: a flow that fails (a
+        // panic before `close`) still takes both down (see `DriverGroup`).
+        let driver = DriverGroup(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("chromedriver starts"),
+        );
         let mut caps = Capabilities::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -169,7 +190,7 @@ impl Browser {
         std::fs::create_dir_all(&artifacts).expect("artifacts dir");
         Some(Browser {
             client,
-            driver,
+            _driver: driver,
             artifacts,
             flow,
             shots: 0,
@@ -354,17 +375,8 @@ impl Browser {
         );
     }
 
-    pub async fn close(mut self) {
+    /// Ends the session (chromium quits); dropping the browser then stops chromedriver.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // A failed flow panics before `close`: chromedriver (and its chromium) must not outlive it.
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
