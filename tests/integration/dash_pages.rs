@@ -551,3 +551,256 @@ async fn a_wrong_current_password_is_shown_beside_its_field_and_a_right_one_chan
     let page = user.page("/account").await;
     assert!(page.contains("Password changed"), "the new session works");
 }
+
+#[actix_web::test]
+async fn an_api_key_created_on_the_page_is_shown_once_works_and_is_revoked_from_the_list() {
+    let app = spawn_app().await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let bad = admin
+        .post_form(
+            "/admin/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "ci"),
+                ("permissions", "bot.fly"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains(r#"value="ci""#), "kept");
+
+    let created = admin
+        .post_form(
+            "/admin/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "ci"),
+                ("permissions", "bot.view"),
+                ("permissions", "audit.read"),
+                ("expires_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    let key = html
+        .split(r#"id="new-api-key">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    let (status, _) = app.call("GET", "/api/v1/audit", Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK, "the key works");
+    let list = admin.page("/admin/api-keys").await;
+    assert!(!list.contains(&key), "shown only once");
+    assert!(list.contains("Revoke ci"));
+
+    let keys = guildhall::store::api_keys::list(&app.state.store, None)
+        .await
+        .unwrap();
+    let response = admin
+        .post_form(
+            &format!("/admin/api-keys/{}/revoke", keys[0].id),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let list = admin.page("/admin/api-keys").await;
+    assert!(
+        list.contains("revoked") && !list.contains("Revoke ci"),
+        "{list}"
+    );
+    assert!(
+        crate::common::eventually(std::time::Duration::from_secs(5), || async {
+            app.call("GET", "/api/v1/audit", Some(&key), None).await.0 == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "the revoked key is refused"
+    );
+}
+
+#[actix_web::test]
+async fn a_viewer_sees_no_admin_controls_and_a_forged_admin_request_from_their_session_is_refused()
+{
+    let app = spawn_app().await;
+    let (mut viewer, csrf) = signed_in(&app, &[("viewer", 0)]).await;
+    let overview = viewer.page("/").await;
+    assert!(
+        !overview.contains(r#"href="/admin""#),
+        "no Administration entry"
+    );
+    for path in ["/admin", "/admin/roles", "/admin/api-keys"] {
+        assert_eq!(
+            viewer.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let users_before = guildhall::store::users::list(&app.state.store)
+        .await
+        .unwrap()
+        .len();
+    for (path, fields) in [
+        (
+            "/admin/users",
+            vec![
+                ("username", "intruder"),
+                ("password", "a long enough password"),
+                ("roles", "admin"),
+            ],
+        ),
+        ("/admin/instance", vec![("registration_open", "on")]),
+        (
+            "/admin/api-keys",
+            vec![("name", "x"), ("permissions", "bot.view")],
+        ),
+        ("/admin/invites", vec![]),
+        (
+            "/admin/roles",
+            vec![("name", "x"), ("permissions", "bot.view")],
+        ),
+    ] {
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend(fields);
+        let response = viewer.post_form(path, &form).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let users_after = guildhall::store::users::list(&app.state.store)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(users_before, users_after);
+    assert!(
+        !guildhall::store::instance_settings::registration_open(&app.state.store)
+            .await
+            .unwrap()
+    );
+}
+
+#[actix_web::test]
+async fn users_are_created_given_guild_scoped_roles_and_disabled_from_the_administration_page() {
+    let app = spawn_app().await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let bad = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "x"),
+                ("password", "a long enough password"),
+                ("roles", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains(r#"id="username-error""#), "{html}");
+    assert!(
+        !html.contains("a long enough password"),
+        "the password is not sent back"
+    );
+
+    let created = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "newmod"),
+                ("password", "a long enough password"),
+                ("roles", "moderator@123456789012345678"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let user = guildhall::store::users::list(&app.state.store)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "newmod")
+        .unwrap();
+    assert_eq!(user.roles[0].guild_id, 123_456_789_012_345_678);
+    let page = admin.page("/admin").await;
+    assert!(page.contains("moderator@123456789012345678"));
+
+    let response = admin
+        .post_form(
+            &format!("/admin/users/{}", user.id),
+            &[("csrf_token", &csrf), ("op", "disable")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        guildhall::store::users::summary(&app.state.store, user.id)
+            .await
+            .unwrap()
+            .disabled
+    );
+
+    let invite = admin
+        .post_form("/admin/invites", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(invite.status(), StatusCode::OK);
+    assert!(invite.text().await.unwrap().contains(r#"id="invite-code""#));
+    let saved = admin
+        .post_form(
+            "/admin/instance",
+            &[("csrf_token", &csrf), ("registration_open", "on")],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert!(
+        guildhall::store::instance_settings::registration_open(&app.state.store)
+            .await
+            .unwrap()
+    );
+}
+
+#[actix_web::test]
+async fn a_role_is_created_and_its_permissions_changed_from_the_roles_page() {
+    let app = spawn_app().await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let created = admin
+        .post_form(
+            "/admin/roles",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "auditor"),
+                ("permissions", "audit.read"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let role = guildhall::store::roles::find_by_name(&app.state.store, "auditor")
+        .await
+        .unwrap()
+        .unwrap();
+    let saved = admin
+        .post_form(
+            &format!("/admin/roles/{}", role.id),
+            &[
+                ("csrf_token", &csrf),
+                ("description", "reads"),
+                ("permissions", "audit.read"),
+                ("permissions", "logs.view"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let role = guildhall::store::roles::find(&app.state.store, role.id)
+        .await
+        .unwrap();
+    assert_eq!(role.permissions.len(), 2);
+    assert_eq!(role.description, "reads");
+    let bad = admin
+        .post_form(
+            "/admin/roles",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Bad Name"),
+                ("permissions", "audit.read"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains(r#"id="name-error""#));
+}

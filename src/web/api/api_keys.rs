@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::Acting;
 use crate::auth::api_keys;
+use crate::auth::authenticate::Principal;
 use crate::auth::rbac::Permission;
 use crate::ids::now_ms;
 use crate::state::AppState;
@@ -107,11 +109,16 @@ pub struct KeyList {
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
 pub async fn list_keys(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list(&state, &auth).await?))
+}
+
+/// The caller's keys (every key with `users.manage`), for the API and the dashboard.
+pub async fn list(state: &AppState, auth: &Principal) -> Result<KeyList, ApiError> {
     let owner = (!auth.grants.allows_globally(Permission::UsersManage)).then_some(auth.user_id);
     let keys = store::list(&state.store, owner).await?;
-    Ok(HttpResponse::Ok().json(KeyList {
+    Ok(KeyList {
         api_keys: keys.into_iter().map(KeyView::from).collect(),
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateKey,
@@ -124,6 +131,17 @@ pub async fn create_key(
     auth: Auth,
     body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Created().json(create(&state, &acting, &body).await?))
+}
+
+/// Creates a key holding at most the caller's own permissions; the key is in the answer
+/// only (stored hashed). Audited as `api_keys.create`.
+pub async fn create(
+    state: &AppState,
+    auth: &Acting<'_>,
+    body: &CreateKey,
+) -> Result<CreatedKey, ApiError> {
     let name = validate::text("name", &body.name, 1, 64)?;
     let guild = body.guild_id.map(|g| g.0);
     if body.permissions.is_empty() || body.permissions.len() > Permission::ALL.len() * 2 {
@@ -179,10 +197,10 @@ pub async fn create_key(
         entry = entry.guild(g);
     }
     state.audit.record(entry).await?;
-    Ok(HttpResponse::Created().json(CreatedKey {
+    Ok(CreatedKey {
         key: api_keys::expose(&generated).to_owned(),
         details: view,
-    }))
+    })
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
@@ -199,6 +217,13 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("api_key", id);
+    revoke(&state, &Acting::new(&auth, auth.origin()), id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes a key of the caller's (any key with `users.manage`; another's is "not found").
+/// Audited as `api_keys.revoke`.
+pub async fn revoke(state: &AppState, auth: &Acting<'_>, id: i64) -> Result<(), ApiError> {
     let key = store::find(&state.store, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such API key".into()))?;
@@ -216,5 +241,5 @@ pub async fn revoke_key(
                 .details(json!({ "name": key.name, "prefix": key.prefix })),
         )
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::Acting;
+use crate::auth::authenticate::Principal;
 use crate::auth::lockout;
 use crate::auth::rbac::Permission;
 use crate::state::AppState;
@@ -92,7 +94,7 @@ pub struct RoleList {
 
 /// Parses permission names, naming the bad entry; the caller must hold each one globally.
 pub fn parse_permissions(
-    auth: &Auth,
+    auth: &Principal,
     names: &[String],
     field: &str,
 ) -> Result<BTreeSet<Permission>, ApiError> {
@@ -131,10 +133,15 @@ fn role_name(raw: &str) -> Result<&str, ApiError> {
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
 pub async fn list_roles(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list(&state).await?))
+}
+
+/// Every role with its permissions.
+pub async fn list(state: &AppState) -> Result<RoleList, ApiError> {
     let roles = roles::list(&state.store).await?;
-    Ok(HttpResponse::Ok().json(RoleList {
+    Ok(RoleList {
         roles: roles.into_iter().map(RoleView::from).collect(),
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
@@ -147,9 +154,19 @@ pub async fn create_role(
     auth: Auth,
     body: Json<CreateRole>,
 ) -> Result<HttpResponse, ApiError> {
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Created().json(create(&state, &acting, &body).await?))
+}
+
+/// Creates a role holding at most the caller's own permissions. Audited as `roles.create`.
+pub async fn create(
+    state: &AppState,
+    auth: &Acting<'_>,
+    body: &CreateRole,
+) -> Result<RoleView, ApiError> {
     let name = role_name(&body.name)?;
     validate::text("description", &body.description, 0, 256)?;
-    let permissions = parse_permissions(&auth, &body.permissions, "permissions")?;
+    let permissions = parse_permissions(auth, &body.permissions, "permissions")?;
     let role = roles::create(
         &state.store,
         name,
@@ -168,7 +185,7 @@ pub async fn create_role(
                     "require_mfa": view.require_mfa })),
         )
         .await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(view)
 }
 
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "roles", request_body = UpdateRole,
@@ -185,13 +202,26 @@ pub async fn update_role(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("role", id);
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Ok().json(update(&state, &acting, id, &body).await?))
+}
+
+/// Changes a role (every holder at once): the caller must hold what it has now and what it is
+/// given; `admin` keeps every permission; never leaves no administrator. Audited as
+/// `roles.update`.
+pub async fn update(
+    state: &AppState,
+    auth: &Acting<'_>,
+    id: i64,
+    body: &UpdateRole,
+) -> Result<RoleView, ApiError> {
     if let Some(d) = &body.description {
         validate::text("description", d, 0, 256)?;
     }
     let permissions = body
         .permissions
         .as_deref()
-        .map(|p| parse_permissions(&auth, p, "permissions"))
+        .map(|p| parse_permissions(auth, p, "permissions"))
         .transpose()?;
     let all_roles = roles::list(&state.store).await?;
     let existing = all_roles
@@ -243,5 +273,5 @@ pub async fn update_role(
                     "require_mfa": body.require_mfa, "description_changed": body.description.is_some() })),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(view)
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::Acting;
+use crate::auth::authenticate::Principal;
 use crate::auth::lockout;
 use crate::auth::rbac::{GLOBAL, Permission as P};
 use crate::services::accounts::NewAccount;
@@ -151,7 +153,7 @@ pub struct InstanceSettings {
 }
 
 /// True when `auth` holds every permission of `role` in the grant's scope.
-fn may_grant(auth: &Auth, role: &Role, guild_id: i64) -> bool {
+fn may_grant(auth: &Principal, role: &Role, guild_id: i64) -> bool {
     let scope = (guild_id != GLOBAL).then_some(guild_id);
     role.permissions.iter().all(|p| match scope {
         None => auth.grants.allows_globally(*p),
@@ -161,7 +163,7 @@ fn may_grant(auth: &Auth, role: &Role, guild_id: i64) -> bool {
 
 /// Resolves grant inputs to `(role_id, guild_id)`, checking each against the caller's own.
 fn resolve_grants(
-    auth: &Auth,
+    auth: &Principal,
     all_roles: &[Role],
     inputs: &[GrantInput],
     field: &str,
@@ -187,7 +189,7 @@ fn resolve_grants(
 }
 
 /// True when `auth` could have granted each of the target's current grants itself.
-fn may_manage(auth: &Auth, all_roles: &[Role], grants: &[RoleGrant]) -> bool {
+fn may_manage(auth: &Principal, all_roles: &[Role], grants: &[RoleGrant]) -> bool {
     grants.iter().all(|g| {
         all_roles
             .iter()
@@ -201,10 +203,15 @@ fn may_manage(auth: &Auth, all_roles: &[Role], grants: &[RoleGrant]) -> bool {
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
 pub async fn list_users(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list(&state).await?))
+}
+
+/// Every dashboard user with their grants, for the API and the dashboard.
+pub async fn list(state: &AppState) -> Result<UserList, ApiError> {
     let users = users::list(&state.store).await?;
-    Ok(HttpResponse::Ok().json(UserList {
+    Ok(UserList {
         users: users.into_iter().map(UserView::from).collect(),
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
@@ -217,12 +224,22 @@ pub async fn create_user(
     auth: Auth,
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Created().json(create(&state, &acting, &body).await?))
+}
+
+/// Creates a user with grants the caller could hand out itself (`Accounts::create_user`).
+pub async fn create(
+    state: &AppState,
+    auth: &Acting<'_>,
+    body: &CreateUser,
+) -> Result<UserView, ApiError> {
     let username =
         Username::parse(&body.username).map_err(|m| ApiError::invalid_field("username", m))?;
     let password = NewPassword::parse(SecretString::from(body.password.clone()))
         .map_err(|m| ApiError::invalid_field("password", m))?;
     let all_roles = roles::list(&state.store).await?;
-    let grants = resolve_grants(&auth, &all_roles, &body.roles, "roles")?;
+    let grants = resolve_grants(auth, &all_roles, &body.roles, "roles")?;
     let how = NewAccount::ByAdministrator {
         actor: auth.actor.clone(),
         grants: &grants,
@@ -231,7 +248,7 @@ pub async fn create_user(
         .accounts
         .create_user(&username, password, how, auth.origin())
         .await?;
-    Ok(HttpResponse::Created().json(UserView::from(user)))
+    Ok(UserView::from(user))
 }
 
 fn grant_details(view: &UserView) -> serde_json::Value {
@@ -258,19 +275,32 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("target", id);
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Ok().json(update(&state, &acting, id, &body).await?))
+}
+
+/// Changes a user's grants and/or disables them: the caller must be able to grant what the
+/// user holds and what they are given; never leaves no administrator; disabling revokes every
+/// token of the user. Audited as `users.update` / `users.disable`.
+pub async fn update(
+    state: &AppState,
+    auth: &Acting<'_>,
+    id: i64,
+    body: &UpdateUser,
+) -> Result<UserView, ApiError> {
     let everyone = users::list(&state.store).await?;
     let target = everyone
         .iter()
         .find(|u| u.id == id)
         .ok_or(StoreError::NotFound)?;
     let all_roles = roles::list(&state.store).await?;
-    if !may_manage(&auth, &all_roles, &target.roles) {
+    if !may_manage(auth, &all_roles, &target.roles) {
         return Err(ApiError::Forbidden);
     }
     let grants = body
         .roles
         .as_deref()
-        .map(|inputs| resolve_grants(&auth, &all_roles, inputs, "roles"))
+        .map(|inputs| resolve_grants(auth, &all_roles, inputs, "roles"))
         .transpose()?;
     let mut changes = Vec::new();
     if let Some(grants) = &grants {
@@ -317,7 +347,7 @@ pub async fn update_user(
             })),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(view)
 }
 
 #[utoipa::path(post, path = "/api/v1/users/invites", tag = "users",
@@ -328,6 +358,12 @@ pub async fn create_invite(
     state: web::Data<AppState>,
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Created().json(invite(&state, &acting).await?))
+}
+
+/// A single-use invite (7 days), shown only in this answer. Audited as `users.invite`.
+pub async fn invite(state: &AppState, auth: &Acting<'_>) -> Result<Invite, ApiError> {
     let (invite, expires_at) =
         invites::create(&state.store, &state.secrets.secret_key, auth.user_id).await?;
     state
@@ -337,10 +373,10 @@ pub async fn create_invite(
                 .details(json!({ "expires_at": expires_at })),
         )
         .await?;
-    Ok(HttpResponse::Created().json(Invite {
+    Ok(Invite {
         invite: invite.expose_secret().to_owned(),
         expires_at,
-    }))
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/instance/settings", tag = "users",
@@ -351,9 +387,14 @@ pub async fn get_instance_settings(
     state: web::Data<AppState>,
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(InstanceSettings {
+    Ok(HttpResponse::Ok().json(instance(&state).await?))
+}
+
+/// The instance-wide settings.
+pub async fn instance(state: &AppState) -> Result<InstanceSettings, ApiError> {
+    Ok(InstanceSettings {
         registration_open: instance_settings::registration_open(&state.store).await?,
-    }))
+    })
 }
 
 #[utoipa::path(put, path = "/api/v1/instance/settings", tag = "users", request_body = InstanceSettings,
@@ -366,6 +407,16 @@ pub async fn put_instance_settings(
     auth: Auth,
     body: Json<InstanceSettings>,
 ) -> Result<HttpResponse, ApiError> {
+    let acting = Acting::new(&auth, auth.origin());
+    Ok(HttpResponse::Ok().json(set_instance(&state, &acting, &body).await?))
+}
+
+/// Replaces the instance-wide settings. Audited as `instance.settings_update`.
+pub async fn set_instance(
+    state: &AppState,
+    auth: &Acting<'_>,
+    body: &InstanceSettings,
+) -> Result<InstanceSettings, ApiError> {
     instance_settings::set(
         &state.store,
         instance_settings::REGISTRATION_OPEN,
@@ -379,7 +430,7 @@ pub async fn put_instance_settings(
                 .details(json!({ "registration_open": body.registration_open })),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(InstanceSettings {
+    Ok(InstanceSettings {
         registration_open: body.registration_open,
-    }))
+    })
 }

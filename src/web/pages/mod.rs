@@ -8,6 +8,7 @@
 //! Page handlers call the same service functions as the API routes, never a copy.
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod flash;
 pub mod form;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(minecraft::configure);
     cfg.configure(account::configure);
     cfg.configure(guilds::configure);
+    cfg.configure(admin::configure);
 }
 
 /// Escapes text for HTML content and attribute values (what Sailfish's `<%= %>` does), for the

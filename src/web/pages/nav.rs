@@ -51,6 +51,11 @@ pub const SECTIONS: &[Section] = &[
         visible: Visible::AnyGlobal(&[P::MinecraftView]),
     },
     Section {
+        label: "Administration",
+        href: "/admin",
+        visible: Visible::AnyGlobal(&[P::UsersManage, P::RolesManage, P::ApiKeysManage]),
+    },
+    Section {
         label: "Account",
         href: "/account",
         visible: Visible::Always,

@@ -1,0 +1,554 @@
+//! The administration pages: users (create, disable, roles with guild scope), invites and the
+//! instance settings (`/admin`), roles and their permissions (`/admin/roles`) and API keys
+//! (`/admin/api-keys`: the key shown once at creation, list, revoke). Each form calls the same
+//! function as its `/api/v1` route (`web::api::{users, roles, api_keys}`), so the same checks
+//! apply: nobody hands out more than they hold, and the last administrator stays.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use sailfish::TemplateSimple;
+
+use super::page::see_other;
+use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn};
+use crate::auth::rbac::Permission as P;
+use crate::ids::now_ms;
+use crate::state::AppState;
+use crate::web::api::Acting;
+use crate::web::api::api_keys::{self, CreateKey, KeyView};
+use crate::web::api::roles::{self, CreateRole, RoleView, UpdateRole};
+use crate::web::api::users::{
+    self, CreateUser, GrantInput, InstanceSettings, UpdateUser, UserView,
+};
+use crate::web::error::ApiError;
+use crate::web::extract::parse_snowflake;
+use crate::web::validate::Id;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin").route(web::get().to(users_page)))
+        .service(web::resource("/admin/users").route(web::post().to(create_user)))
+        .service(web::resource("/admin/users/{id}").route(web::post().to(update_user)))
+        .service(web::resource("/admin/invites").route(web::post().to(create_invite)))
+        .service(web::resource("/admin/instance").route(web::post().to(save_instance)))
+        .service(
+            web::resource("/admin/roles")
+                .route(web::get().to(roles_page))
+                .route(web::post().to(create_role)),
+        )
+        .service(web::resource("/admin/roles/{id}").route(web::post().to(update_role)))
+        .service(
+            web::resource("/admin/api-keys")
+                .route(web::get().to(keys_page))
+                .route(web::post().to(create_key)),
+        )
+        .service(web::resource("/admin/api-keys/{id}/revoke").route(web::post().to(revoke_key)));
+}
+
+/// A posted form as its fields in order (checkbox groups repeat a name).
+type Fields = Vec<(String, String)>;
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+fn all(fields: &Fields, name: &str) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The administration sub-pages the caller may open, for the links at the top.
+pub fn tabs(page: &SignedIn) -> Vec<(&'static str, &'static str)> {
+    [
+        ("/admin", "Users", P::UsersManage),
+        ("/admin/roles", "Roles", P::RolesManage),
+        ("/admin/api-keys", "API keys", P::ApiKeysManage),
+    ]
+    .into_iter()
+    .filter(|(_, _, p)| page.can(*p, None))
+    .map(|(href, label, _)| (href, label))
+    .collect()
+}
+
+/// Grants typed as `role` or `role@guild_id`, separated by commas or spaces.
+fn parse_grants(raw: &str) -> Result<Vec<GrantInput>, ApiError> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            let (role, guild) = match entry.split_once('@') {
+                Some((role, guild)) => (role, Some(Id(parse_snowflake("roles", guild)?))),
+                None => (entry, None),
+            };
+            Ok(GrantInput {
+                role: role.to_owned(),
+                guild_id: guild,
+            })
+        })
+        .collect()
+}
+
+/// A user's grants as the roles field shows them.
+pub fn grants_text(user: &UserView) -> String {
+    user.roles
+        .iter()
+        .map(|g| match g.guild_id {
+            Some(guild) => format!("{}@{guild}", g.role),
+            None => g.role.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- users, invites, instance ------------------------------------------------------------------
+
+#[derive(TemplateSimple)]
+#[template(path = "pages/admin_users.stpl")]
+struct UsersPage {
+    chrome: Chrome,
+    tabs: Vec<(&'static str, &'static str)>,
+    users: Vec<UserView>,
+    registration_open: bool,
+    /// Shown once, right after it was made.
+    invite: Option<(String, i64)>,
+    form: Fields,
+    errors: FieldErrors,
+    /// The user whose row shows an error, and the error.
+    row_error: Option<(i64, String)>,
+}
+
+async fn render_users(
+    page: &SignedIn,
+    state: &AppState,
+    status: StatusCode,
+    invite: Option<(String, i64)>,
+    form: Fields,
+    errors: FieldErrors,
+    row_error: Option<(i64, String)>,
+) -> PageResult {
+    page.render_status(
+        status,
+        UsersPage {
+            chrome: page.chrome("Administration"),
+            tabs: tabs(page),
+            users: users::list(state).await?.users,
+            registration_open: users::instance(state).await?.registration_open,
+            invite,
+            form,
+            errors,
+            row_error,
+        },
+    )
+}
+
+pub async fn users_page(page: SignedIn, state: web::Data<AppState>) -> PageResult {
+    if !page.can(P::UsersManage, None) {
+        // Someone who may manage only roles or keys lands on what they may open.
+        if let Some((href, _)) = tabs(&page).first() {
+            return Ok(see_other(href));
+        }
+        return Err(ApiError::Forbidden.into());
+    }
+    render_users(
+        &page,
+        &state,
+        StatusCode::OK,
+        None,
+        Fields::new(),
+        FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+pub async fn create_user(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
+    let (page, input) = form.into_parts();
+    page.require(P::UsersManage)?;
+    let result = async {
+        let body = CreateUser {
+            username: field(&input, "username").trim().to_owned(),
+            password: field(&input, "password").to_owned(),
+            roles: parse_grants(field(&input, "roles"))?,
+        };
+        users::create(&state, &Acting::new(&page, page.origin()), &body).await
+    }
+    .await;
+    match result {
+        Ok(user) => Ok(page.redirect_with(
+            "/admin",
+            Flash::ok(format!("User {} created", user.username)),
+        )),
+        Err(e) => {
+            let errors = FieldErrors::from_api(e)?;
+            let kept: Fields = input.into_iter().filter(|(k, _)| k != "password").collect();
+            render_users(
+                &page,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                kept,
+                errors,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// `op=disable|enable`, or `op=roles` with the `roles` field.
+pub async fn update_user(
+    form: PageForm<Fields>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> PageResult {
+    let (page, input) = form.into_parts();
+    page.require(P::UsersManage)?;
+    let id = parse_snowflake("id", &id)?;
+    let result = async {
+        let body = match field(&input, "op") {
+            "disable" => UpdateUser {
+                roles: None,
+                disabled: Some(true),
+            },
+            "enable" => UpdateUser {
+                roles: None,
+                disabled: Some(false),
+            },
+            "roles" => UpdateUser {
+                roles: Some(parse_grants(field(&input, "roles"))?),
+                disabled: None,
+            },
+            other => {
+                return Err(ApiError::invalid_field(
+                    "op",
+                    format!("`{other}` is not one of disable, enable, roles"),
+                ));
+            }
+        };
+        users::update(&state, &Acting::new(&page, page.origin()), id, &body).await
+    }
+    .await;
+    match result {
+        Ok(user) => {
+            Ok(page.redirect_with("/admin", Flash::ok(format!("User {} saved", user.username))))
+        }
+        // A refusal the user can read (not allowed, last administrator, bad role) goes on the
+        // row; anything else is an error page.
+        Err(e) => {
+            let errors = FieldErrors::from_api(e)?;
+            let message = errors
+                .general
+                .clone()
+                .or_else(|| errors.get("roles").map(|m| format!("roles: {m}")))
+                .unwrap_or_else(|| "refused".into());
+            render_users(
+                &page,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Fields::new(),
+                FieldErrors::new(),
+                Some((id, message)),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn create_invite(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
+    let (page, _) = form.into_parts();
+    page.require(P::UsersManage)?;
+    let invite = users::invite(&state, &Acting::new(&page, page.origin())).await?;
+    render_users(
+        &page,
+        &state,
+        StatusCode::OK,
+        Some((invite.invite, invite.expires_at)),
+        Fields::new(),
+        FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+pub async fn save_instance(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
+    let (page, input) = form.into_parts();
+    page.require(P::UsersManage)?;
+    let body = InstanceSettings {
+        registration_open: field(&input, "registration_open") == "on",
+    };
+    users::set_instance(&state, &Acting::new(&page, page.origin()), &body).await?;
+    Ok(page.redirect_with("/admin#instance", Flash::ok("Instance settings saved")))
+}
+
+// ---- roles -------------------------------------------------------------------------------------
+
+#[derive(TemplateSimple)]
+#[template(path = "pages/admin_roles.stpl")]
+struct RolesPage {
+    chrome: Chrome,
+    tabs: Vec<(&'static str, &'static str)>,
+    roles: Vec<RoleView>,
+    form: Fields,
+    errors: FieldErrors,
+    row_error: Option<(i64, String)>,
+}
+
+async fn render_roles(
+    page: &SignedIn,
+    state: &AppState,
+    status: StatusCode,
+    form: Fields,
+    errors: FieldErrors,
+    row_error: Option<(i64, String)>,
+) -> PageResult {
+    page.render_status(
+        status,
+        RolesPage {
+            chrome: page.chrome("Roles"),
+            tabs: tabs(page),
+            roles: roles::list(state).await?.roles,
+            form,
+            errors,
+            row_error,
+        },
+    )
+}
+
+pub async fn roles_page(page: SignedIn, state: web::Data<AppState>) -> PageResult {
+    page.require(P::RolesManage)?;
+    render_roles(
+        &page,
+        &state,
+        StatusCode::OK,
+        Fields::new(),
+        FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+pub async fn create_role(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
+    let (page, input) = form.into_parts();
+    page.require(P::RolesManage)?;
+    let body = CreateRole {
+        name: field(&input, "name").trim().to_owned(),
+        description: field(&input, "description").trim().to_owned(),
+        permissions: all(&input, "permissions"),
+        require_mfa: field(&input, "require_mfa") == "on",
+    };
+    match roles::create(&state, &Acting::new(&page, page.origin()), &body).await {
+        Ok(role) => Ok(page.redirect_with(
+            "/admin/roles",
+            Flash::ok(format!("Role {} created", role.name)),
+        )),
+        Err(e) => {
+            let errors = FieldErrors::from_api(e)?;
+            render_roles(
+                &page,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                input,
+                errors,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn update_role(
+    form: PageForm<Fields>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> PageResult {
+    let (page, input) = form.into_parts();
+    page.require(P::RolesManage)?;
+    let id = parse_snowflake("id", &id)?;
+    let body = UpdateRole {
+        description: Some(field(&input, "description").trim().to_owned()),
+        permissions: Some(all(&input, "permissions")),
+        require_mfa: Some(field(&input, "require_mfa") == "on"),
+    };
+    match roles::update(&state, &Acting::new(&page, page.origin()), id, &body).await {
+        Ok(role) => Ok(page.redirect_with(
+            "/admin/roles",
+            Flash::ok(format!("Role {} saved", role.name)),
+        )),
+        Err(e) => {
+            let errors = FieldErrors::from_api(e)?;
+            let message = errors
+                .general
+                .clone()
+                .or_else(|| {
+                    errors
+                        .get("permissions")
+                        .map(|m| format!("permissions: {m}"))
+                })
+                .or_else(|| {
+                    errors
+                        .get("description")
+                        .map(|m| format!("description: {m}"))
+                })
+                .unwrap_or_else(|| "refused".into());
+            render_roles(
+                &page,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Fields::new(),
+                FieldErrors::new(),
+                Some((id, message)),
+            )
+            .await
+        }
+    }
+}
+
+// ---- API keys ----------------------------------------------------------------------------------
+
+#[derive(TemplateSimple)]
+#[template(path = "pages/admin_keys.stpl")]
+struct KeysPage {
+    chrome: Chrome,
+    tabs: Vec<(&'static str, &'static str)>,
+    keys: Vec<KeyView>,
+    /// Permissions the caller may put in a key (what it holds somewhere).
+    grantable: Vec<P>,
+    /// The new key, shown only on the page that answers its creation.
+    created: Option<(String, String)>,
+    form: Fields,
+    errors: FieldErrors,
+}
+
+async fn render_keys(
+    page: &SignedIn,
+    state: &AppState,
+    status: StatusCode,
+    created: Option<(String, String)>,
+    form: Fields,
+    errors: FieldErrors,
+) -> PageResult {
+    let grantable = P::ALL
+        .iter()
+        .copied()
+        .filter(|p| page.can_anywhere(*p))
+        .collect();
+    page.render_status(
+        status,
+        KeysPage {
+            chrome: page.chrome("API keys"),
+            tabs: tabs(page),
+            keys: api_keys::list(state, page).await?.api_keys,
+            grantable,
+            created,
+            form,
+            errors,
+        },
+    )
+}
+
+pub async fn keys_page(page: SignedIn, state: web::Data<AppState>) -> PageResult {
+    page.require(P::ApiKeysManage)?;
+    render_keys(
+        &page,
+        &state,
+        StatusCode::OK,
+        None,
+        Fields::new(),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+pub async fn create_key(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
+    let (page, input) = form.into_parts();
+    page.require(P::ApiKeysManage)?;
+    let result = async {
+        let guild_id = match field(&input, "guild_id").trim() {
+            "" => None,
+            raw => Some(Id(parse_snowflake("guild_id", raw)?)),
+        };
+        let expires_at = match field(&input, "expires_days").trim() {
+            "" => None,
+            raw => {
+                let days: i64 = raw.parse().map_err(|_| {
+                    ApiError::invalid_field("expires_days", "must be a number of days")
+                })?;
+                if !(1..=731).contains(&days) {
+                    return Err(ApiError::invalid_field(
+                        "expires_days",
+                        "must be 1 to 731 days",
+                    ));
+                }
+                Some(now_ms() + days * DAY_MS)
+            }
+        };
+        let body = CreateKey {
+            name: field(&input, "name").trim().to_owned(),
+            permissions: all(&input, "permissions"),
+            guild_id,
+            expires_at,
+        };
+        api_keys::create(&state, &Acting::new(&page, page.origin()), &body).await
+    }
+    .await;
+    match result {
+        // Rendered, not redirected: the key must not travel in a cookie or a URL.
+        Ok(created) => {
+            render_keys(
+                &page,
+                &state,
+                StatusCode::CREATED,
+                Some((created.details.name.clone(), created.key)),
+                Fields::new(),
+                FieldErrors::new(),
+            )
+            .await
+        }
+        Err(e) => {
+            let errors = FieldErrors::from_api(e)?;
+            render_keys(
+                &page,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                input,
+                errors,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn revoke_key(
+    form: PageForm<Fields>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> PageResult {
+    let (page, _) = form.into_parts();
+    page.require(P::ApiKeysManage)?;
+    let id = parse_snowflake("id", &id)?;
+    api_keys::revoke(&state, &Acting::new(&page, page.origin()), id).await?;
+    Ok(page.redirect_with("/admin/api-keys", Flash::ok("API key revoked")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_are_typed_as_role_or_role_at_guild() {
+        let grants = parse_grants("viewer, moderator@123456789012345678").unwrap();
+        assert_eq!(grants.len(), 2);
+        assert_eq!(grants[0].role, "viewer");
+        assert!(grants[0].guild_id.is_none());
+        assert_eq!(grants[1].guild_id, Some(Id(123_456_789_012_345_678)));
+        assert!(parse_grants("moderator@guild").is_err());
+        assert!(parse_grants("  ").unwrap().is_empty());
+    }
+}
