@@ -24,6 +24,12 @@ const PAGES: &[&str] = &[
     "/audit",
     "/audit/rows",
     "/logs",
+    "/guilds",
+    "/minecraft",
+    "/account",
+    "/admin",
+    "/admin/roles",
+    "/admin/api-keys",
 ];
 const P99_TARGET_MS: f64 = 5.0;
 const FIRST_LOAD_TARGET: usize = 100 * 1024;
