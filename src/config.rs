@@ -85,6 +85,14 @@ const SHUTDOWN_TIMEOUT: Key = key(
 );
 
 const RCON_TIMEOUT: Key = key("GUILDHALL_RCON_TIMEOUT_MS", "rcon_timeout_ms", false);
+const DISCORD_CLIENT_ID: Key = key("DISCORD_CLIENT_ID", "discord_client_id", false);
+const DISCORD_CLIENT_SECRET: Key = key("DISCORD_CLIENT_SECRET", "discord_client_secret", true);
+const PUBLIC_URL: Key = key("GUILDHALL_PUBLIC_URL", "public_url", false);
+const DISCORD_OAUTH_TIMEOUT: Key = key(
+    "GUILDHALL_DISCORD_OAUTH_TIMEOUT_MS",
+    "discord_oauth_timeout_ms",
+    false,
+);
 const RCON_POLL: Key = key("GUILDHALL_RCON_POLL_MS", "rcon_poll_ms", false);
 
 const KEYS: &[&Key] = &[
@@ -113,6 +121,10 @@ const KEYS: &[&Key] = &[
     &API_DOCS,
     &RCON_TIMEOUT,
     &RCON_POLL,
+    &DISCORD_CLIENT_ID,
+    &DISCORD_CLIENT_SECRET,
+    &PUBLIC_URL,
+    &DISCORD_OAUTH_TIMEOUT,
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -286,6 +298,28 @@ pub struct DiscordSettings {
     pub members_intent: bool,
 }
 
+/// Sign in with Discord (OAuth2): on only when the application's id and secret and the public
+/// URL the browser reaches guildhall at are all set.
+#[derive(Debug, Clone)]
+pub struct DiscordOAuthSettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Where browsers reach guildhall; the redirect URI is derived from it.
+    pub public_url: Url,
+    /// Per request to Discord's token and user endpoints.
+    pub timeout: Duration,
+}
+
+impl DiscordOAuthSettings {
+    /// `<public URL>/auth/discord/callback`, the redirect URI to register with Discord.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}/auth/discord/callback",
+            self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RconSettings {
     pub host: String,
@@ -309,6 +343,10 @@ pub struct Settings {
     pub discord_token: Option<SecretString>,
     pub discord_proxy_url: Option<Url>,
     pub discord: DiscordSettings,
+    /// `None`: Discord sign-in is off (none of its settings is given).
+    pub discord_oauth: Option<DiscordOAuthSettings>,
+    /// The public base URL, when set (also without Discord sign-in).
+    pub public_url: Option<Url>,
     /// `None` means: load or generate it in the data directory on start.
     pub jwt_secret_key: Option<SecretString>,
     pub secret_key: Option<SecretString>,
@@ -615,6 +653,67 @@ impl Settings {
                 ));
             }
         };
+        let public_url = get(&PUBLIC_URL)?
+            .map(|raw| {
+                let url = Url::parse(raw.trim()).map_err(|e| {
+                    ConfigError::new(PUBLIC_URL.env, format!("not a valid URL ({e})"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                {
+                    return Err(ConfigError::new(
+                        PUBLIC_URL.env,
+                        "must be an http:// or https:// URL without query or fragment",
+                    ));
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        let oauth_timeout_ms: u64 = parse_number(
+            DISCORD_OAUTH_TIMEOUT.env,
+            get(&DISCORD_OAUTH_TIMEOUT)?,
+            10_000,
+            100..=120_000,
+        )?;
+        let client_id = get(&DISCORD_CLIENT_ID)?.map(|v| v.trim().to_owned());
+        let client_secret = get(&DISCORD_CLIENT_SECRET)?;
+        if let Some(id) = &client_id
+            && (id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ConfigError::new(
+                DISCORD_CLIENT_ID.env,
+                "must be the application's id (digits)",
+            ));
+        }
+        // Half a configuration is a mistake worth stopping for; none at all turns the feature off.
+        let discord_oauth = match (client_id, client_secret, &public_url) {
+            (Some(client_id), Some(secret), Some(public_url)) => Some(DiscordOAuthSettings {
+                client_id,
+                client_secret: SecretString::from(secret),
+                public_url: public_url.clone(),
+                timeout: Duration::from_millis(oauth_timeout_ms),
+            }),
+            (None, None, _) => None,
+            (Some(_), None, _) => {
+                return Err(ConfigError::new(
+                    DISCORD_CLIENT_SECRET.env,
+                    "is required when DISCORD_CLIENT_ID is set",
+                ));
+            }
+            (None, Some(_), _) => {
+                return Err(ConfigError::new(
+                    DISCORD_CLIENT_ID.env,
+                    "is required when DISCORD_CLIENT_SECRET is set",
+                ));
+            }
+            (Some(_), Some(_), None) => {
+                return Err(ConfigError::new(
+                    PUBLIC_URL.env,
+                    "is required for Discord sign-in (the redirect URI is derived from it)",
+                ));
+            }
+        };
         let jwt_secret_key = get(&JWT_SECRET_KEY)?
             .map(|v| check_secret_strength(JWT_SECRET_KEY.env, v))
             .transpose()?;
@@ -705,6 +804,8 @@ impl Settings {
                 dev_guild_id,
                 members_intent,
             },
+            discord_oauth,
+            public_url,
             jwt_secret_key,
             secret_key,
             rcon,
@@ -839,6 +940,34 @@ impl Settings {
             (&API_DOCS, self.api_docs.to_string()),
             (&RCON_TIMEOUT, self.rcon_timeout.as_millis().to_string()),
             (&RCON_POLL, self.rcon_poll_interval.as_millis().to_string()),
+            (
+                &DISCORD_CLIENT_ID,
+                self.discord_oauth
+                    .as_ref()
+                    .map_or("(not set: Discord sign-in is off)".into(), |o| {
+                        o.client_id.clone()
+                    }),
+            ),
+            (
+                &DISCORD_CLIENT_SECRET,
+                self.discord_oauth
+                    .as_ref()
+                    .map_or("(not set)".into(), |_| "***".to_owned()),
+            ),
+            (
+                &PUBLIC_URL,
+                match (&self.public_url, &self.discord_oauth) {
+                    (None, _) => "(not set)".into(),
+                    (Some(u), Some(o)) => format!("{u} (redirect URI {})", o.redirect_uri()),
+                    (Some(u), None) => u.to_string(),
+                },
+            ),
+            (
+                &DISCORD_OAUTH_TIMEOUT,
+                self.discord_oauth
+                    .as_ref()
+                    .map_or("10000".into(), |o| o.timeout.as_millis().to_string()),
+            ),
         ];
         rows.into_iter()
             .map(|(key, value)| format!("{} = {} ({})", key.env, value, origin(key.env)))
@@ -947,6 +1076,51 @@ mod tests {
         assert_eq!(s.database_url.kind(), DatabaseKind::Sqlite);
         assert_eq!(s.database_url.expose(), "sqlite://./data/guildhall.db");
         assert!(s.redis_url.is_none() && s.discord_token.is_none() && s.rcon.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn discord_sign_in_is_on_only_with_all_three_settings_and_its_secret_is_redacted()
+    -> Result<(), ConfigError> {
+        assert!(Settings::from_env(&HashMap::new())?.discord_oauth.is_none());
+        let full = [
+            ("DISCORD_CLIENT_ID", "123456789012345678"),
+            ("DISCORD_CLIENT_SECRET", "very-secret-value"),
+            ("GUILDHALL_PUBLIC_URL", "https://bot.example.org/"),
+        ];
+        let s = Settings::from_env(&env(&full))?;
+        let oauth = s
+            .discord_oauth
+            .as_ref()
+            .ok_or_else(|| ConfigError::new("DISCORD_CLIENT_ID", "Discord sign-in should be on"))?;
+        assert_eq!(
+            oauth.redirect_uri(),
+            "https://bot.example.org/auth/discord/callback"
+        );
+        let described = s.describe().join("\n");
+        assert!(described.contains("DISCORD_CLIENT_SECRET = *** (environment)"));
+        assert!(!described.contains("very-secret-value"));
+        assert!(!format!("{s:?}").contains("very-secret-value"));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&full[..1], "DISCORD_CLIENT_SECRET"),
+            (&full[1..2], "DISCORD_CLIENT_ID"),
+            (&full[..2], "GUILDHALL_PUBLIC_URL"),
+            (&[("DISCORD_CLIENT_ID", "my-app")], "DISCORD_CLIENT_ID"),
+            (
+                &[("GUILDHALL_PUBLIC_URL", "ftp://x")],
+                "GUILDHALL_PUBLIC_URL",
+            ),
+            (
+                &[("GUILDHALL_PUBLIC_URL", "https://x/?a=1")],
+                "GUILDHALL_PUBLIC_URL",
+            ),
+        ];
+        for (pairs, variable) in cases {
+            match Settings::from_env(&env(pairs)) {
+                Err(e) => assert_eq!(e.variable, *variable, "{pairs:?}"),
+                Ok(_) => panic!("{pairs:?} should be refused"),
+            }
+        }
         Ok(())
     }
 

@@ -175,6 +175,32 @@ impl Application {
         let guild_config =
             GuildConfigCache::with_clock(store.clone(), invalidations.clone(), clock);
         let discord = DiscordLink::default();
+        let discord_oauth = settings
+            .discord_oauth
+            .as_ref()
+            .map(|o| {
+                crate::auth::discord_oauth::DiscordOAuth::new(
+                    o,
+                    settings.discord_proxy_url.as_ref(),
+                )
+            })
+            .transpose()
+            .map_err(|e| StartupError::Other(format!("Discord sign-in: {e}")))?;
+        let discord_sign_in = crate::services::discord_sign_in::DiscordSignIn::new(
+            discord_oauth,
+            store.clone(),
+            audit.clone(),
+            accounts.clone(),
+            crate::services::discord_access::DiscordAccessService::new(
+                store.clone(),
+                audit.clone(),
+                auth_cache.clone(),
+                guild_config.clone(),
+                discord.clone(),
+            ),
+            rate_limiter.clone(),
+            secrets.clone(),
+        );
         let state = AppState {
             guilds: GuildConfigService::new(store.clone(), audit.clone(), guild_config.clone()),
             moderation: ModerationService::new(
@@ -201,6 +227,7 @@ impl Application {
             auth_cache,
             authenticator,
             accounts,
+            discord_sign_in,
             history: crate::history::History::new(std::sync::Arc::new(crate::history::SystemClock)),
             health,
         };

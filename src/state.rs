@@ -58,4 +58,6 @@ pub struct AppState {
     pub authenticator: crate::auth::authenticate::Authenticator,
     /// Users, passwords and sessions (used alike by the API and the CLI).
     pub accounts: crate::services::accounts::Accounts,
+    /// Sign in with Discord, linking, and the guild access Discord roles give.
+    pub discord_sign_in: crate::services::discord_sign_in::DiscordSignIn,
 }

@@ -4,6 +4,8 @@ pub mod api_keys;
 pub mod authenticate;
 pub mod cache;
 pub mod digest;
+pub mod discord_access;
+pub mod discord_oauth;
 pub mod lockout;
 pub mod password;
 pub mod rbac;

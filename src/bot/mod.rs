@@ -275,12 +275,24 @@ impl Handler {
         }
     }
 
-    async fn guild_member_update(&self, _ctx: Context, _event: GuildMemberUpdateEvent) {
+    async fn guild_member_update(&self, _ctx: Context, event: GuildMemberUpdateEvent) {
         self.bot.count("GUILD_MEMBER_UPDATE");
+        self.bot
+            .state
+            .discord_sign_in
+            .access()
+            .on_member_update(&event)
+            .await;
     }
 
-    async fn guild_member_removal(&self, _ctx: Context, _guild_id: GuildId, _user: User) {
+    async fn guild_member_removal(&self, _ctx: Context, guild_id: GuildId, user: User) {
         self.bot.count("GUILD_MEMBER_REMOVE");
+        self.bot
+            .state
+            .discord_sign_in
+            .access()
+            .on_member_remove(guild_id.get(), user.id.get())
+            .await;
     }
 
     async fn message(&self, _ctx: Context, _message: Message) {

@@ -3,5 +3,7 @@
 
 pub mod accounts;
 pub mod discord;
+pub mod discord_access;
+pub mod discord_sign_in;
 pub mod guild_config;
 pub mod moderation;

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod cases;
+pub mod discord_accounts;
 mod error;
 pub mod guilds;
 pub mod instance_settings;

@@ -36,6 +36,10 @@ pub async fn grants_of(
             grants.add(row.try_get("guild_id")?, p);
         }
     }
+    // Access from Discord roles (kept apart from the grants above, which are made by hand).
+    for (guild_id, access) in super::discord_accounts::effective_access(store, user_id).await? {
+        access.grant_into(&mut grants, guild_id);
+    }
     Ok(grants)
 }
 

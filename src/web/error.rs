@@ -260,6 +260,41 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::services::discord_sign_in::DiscordAccountError> for ApiError {
+    fn from(e: crate::services::discord_sign_in::DiscordAccountError) -> Self {
+        use crate::services::discord_sign_in::DiscordAccountError as E;
+        let message = e.to_string();
+        match e {
+            E::NotConfigured => {
+                ApiError::refused(RefusalStatus::NotFound, "discord_not_configured", message)
+            }
+            E::NotLinked => {
+                ApiError::refused(RefusalStatus::NotFound, "discord_not_linked", message)
+            }
+            E::AlreadyLinked => {
+                ApiError::refused(RefusalStatus::Conflict, "discord_already_linked", message)
+            }
+            E::PasswordRequired => {
+                ApiError::refused(RefusalStatus::Conflict, "password_required", message)
+            }
+            E::UserOnly => ApiError::BadRequest {
+                code: "user_only",
+                message,
+            },
+            E::RoleDoesNotRequireMfa => ApiError::refused(
+                RefusalStatus::Conflict,
+                "role_does_not_require_mfa",
+                message,
+            ),
+            E::RateLimited { retry_after } => ApiError::RateLimited {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            E::Audit(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl ApiError {
     fn refused(status: RefusalStatus, code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Refused {

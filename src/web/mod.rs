@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/docs").route(web::get().to(openapi::docs_page)))
         .service(web::resource("/docs/redoc.standalone.js").route(web::get().to(openapi::redoc_js)))
         .configure(ws::configure)
+        .configure(api::auth::discord::configure_browser)
         .configure(pages::configure)
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::asset)));
 }

@@ -62,6 +62,7 @@ async fn every_route_of_the_running_api_is_declared_and_none_is_public_by_accide
     assert_eq!(
         public,
         [
+            "GET /api/v1/auth/discord",
             "POST /api/v1/auth/login",
             "POST /api/v1/auth/login/mfa",
             "POST /api/v1/auth/refresh",

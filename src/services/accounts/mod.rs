@@ -253,6 +253,11 @@ impl Accounts {
         Ok(version)
     }
 
+    /// After a change to what the user may do (their grants): every instance forgets them.
+    pub async fn forget_cached_user(&self, user_id: i64) {
+        self.auth_cache.forget_user(user_id).await;
+    }
+
     /// Checks the current password, sets the new one and revokes every other token; the
     /// caller continues in a fresh session.
     pub async fn change_password(

@@ -192,6 +192,39 @@ impl Accounts {
             .map(SignIn::Session)
     }
 
+    /// Signs in a user whose identity another party vouched for (Discord's OAuth2): no
+    /// password, but the same second factor when enrolled and the same session otherwise.
+    /// `details` go into the `auth.login` entry (e.g. `{"via": "discord"}`).
+    pub async fn sign_in_verified(
+        &self,
+        user_id: i64,
+        details: serde_json::Value,
+        origin: &AuditOrigin,
+    ) -> Result<SignIn, AccountError> {
+        let user = users::credentials_by_id(&self.store, user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(AccountError::Unauthenticated)?;
+        if user.mfa_enabled {
+            let (mfa_token, _) = tokens::issue(
+                &self.keys.jwt_secret_key,
+                TokenType::MfaChallenge,
+                user.id,
+                user.token_version,
+                tokens::MFA_CHALLENGE_TTL,
+                Extra::default(),
+            )
+            .map_err(AccountError::internal)?;
+            return Ok(SignIn::SecondFactorNeeded {
+                mfa_token,
+                expires_in: tokens::MFA_CHALLENGE_TTL,
+            });
+        }
+        self.signed_in(&user, origin, details)
+            .await
+            .map(SignIn::Session)
+    }
+
     /// The second step of a sign-in with MFA: the challenge token from [`Accounts::sign_in`]
     /// and a TOTP code or a recovery code.
     pub async fn sign_in_second_factor(

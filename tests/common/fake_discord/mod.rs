@@ -12,6 +12,7 @@
 //! (create, list, bulk delete).
 #![allow(dead_code)]
 
+pub mod oauth;
 pub mod payloads;
 
 use std::collections::{BTreeMap, HashMap};
@@ -110,6 +111,8 @@ struct State {
     /// When the gateway last went away and came back.
     outage_began: Option<Instant>,
     back_at: Option<Instant>,
+    /// Discord's OAuth2 side (`oauth.rs`).
+    oauth: oauth::OAuthState,
 }
 
 pub struct FakeDiscord {
@@ -816,6 +819,9 @@ fn discord_error(status: u16, code: u32, message: &str) -> HttpResponse {
 }
 
 async fn rest(req: HttpRequest, body: web::Bytes, data: web::Data<Rest>) -> HttpResponse {
+    if let Some(answer) = oauth::route(&req, &body, &data.state).await {
+        return answer;
+    }
     let received_at = Instant::now();
     let method = req.method().as_str().to_owned();
     let full = req.path().to_owned();

@@ -3,6 +3,7 @@
 //! enrolment ([`mfa`]) and registration ([`register`]). Handlers check the body and call the
 //! accounts service (`services::accounts`); this module turns its sessions into responses.
 
+pub mod discord;
 mod mfa;
 mod password;
 mod register;
@@ -32,7 +33,13 @@ const MAX_CODE_BYTES: usize = 64;
     mfa::mfa_enable,
     mfa::mfa_verify,
     mfa::mfa_disable,
-    register::register
+    register::register,
+    discord::status,
+    discord::link_status,
+    discord::start_link,
+    discord::unlink,
+    discord::role_switch,
+    discord::set_role_switch
 ))]
 pub struct Doc;
 
@@ -46,7 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(declare("/auth/password").post(Access::SignedIn, password::change_password))
         .service(declare("/auth/mfa/enable").post(Access::SignedIn, mfa::mfa_enable))
         .service(declare("/auth/mfa/verify").post(Access::SignedIn, mfa::mfa_verify))
-        .service(declare("/auth/mfa/disable").post(Access::SignedIn, mfa::mfa_disable));
+        .service(declare("/auth/mfa/disable").post(Access::SignedIn, mfa::mfa_disable))
+        .configure(discord::configure);
 }
 
 /// Tokens for a signed-in user. The session cookie is set alongside; `csrf_token` must be sent
