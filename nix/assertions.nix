@@ -7,6 +7,7 @@ let
   # Credential name -> the option holding its file and the variable guildhall reads.
   secretOptions = {
     discord_token = { option = "discordTokenFile"; file = cfg.discordTokenFile; variable = "DISCORD_TOKEN_FILE"; };
+    discord_client_secret = { option = "discordClientSecretFile"; file = cfg.discordClientSecretFile; variable = "DISCORD_CLIENT_SECRET_FILE"; };
     jwt_secret_key = { option = "jwtSecretKeyFile"; file = cfg.jwtSecretKeyFile; variable = "JWT_SECRET_KEY_FILE"; };
     secret_key = { option = "secretKeyFile"; file = cfg.secretKeyFile; variable = "SECRET_KEY_FILE"; };
     rcon_password = { option = "rcon.passwordFile"; file = cfg.rcon.passwordFile; variable = "RCON_PASSWORD_FILE"; };
@@ -43,7 +44,7 @@ let
     pathChecks;
 
   # Keys that must never reach the store through `settings`.
-  secretSettingKeys = [ "discord_token" "jwt_secret_key" "secret_key" "rcon_password" ];
+  secretSettingKeys = [ "discord_token" "discord_client_secret" "jwt_secret_key" "secret_key" "rcon_password" ];
   urlHasPassword = url:
     builtins.match "[A-Za-z0-9+.-]+://[^/@]*:[^/@]+@.*" url != null
     || builtins.match ".*[?&]password=.*" url != null;

@@ -64,9 +64,11 @@ let
   checkedConfigFile =
     if cfg.checkConfig && pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform then
       pkgs.runCommand "guildhall-checked.toml" { } ''
-        # The RCON password arrives as a credential at run time; a placeholder stands in for it.
+        # The RCON password and the Discord client secret arrive as credentials at run time;
+        # placeholders stand in for them.
         env -i GUILDHALL_CONFIG=${configFile} \
           ${lib.optionalString (cfg.rcon.host != null) "RCON_PASSWORD=build-time-placeholder"} \
+          ${lib.optionalString (cfg.discordClientSecretFile != null) "DISCORD_CLIENT_SECRET=build-time-placeholder"} \
           ${exe} check-config >/dev/null
         cp ${configFile} $out
       ''
@@ -211,6 +213,18 @@ in
       default = null;
       example = "/run/secrets/guildhall/discord_token";
       description = "File (outside the Nix store) holding the Discord bot token. Unset: the bot is disabled and the dashboard says so.";
+    };
+
+    discordClientSecretFile = mkOption {
+      type = types.nullOr (types.either types.path types.str);
+      default = null;
+      example = "/run/secrets/guildhall/discord_client_secret";
+      description = ''
+        File (outside the Nix store) holding the Discord application's OAuth2 client secret, for
+        "Sign in with Discord". Also set `settings.discord_client_id` and `settings.public_url`
+        (the redirect URI is `<public_url>/auth/discord/callback`). Unset: Discord sign-in is off
+        and the sign-in page says so.
+      '';
     };
 
     jwtSecretKeyFile = mkOption {

@@ -26,6 +26,7 @@ let
     settings = { bind = "127.0.0.1:8080"; data_dir = "/var/lib/guildhall"; log_format = "json"; trusted_proxies = [ ]; };
     environmentFile = [ ];
     discordTokenFile = null;
+    discordClientSecretFile = null;
     jwtSecretKeyFile = null;
     secretKeyFile = null;
     database = { type = "postgresql"; createLocally = true; name = "guildhall"; user = "guildhall"; urlFile = null; };
@@ -50,6 +51,7 @@ let
     a-complete-production-configuration-is-accepted = {
       overrides = {
         discordTokenFile = "/run/secrets/guildhall/discord_token";
+        discordClientSecretFile = "/run/secrets/guildhall/discord_client_secret";
         jwtSecretKeyFile = "/run/secrets/guildhall/jwt";
         rcon = { host = "127.0.0.1"; passwordFile = "/run/secrets/guildhall/rcon"; };
         nginx = { enable = true; domain = "guildhall.example.org"; };
@@ -73,6 +75,8 @@ let
       refused = "grafana secret file";
     };
     a-token-in-settings-is-refused = { overrides.settings.discord_token = "MTIz"; refused = "settings.discord_token would write a secret"; };
+    a-discord-client-secret-in-the-store-is-refused = { overrides.discordClientSecretFile = "/nix/store/abc-secret"; refused = "discordClientSecretFile.*is in the Nix store"; };
+    a-discord-client-secret-in-settings-is-refused = { overrides.settings.discord_client_secret = "x"; refused = "settings.discord_client_secret would write a secret"; };
     a-secret-key-in-settings-is-refused = { overrides.settings.secret_key = "x"; refused = "settings.secret_key would write a secret"; };
     a-database-url-with-a-password-in-settings-is-refused = {
       overrides = { database.createLocally = false; settings.database_url = "postgres://app:hunter2@db/gh"; };

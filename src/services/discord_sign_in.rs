@@ -76,6 +76,33 @@ impl Failure {
         }
     }
 
+    const ALL: [Failure; 14] = [
+        Failure::NotConfigured,
+        Failure::RateLimited,
+        Failure::MissingState,
+        Failure::InvalidState,
+        Failure::Denied,
+        Failure::MissingCode,
+        Failure::InvalidGrant,
+        Failure::DiscordError,
+        Failure::DiscordTimeout,
+        Failure::NoSharedGuild,
+        Failure::AlreadyLinked,
+        Failure::RefusedByRole,
+        Failure::Disabled,
+        Failure::Internal,
+    ];
+
+    /// The message for a code the sign-in page was given (any text: it comes from the URL).
+    pub fn message_for(code: &str) -> &'static str {
+        Failure::ALL
+            .iter()
+            .find(|f| f.code() == code)
+            .map_or("Sign in with Discord did not complete; try again.", |f| {
+                f.message()
+            })
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             Failure::NotConfigured => "Sign in with Discord is not configured on this instance.",

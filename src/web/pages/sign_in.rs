@@ -29,6 +29,10 @@ const MAX_TOKEN_BYTES: usize = 4096;
 #[derive(Deserialize, Default)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Why a Discord sign-in ended here (`/auth/discord/callback`).
+    discord_error: Option<String>,
+    /// A Discord sign-in of a user with MFA continues with the second step.
+    mfa_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +60,8 @@ struct SignInPage {
     username: String,
     next: String,
     errors: FieldErrors,
+    /// `Some(start URL)` when Discord sign-in is available; `None`: the page says it is off.
+    discord: Option<String>,
 }
 
 #[derive(TemplateSimple)]
@@ -70,21 +76,53 @@ struct SecondFactorPage {
 }
 
 /// `GET /sign-in`: the form, or straight on to `next` for a visitor already signed in.
-pub async fn form(req: HttpRequest, query: web::Query<NextQuery>) -> PageResult {
+pub async fn form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> PageResult {
     let next = safe_next(query.next.as_deref());
     if req.cookie(SESSION_COOKIE).is_some() && SignedIn::authenticate(&req, None).await.is_ok() {
         return Ok(super::page::see_other(&next));
     }
+    if let Some(mfa_token) = query
+        .mfa_token
+        .as_deref()
+        .filter(|t| t.len() <= MAX_TOKEN_BYTES)
+    {
+        return html(
+            StatusCode::OK,
+            SecondFactorPage {
+                chrome: Chrome::public("Sign in: second step"),
+                mfa_token: mfa_token.to_owned(),
+                next,
+                errors: FieldErrors::new(),
+                recovery: false,
+            },
+        );
+    }
     let mut chrome = Chrome::public("Sign in");
     chrome.flash = flash::read(&req);
     let clear = !chrome.flash.is_empty();
+    let mut errors = FieldErrors::new();
+    errors.general = query
+        .discord_error
+        .as_deref()
+        .map(|code| crate::services::discord_sign_in::Failure::message_for(code).to_owned());
+    let discord = state.discord_sign_in.availability().available.then(|| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &next)
+            .finish();
+        format!("/auth/discord/start?{query}")
+    });
     let mut response = html(
         StatusCode::OK,
         SignInPage {
             chrome,
             username: String::new(),
             next,
-            errors: FieldErrors::new(),
+            errors,
+            discord,
         },
     )?;
     if clear {
@@ -113,6 +151,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
                 username,
                 next: next.clone(),
                 errors,
+                discord: None,
             },
         )
     };

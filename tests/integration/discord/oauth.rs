@@ -694,6 +694,18 @@ async fn a_user_with_mfa_who_signs_in_with_discord_still_gives_the_second_factor
         .expect("mfa token")
         .1
         .into_owned();
+    let page = browser()
+        .get(app.url(&location(&response)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("name=\"mfa_token\" value=\"{mfa_token}\"")),
+        "the sign-in page continues with the second step"
+    );
     let code =
         guildhall::auth::totp::code_at(&secret, jsonwebtoken::get_current_timestamp()).unwrap();
     let (status, body) = app
@@ -778,4 +790,40 @@ async fn gaining_administrator_on_discord_grants_management_and_leaving_the_guil
     let revoked = audit_actions(&app, "discord.access_revoked").await;
     assert_eq!(revoked.last().unwrap()["cause"], "member_left");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM discord_grants").await, 0);
+}
+
+#[actix_web::test]
+async fn the_sign_in_page_offers_discord_when_configured_and_explains_a_failed_attempt() {
+    let page = |app: &TestApp, path: &str| {
+        let url = app.url(path);
+        async move {
+            browser()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let plain = crate::common::spawn_app().await;
+    assert!(
+        page(&plain, "/sign-in")
+            .await
+            .contains("Sign in with Discord is not configured on this instance.")
+    );
+    let (_fake, app) = oauth_app().await;
+    let offered = page(&app, "/sign-in?next=/guilds").await;
+    assert!(
+        offered.contains("href=\"/auth/discord/start?next=%2Fguilds\""),
+        "{offered}"
+    );
+    let explained = page(&app, "/sign-in?discord_error=discord_access_denied").await;
+    assert!(
+        explained.contains("Discord sign-in was cancelled."),
+        "{explained}"
+    );
+    let unknown = page(&app, "/sign-in?discord_error=%3Cscript%3E").await;
+    assert!(!unknown.contains("<script>") && unknown.contains("did not complete"));
 }
