@@ -347,7 +347,7 @@ async fn the_guilds_moderator_role_gives_moderation_and_a_plain_member_gets_noth
 async fn bad_callbacks_end_on_the_sign_in_page_with_no_session_and_nothing_stored() {
     let (fake, app) = oauth_app_with_clock(
         guildhall::shared::ratelimit::Clock::System,
-        &[("GUILDHALL_DISCORD_OAUTH_TIMEOUT_MS", "300")],
+        &[("GUILDHALL_DISCORD_OAUTH_TIMEOUT_MS", "2000")],
     )
     .await;
     let users_before = count(&app, "SELECT COUNT(*) FROM users").await;
@@ -444,7 +444,8 @@ async fn bad_callbacks_end_on_the_sign_in_page_with_no_session_and_nothing_store
                 response
             }
             "a Discord timeout" => {
-                fake.set_oauth_delay(Some(Duration::from_secs(3)));
+                // Far past the 2 s timeout, so a slow machine cannot make the answer arrive in time.
+                fake.set_oauth_delay(Some(Duration::from_secs(30)));
                 let response = sign_in_as(&fake, &app, MEMBER).await;
                 fake.set_oauth_delay(None);
                 response
