@@ -46,6 +46,10 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
             &[("GUILDHALL_METRICS_BIND", "localhost")],
             "GUILDHALL_METRICS_BIND",
         ),
+        (
+            &[("DISCORD_CLIENT_ID", "123456789012345678")],
+            "DISCORD_CLIENT_SECRET",
+        ),
     ];
     for (env, expected) in cases {
         for args in [&["check-config"][..], &["serve"][..]] {
@@ -80,6 +84,9 @@ fn check_config_prints_the_effective_configuration_with_secrets_masked() {
             ("RCON_HOST", "mc.local"),
             ("RCON_PASSWORD", "rcon-password-777"),
             ("REDIS_URL", "redis://:redis-password-555@127.0.0.1:6379"),
+            ("DISCORD_CLIENT_ID", "123456789012345678"),
+            ("DISCORD_CLIENT_SECRET_FILE", &token_path),
+            ("GUILDHALL_PUBLIC_URL", "https://bot.example.org"),
         ],
         &["check-config"],
         None,
@@ -104,6 +111,14 @@ fn check_config_prints_the_effective_configuration_with_secrets_masked() {
         "{stdout}"
     );
     assert!(stdout.contains("RCON_HOST = mc.local (environment)"));
+    assert!(
+        stdout.contains("DISCORD_CLIENT_SECRET = *** (environment)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("redirect URI https://bot.example.org/auth/discord/callback"),
+        "{stdout}"
+    );
     assert!(stdout.contains("GUILDHALL_BIND = 127.0.0.1:8080 (default)"));
     assert!(
         stdout.contains("GUILDHALL_TRUSTED_PROXIES = (none"),
