@@ -579,7 +579,7 @@ impl DiscordSignIn {
         let link = discord_accounts::unlink(&self.store, user.id)
             .await?
             .ok_or(DiscordAccountError::NotLinked)?;
-        self.accounts_forget(user.id).await;
+        self.accounts.forget_cached_user(user.id).await;
         self.audit
             .record(
                 NewAuditEntry::new(principal.actor.clone(), "auth.discord_unlinked")
@@ -589,10 +589,6 @@ impl DiscordSignIn {
             )
             .await?;
         Ok(())
-    }
-
-    async fn accounts_forget(&self, user_id: i64) {
-        self.accounts.forget_cached_user(user_id).await;
     }
 
     /// Turns Discord sign-in on or off for the holders of a role (off only for a role that
