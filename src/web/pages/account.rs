@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/mfa/start").route(web::post().to(start_mfa)))
         .service(web::resource("/account/mfa/qr.png").route(web::get().to(qr_png)))
         .service(web::resource("/account/mfa/confirm").route(web::post().to(confirm_mfa)))
-        .service(web::resource("/account/mfa/disable").route(web::post().to(disable_mfa)));
+        .service(web::resource("/account/mfa/disable").route(web::post().to(disable_mfa)))
+        .configure(super::account_discord::configure);
 }
 
 #[derive(TemplateSimple)]
@@ -40,6 +41,7 @@ struct AccountPage {
     recovery_codes: Vec<String>,
     password_errors: FieldErrors,
     mfa_errors: FieldErrors,
+    discord: super::account_discord::DiscordSection,
 }
 
 async fn render(
@@ -62,6 +64,7 @@ async fn render(
             recovery_codes: Vec::new(),
             password_errors,
             mfa_errors,
+            discord: super::account_discord::section(state, page).await?,
         },
     )
 }
@@ -204,6 +207,7 @@ pub async fn confirm_mfa(
                 recovery_codes: enabled.recovery_codes,
                 password_errors: FieldErrors::new(),
                 mfa_errors: FieldErrors::new(),
+                discord: super::account_discord::section(&state, &page).await?,
             })?;
             let _ = response.add_cookie(&session_cookie(
                 &req,

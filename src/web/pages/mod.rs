@@ -8,6 +8,7 @@
 //! Page handlers call the same service functions as the API routes, never a copy.
 
 pub mod account;
+pub mod account_discord;
 pub mod admin;
 pub mod audit;
 pub mod flash;

@@ -828,3 +828,51 @@ async fn the_sign_in_page_offers_discord_when_configured_and_explains_a_failed_a
     let unknown = page(&app, "/sign-in?discord_error=%3Cscript%3E").await;
     assert!(!unknown.contains("<script>") && unknown.contains("did not complete"));
 }
+
+#[actix_web::test]
+async fn the_account_page_links_and_unlinks_a_discord_account() {
+    use crate::common::pages::{Visitor, location as page_location};
+    let (fake, app) = oauth_app().await;
+    let (_, username) = create_user(&app, "page", &[]).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(&username, PASSWORD).await;
+    assert!(visitor.page("/account").await.contains("Link Discord"));
+
+    let csrf = visitor.csrf().await;
+    let started = visitor
+        .post_form("/account/discord/link", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let authorize = page_location(&started);
+    assert!(
+        authorize.starts_with(&format!("{}/oauth2/authorize?", fake.url)),
+        "{authorize} {:?}",
+        started.text().await
+    );
+    let binding = visitor.cookies["guildhall_discord_oauth"].clone();
+    fake.set_consent(Consent::Approve(MODERATOR));
+    let back = consent(&app, &authorize).await;
+    let linked = callback(&back, Some(&binding)).await;
+    assert_eq!(linked.status(), StatusCode::OK);
+    assert_eq!(
+        linked.headers().get("refresh").unwrap().to_str().unwrap(),
+        "0; url=/account"
+    );
+    let html = visitor.page("/account").await;
+    assert!(
+        html.contains("Unlink Discord") && html.contains("moderator"),
+        "{html}"
+    );
+
+    let csrf = visitor.csrf().await;
+    let unlinked = visitor
+        .post_form("/account/discord/unlink", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(page_location(&unlinked), "/account#discord");
+    let html = visitor.page("/account").await;
+    assert!(html.contains("Discord is unlinked") && html.contains("Link Discord"));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM discord_accounts").await,
+        0
+    );
+}

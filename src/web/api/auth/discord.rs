@@ -316,7 +316,7 @@ fn to_sign_in_page(req: &HttpRequest, failure: Failure) -> HttpResponse {
         .finish()
 }
 
-fn binding_cookie(req: &HttpRequest, value: String) -> Cookie<'static> {
+pub(crate) fn binding_cookie(req: &HttpRequest, value: String) -> Cookie<'static> {
     Cookie::build(BINDING_COOKIE, value)
         .path(BINDING_PATH)
         .http_only(true)
