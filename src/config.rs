@@ -94,6 +94,11 @@ const DISCORD_OAUTH_TIMEOUT: Key = key(
     false,
 );
 const RCON_POLL: Key = key("GUILDHALL_RCON_POLL_MS", "rcon_poll_ms", false);
+const WHITELIST_RECONCILE: Key = key(
+    "GUILDHALL_WHITELIST_RECONCILE_SECS",
+    "whitelist_reconcile_secs",
+    false,
+);
 
 const KEYS: &[&Key] = &[
     &BIND,
@@ -125,6 +130,7 @@ const KEYS: &[&Key] = &[
     &DISCORD_CLIENT_SECRET,
     &PUBLIC_URL,
     &DISCORD_OAUTH_TIMEOUT,
+    &WHITELIST_RECONCILE,
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -362,6 +368,8 @@ pub struct Settings {
     pub rcon_timeout: Duration,
     /// How often a connected Minecraft server is asked `list` (players, liveness).
     pub rcon_poll_interval: Duration,
+    /// How often each Minecraft server's whitelist is reconciled with the linked members.
+    pub whitelist_reconcile_interval: Duration,
     /// Where each key's value came from, for `check-config`.
     origins: BTreeMap<&'static str, Origin>,
 }
@@ -775,6 +783,12 @@ impl Settings {
             parse_number(RCON_TIMEOUT.env, get(&RCON_TIMEOUT)?, 10_000, 100..=300_000)?;
         let rcon_poll_ms: u64 =
             parse_number(RCON_POLL.env, get(&RCON_POLL)?, 30_000, 100..=86_400_000)?;
+        let whitelist_reconcile_secs: u64 = parse_number(
+            WHITELIST_RECONCILE.env,
+            get(&WHITELIST_RECONCILE)?,
+            300,
+            10..=604_800,
+        )?;
 
         let api_docs = match get(&API_DOCS)?.as_deref() {
             None => cfg!(debug_assertions),
@@ -816,6 +830,7 @@ impl Settings {
             api_docs,
             rcon_timeout: Duration::from_millis(rcon_timeout_ms),
             rcon_poll_interval: Duration::from_millis(rcon_poll_ms),
+            whitelist_reconcile_interval: Duration::from_secs(whitelist_reconcile_secs),
             origins,
         })
     }
@@ -967,6 +982,10 @@ impl Settings {
                 self.discord_oauth
                     .as_ref()
                     .map_or("10000".into(), |o| o.timeout.as_millis().to_string()),
+            ),
+            (
+                &WHITELIST_RECONCILE,
+                self.whitelist_reconcile_interval.as_secs().to_string(),
             ),
         ];
         rows.into_iter()

@@ -157,6 +157,8 @@ impl Application {
             secrets.jwt_secret_key.clone(),
             secrets.secret_key.clone(),
         );
+        // The same clock times link codes, so a test holding it still can also expire them.
+        let links_clock = clock.clone();
         let rate_limiter = RateLimiter::with_clock(redis.clone(), clock.clone());
         let accounts = crate::services::accounts::Accounts::new(
             store.clone(),
@@ -201,6 +203,24 @@ impl Application {
             rate_limiter.clone(),
             secrets.clone(),
         );
+        let links = crate::minecraft::links::LinkService::new(
+            minecraft.clone(),
+            guild_config.clone(),
+            discord.clone(),
+            rate_limiter.clone(),
+            links_clock,
+            secrets.secret_key.clone(),
+            settings.whitelist_reconcile_interval,
+        );
+        let whitelist_sync = {
+            let links = links.clone();
+            Supervisor::start(move |_| {
+                crate::minecraft::links_sync::WhitelistSync::new(
+                    links,
+                    crate::minecraft::links_sync::TICK,
+                )
+            })
+        };
         let state = AppState {
             guilds: GuildConfigService::new(store.clone(), audit.clone(), guild_config.clone()),
             moderation: ModerationService::new(
@@ -218,6 +238,8 @@ impl Application {
             broadcaster,
             gateway,
             minecraft,
+            links,
+            whitelist_sync,
             schedules,
             ban_sweeper,
             metrics,
@@ -346,6 +368,10 @@ impl Application {
         // Before the pool closes, or the closed pool would be reported as a database outage.
         let _ = monitor.send(health::StopMonitoring).await;
         let _ = state.schedules.send(schedule::StopScheduling).await;
+        let _ = state
+            .whitelist_sync
+            .send(crate::minecraft::links_sync::StopSyncing)
+            .await;
         // Close the Discord shards cleanly (close code 1000) rather than letting them time out.
         let _ = state.gateway.send(GatewayShutdown).await;
         tracing::info!("http server stopped; draining the audit queue");

@@ -33,6 +33,11 @@ pub struct AppState {
     pub gateway: Addr<GatewayActor>,
     /// Minecraft servers over RCON: the registry of `RconActor`s and the shared command path.
     pub minecraft: MinecraftService,
+    /// Minecraft accounts linked to Discord members, and the whitelist that follows roles.
+    pub links: crate::minecraft::links::LinkService,
+    /// Reconciles each server's whitelist with the links (one per instance; rounds claimed in
+    /// the database).
+    pub whitelist_sync: Addr<crate::minecraft::links_sync::WhitelistSync>,
     /// Runs due Minecraft schedules (one per instance; occurrences are claimed in the database).
     pub schedules: Addr<ScheduleRunner>,
     /// Lifts due temporary bans (one per instance; each ban is claimed in the database).

@@ -314,6 +314,8 @@ pub struct RconActor {
     /// Bumped by `Reconfigure`, so a result from the old settings does not set the new state.
     generation: u64,
     retired: bool,
+    /// Told the server's name when it is connected again after an outage.
+    recovered: Option<tokio::sync::broadcast::Sender<ServerName>>,
 }
 
 impl RconActor {
@@ -354,7 +356,15 @@ impl RconActor {
             in_use: false,
             generation: 0,
             retired: false,
+            recovered: None,
         }
+    }
+
+    /// Reports each recovery (connected again after an outage) on `to`, so that work waiting
+    /// for the server (the whitelist reconciliation) runs as soon as it is back.
+    pub fn reporting_recovery(mut self, to: tokio::sync::broadcast::Sender<ServerName>) -> Self {
+        self.recovered = Some(to);
+        self
     }
 
     pub fn name(&self) -> &ServerName {
@@ -409,11 +419,17 @@ impl RconActor {
         // log once per failed attempt or per refused command.
         match state {
             RconState::Connected => match self.down_since.take() {
-                Some(since) => tracing::info!(
-                    server = %self.name,
-                    down_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    "rcon connected again"
-                ),
+                Some(since) => {
+                    tracing::info!(
+                        server = %self.name,
+                        down_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "rcon connected again"
+                    );
+                    if let Some(to) = &self.recovered {
+                        // No receiver (nothing waits for this server) is fine.
+                        let _ = to.send(self.name.clone());
+                    }
+                }
                 None => tracing::info!(server = %self.name, "rcon connected"),
             },
             RconState::AuthFailed => tracing::error!(

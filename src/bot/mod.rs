@@ -283,6 +283,13 @@ impl Handler {
             .access()
             .on_member_update(&event)
             .await;
+        let roles = event.roles.iter().map(|r| to_i64(r.get())).collect();
+        let (guild, user) = (to_i64(event.guild_id.get()), to_i64(event.user.id.get()));
+        self.bot
+            .state
+            .links
+            .member_updated(guild, user, roles)
+            .await;
     }
 
     async fn guild_member_removal(&self, _ctx: Context, guild_id: GuildId, user: User) {
@@ -293,6 +300,8 @@ impl Handler {
             .access()
             .on_member_remove(guild_id.get(), user.id.get())
             .await;
+        let (guild, user) = (to_i64(guild_id.get()), to_i64(user.id.get()));
+        self.bot.state.links.member_left(guild, user).await;
     }
 
     async fn message(&self, _ctx: Context, _message: Message) {

@@ -5,6 +5,9 @@
 pub mod command;
 pub mod command_path;
 pub mod crypto;
+pub mod links;
+pub mod links_sync;
+pub mod links_whitelist;
 pub mod players;
 pub mod policy;
 pub mod registry;

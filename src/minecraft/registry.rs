@@ -148,16 +148,17 @@ impl MinecraftService {
     }
 
     fn spawn_actor(&self, name: &ServerName, config: ServerConfig) -> Addr<RconActor> {
-        let (name, timing, metrics, broadcaster) = (
+        let (name, timing, metrics, broadcaster, recovered) = (
             name.clone(),
             self.inner.timing.clone(),
             self.inner.metrics.clone(),
             self.inner.broadcaster.clone(),
+            self.inner.recovered.clone(),
         );
         // On the system arbiter, not the calling HTTP worker's, so an actor's life does not
         // depend on which worker thread handled the request that created it.
         Supervisor::start_in_arbiter(System::current().arbiter(), move |_| {
-            RconActor::new(name, config, timing, metrics, broadcaster)
+            RconActor::new(name, config, timing, metrics, broadcaster).reporting_recovery(recovered)
         })
     }
 

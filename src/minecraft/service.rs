@@ -84,6 +84,9 @@ pub(super) struct Inner {
     pub(super) servers: RwLock<BTreeMap<ServerName, Entry>>,
     /// Serialises add/change/remove so the database and the running actors agree.
     pub(super) changes: tokio::sync::Mutex<()>,
+    /// Each `RconActor` sends its server's name here when it is connected again after an
+    /// outage (the whitelist reconciliation runs then).
+    pub(super) recovered: tokio::sync::broadcast::Sender<ServerName>,
 }
 
 impl MinecraftService {
@@ -108,6 +111,7 @@ impl MinecraftService {
                 timing,
                 servers: RwLock::new(BTreeMap::new()),
                 changes: tokio::sync::Mutex::new(()),
+                recovered: tokio::sync::broadcast::channel(64).0,
             }),
         };
         service.load_servers(env_default).await?;
@@ -124,5 +128,10 @@ impl MinecraftService {
 
     pub(crate) fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
+    }
+
+    /// The names of servers whose connection came back after an outage, as they come back.
+    pub fn recoveries(&self) -> tokio::sync::broadcast::Receiver<ServerName> {
+        self.inner.recovered.subscribe()
     }
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod guilds;
 pub mod instance_settings;
 pub mod invites;
+pub mod minecraft_links;
 pub mod rcon_servers;
 pub mod refresh_tokens;
 pub mod roles;

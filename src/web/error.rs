@@ -358,6 +358,8 @@ impl From<ModerationError> for ApiError {
     }
 }
 
+use crate::minecraft::links::LinkError;
+
 impl From<MinecraftError> for ApiError {
     fn from(e: MinecraftError) -> Self {
         // No wildcard arm: a new variant does not compile until its status is decided.
@@ -388,6 +390,51 @@ impl From<MinecraftError> for ApiError {
             MinecraftError::Store(store) => ApiError::from(store),
             MinecraftError::Audit(audit) => ApiError::from(audit),
             MinecraftError::Crypto(crypto) => ApiError::Internal(anyhow::Error::new(crypto)),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        use RefusalStatus::{Conflict, NotFound};
+        // No wildcard arm: a new variant does not compile until its status is decided.
+        match e {
+            LinkError::InvalidName(_) => ApiError::BadRequest {
+                code: "invalid_minecraft_name",
+                message: e.to_string(),
+            },
+            LinkError::PlayerNotOnline(_) => {
+                ApiError::refused(Conflict, "player_not_online", e.to_string())
+            }
+            LinkError::NameTaken(_) => {
+                ApiError::refused(Conflict, "minecraft_name_taken", e.to_string())
+            }
+            LinkError::AlreadyLinked(_) => {
+                ApiError::refused(Conflict, "already_linked", e.to_string())
+            }
+            LinkError::NotLinked => ApiError::refused(NotFound, "not_linked", e.to_string()),
+            LinkError::NoPendingCode => {
+                ApiError::refused(NotFound, "no_pending_code", e.to_string())
+            }
+            LinkError::CodeExpired => ApiError::BadRequest {
+                code: "code_expired",
+                message: e.to_string(),
+            },
+            LinkError::WrongCode { .. } => ApiError::BadRequest {
+                code: "wrong_code",
+                message: e.to_string(),
+            },
+            LinkError::RateLimited { retry_after } => ApiError::RateLimited {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            LinkError::NotAMember => ApiError::refused(NotFound, "member_not_found", e.to_string()),
+            LinkError::WhitelistRefused(_) => {
+                ApiError::refused(Conflict, "whitelist_refused", e.to_string())
+            }
+            LinkError::Discord(_) => ApiError::Unavailable(e.to_string()),
+            LinkError::Minecraft(e) => ApiError::from(e),
+            LinkError::Store(e) => ApiError::from(e),
+            LinkError::Audit(e) => ApiError::from(e),
         }
     }
 }

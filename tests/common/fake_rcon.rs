@@ -15,7 +15,16 @@
 //! - `drop`: half a packet, then the connection is closed
 //! - `hang`: nothing, ever again, on this connection
 //! - `slow N`: `done` after N milliseconds
-//! - `whitelist …`, `kick …`, `op …`, `stop`: plausible one-line answers; else "Unknown…"
+//! - `whitelist add|remove NAME`, `whitelist list`: a whitelist kept in memory, answered with
+//!   Minecraft's own texts (`Added NAME to the whitelist`, `Player is already whitelisted`,
+//!   `Removed NAME from the whitelist`, `Player is not whitelisted`, `That player does not
+//!   exist` for names set with `set_unknown_profiles`, `There are no whitelisted players`,
+//!   `There are N whitelisted player(s): a, b`, split into 4,096-byte packets when long)
+//! - `tellraw NAME JSON`: recorded in `whispers()` when NAME is online (answered with an empty
+//!   packet, as Minecraft gives no feedback), else `No player was found`
+//! - `kick NAME REASON`: `Kicked NAME: REASON` and the player is offline; else `No player was
+//!   found`
+//! - `op …`, `stop`: plausible one-line answers; else "Unknown…"
 //!
 //! The empty command (the `rcon` crate's end marker) is answered with an empty packet and not
 //! recorded. `FakeRcon::silent()` accepts connections and never answers anything.
@@ -57,6 +66,11 @@ struct Shared {
     connections: AtomicUsize,
     /// While set, every packet is read and dropped unanswered.
     hanging: AtomicBool,
+    whitelist: Mutex<Vec<String>>,
+    /// Names Mojang does not know (`whitelist add` answers `That player does not exist`).
+    unknown_profiles: Mutex<Vec<String>>,
+    /// `(player, JSON)` of every `tellraw` that reached an online player.
+    whispers: Mutex<Vec<(String, String)>>,
 }
 
 pub struct FakeRcon {
@@ -149,6 +163,57 @@ impl FakeRcon {
 
     pub fn set_players(&self, names: &[&str]) {
         *self.shared.players.lock().unwrap() = names.iter().map(|n| (*n).to_owned()).collect();
+    }
+
+    pub fn set_whitelist(&self, names: &[&str]) {
+        *self.shared.whitelist.lock().unwrap() = names.iter().map(|n| (*n).to_owned()).collect();
+    }
+
+    pub fn set_whitelist_owned(&self, names: Vec<String>) {
+        *self.shared.whitelist.lock().unwrap() = names;
+    }
+
+    pub fn whitelist(&self) -> Vec<String> {
+        self.shared.whitelist.lock().unwrap().clone()
+    }
+
+    pub fn is_whitelisted(&self, name: &str) -> bool {
+        self.whitelist()
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    pub fn set_unknown_profiles(&self, names: &[&str]) {
+        *self.shared.unknown_profiles.lock().unwrap() =
+            names.iter().map(|n| (*n).to_owned()).collect();
+    }
+
+    pub fn whispers(&self) -> Vec<(String, String)> {
+        self.shared.whispers.lock().unwrap().clone()
+    }
+
+    /// The link code last whispered to `player` (what they read in game).
+    pub fn whispered_code(&self, player: &str) -> Option<String> {
+        let (_, json) = self
+            .whispers()
+            .into_iter()
+            .rev()
+            .find(|(p, _)| p.eq_ignore_ascii_case(player))?;
+        let after = json.split("/mc verify ").nth(1)?;
+        Some(
+            after
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect(),
+        )
+    }
+
+    /// Commands received whose text starts with `prefix`.
+    pub fn count_prefix(&self, prefix: &str) -> usize {
+        self.commands()
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
     }
 
     /// Every non-empty command received, in order.
@@ -303,6 +368,17 @@ async fn answer(
 ) -> std::io::Result<bool> {
     let (root, args) = command.split_once(' ').unwrap_or((command, ""));
     let single = |text: String| packet(id, TYPE_RESPONSE, text.as_bytes());
+    // Minecraft splits a long answer into packets of 4,096 bytes.
+    let split = |text: String| {
+        if text.len() <= SPLIT_AT {
+            return packet(id, TYPE_RESPONSE, text.as_bytes());
+        }
+        let mut out = Vec::new();
+        for chunk in text.as_bytes().chunks(SPLIT_AT) {
+            out.extend(packet(id, TYPE_RESPONSE, chunk));
+        }
+        out
+    };
     let bytes = match root {
         "list" => {
             let players = shared.players.lock().unwrap().clone();
@@ -338,14 +414,85 @@ async fn answer(
             std::future::pending::<()>().await;
             return Ok(false);
         }
-        "whitelist" => single(format!("Added {args} to the whitelist")),
-        "kick" => single(format!("Kicked {args}: Kicked by an operator")),
+        "whitelist" => split(whitelist(args, shared)),
+        "tellraw" => {
+            let (player, json) = args.split_once(' ').unwrap_or((args, ""));
+            let online = shared
+                .players
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(player));
+            if online {
+                shared
+                    .whispers
+                    .lock()
+                    .unwrap()
+                    .push((player.to_owned(), json.to_owned()));
+                single(String::new())
+            } else {
+                single("No player was found".to_owned())
+            }
+        }
+        "kick" => {
+            let (player, reason) = args
+                .split_once(' ')
+                .unwrap_or((args, "Kicked by an operator"));
+            let mut players = shared.players.lock().unwrap();
+            match players.iter().position(|p| p.eq_ignore_ascii_case(player)) {
+                Some(i) => {
+                    let name = players.remove(i);
+                    single(format!("Kicked {name}: {reason}"))
+                }
+                None => single("No player was found".to_owned()),
+            }
+        }
         "op" => single(format!("Made {args} a server operator")),
         "stop" => single("Stopping the server".to_owned()),
         _ => single("Unknown or incomplete command, see below for error".to_owned()),
     };
     socket.write_all(&bytes).await?;
     Ok(true)
+}
+
+/// `whitelist add|remove|list` as Minecraft answers them. A long list goes out as one text
+/// here; `answer` splits it into packets.
+fn whitelist(args: &str, shared: &Shared) -> String {
+    let (action, name) = args.split_once(' ').unwrap_or((args, ""));
+    let mut list = shared.whitelist.lock().unwrap();
+    let position = list.iter().position(|n| n.eq_ignore_ascii_case(name));
+    match action {
+        "add" => {
+            if shared
+                .unknown_profiles
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
+            {
+                "That player does not exist".to_owned()
+            } else if position.is_some() {
+                "Player is already whitelisted".to_owned()
+            } else {
+                list.push(name.to_owned());
+                format!("Added {name} to the whitelist")
+            }
+        }
+        "remove" => match position {
+            Some(i) => {
+                let name = list.remove(i);
+                format!("Removed {name} from the whitelist")
+            }
+            None => "Player is not whitelisted".to_owned(),
+        },
+        "list" if list.is_empty() => "There are no whitelisted players".to_owned(),
+        "list" => format!(
+            "There are {} whitelisted player(s): {}",
+            list.len(),
+            list.join(", ")
+        ),
+        _ => "Unknown or incomplete command, see below for error".to_owned(),
+    }
 }
 
 /// `n` bytes of a repeating alphabet, so a reassembled answer can be checked byte for byte.

@@ -1,5 +1,6 @@
 //! `/mc status|players|say|whitelist add|remove|cmd`, sent through the shared Minecraft
 //! service; without a server for the guild, every subcommand answers "not configured".
+//! `/mc link|verify|unlink` link the member's Minecraft account (`minecraft::links`).
 
 use serenity::all::{CommandOptionType, CreateCommandOption};
 
@@ -7,6 +8,7 @@ use super::{Invocation, Reply, Run, SlashCommand};
 use crate::actors::rcon::RconError;
 use crate::bot::error::CommandError;
 use crate::domain::settings::ModuleName;
+use crate::minecraft::links::{CODE_LIFETIME, LinkActor, LinkError};
 use crate::minecraft::service::{AuditStatus, CommandResponse};
 use crate::minecraft::{Caller, MinecraftError, RconCommand};
 use crate::services::moderation::ModerationError;
@@ -56,6 +58,27 @@ fn mc_options() -> Vec<CreateCommandOption> {
         ),
         CreateCommandOption::new(
             CommandOptionType::SubCommand,
+            "link",
+            "Link your Minecraft account: a code is whispered to you in game",
+        )
+        .add_sub_option(name()),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            "verify",
+            "Complete the link with the code whispered in game",
+        )
+        .add_sub_option(
+            CreateCommandOption::new(CommandOptionType::String, "code", "The code")
+                .required(true)
+                .max_length(16),
+        ),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            "unlink",
+            "Unlink your Minecraft account",
+        ),
+        CreateCommandOption::new(
+            CommandOptionType::SubCommand,
             "cmd",
             "Run a console command (configured role only)",
         )
@@ -75,6 +98,9 @@ pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
         return Err(CommandError::MissingPermission(
             "configured Minecraft role (`/settings set minecraft_role`)",
         ));
+    }
+    if matches!(inv.sub(), "link" | "verify" | "unlink") {
+        return links(inv).await;
     }
     let service = &inv.bot.state.minecraft;
     let guild = inv.guild_id.as_i64();
@@ -174,6 +200,84 @@ pub async fn mc(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
             "subcommand",
             format!("`{}` is not a /mc subcommand", other.join(" ")),
         )),
+    }
+}
+
+/// `/mc link|verify|unlink`, for the invoking member, through `LinkService`.
+async fn links(inv: &Invocation<'_>) -> Result<Reply, CommandError> {
+    let service = &inv.bot.state.links;
+    let (guild, user) = (inv.guild_id.as_i64(), inv.user_id.as_i64());
+    let by = LinkActor {
+        actor: inv.actor(),
+        origin: inv.origin(),
+    };
+    match inv.sub() {
+        "link" => {
+            let name = inv
+                .string("name")
+                .ok_or_else(|| CommandError::invalid("name", "is required"))?;
+            service
+                .request_code(guild, user, name, &by)
+                .await
+                .map_err(link_error)?;
+            Ok(Reply::private(format!(
+                "A code was whispered to `{name}` in game. Type `/mc verify <code>` here within {} minutes.",
+                CODE_LIFETIME.as_secs() / 60
+            )))
+        }
+        "verify" => {
+            let code = inv
+                .string("code")
+                .ok_or_else(|| CommandError::invalid("code", "is required"))?;
+            let roles: Vec<i64> = inv.member_roles().iter().map(|r| r.as_i64()).collect();
+            let link = service
+                .verify(guild, user, code, &roles, &by)
+                .await
+                .map_err(link_error)?;
+            Ok(Reply::private(format!(
+                "Linked to the Minecraft account `{}`{}.",
+                link.minecraft_name,
+                if link.whitelisted {
+                    " and added to the whitelist"
+                } else {
+                    ""
+                }
+            )))
+        }
+        _ => {
+            let link = service.unlink(guild, user, &by).await.map_err(link_error)?;
+            Ok(Reply::private(format!(
+                "Unlinked from `{}`{}.",
+                link.minecraft_name,
+                if link.whitelisted {
+                    " and removed from the whitelist"
+                } else {
+                    ""
+                }
+            )))
+        }
+    }
+}
+
+fn link_error(e: LinkError) -> CommandError {
+    // No wildcard arm: an outage must not read as a refusal.
+    match e {
+        LinkError::InvalidName(_) => CommandError::invalid("name", e.to_string()),
+        LinkError::NoPendingCode
+        | LinkError::CodeExpired
+        | LinkError::WrongCode { .. }
+        | LinkError::RateLimited { .. } => CommandError::invalid("code", e.to_string()),
+        LinkError::PlayerNotOnline(_)
+        | LinkError::NameTaken(_)
+        | LinkError::AlreadyLinked(_)
+        | LinkError::WhitelistRefused(_) => CommandError::NotConfigured(format!("{}.", e.reply())),
+        LinkError::NotLinked | LinkError::NotAMember => {
+            CommandError::NotFound(format!("{}.", e.reply()))
+        }
+        LinkError::Discord(_) => CommandError::Unavailable(format!("{}.", e.reply())),
+        LinkError::Minecraft(e) => mc_error(e),
+        LinkError::Store(e) => CommandError::Store(e),
+        LinkError::Audit(e) => CommandError::Moderation(ModerationError::Audit(e)),
     }
 }
 

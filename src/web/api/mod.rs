@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod minecraft;
+pub mod minecraft_links;
 pub mod roles;
 pub mod users;
 
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(guilds::configure);
     cfg.configure(moderation::configure);
     cfg.configure(minecraft::configure);
+    cfg.configure(minecraft_links::configure);
 }
 
 /// Every module's OpenAPI paths, merged into `/api/openapi.json` (one line per module).
@@ -43,6 +45,7 @@ pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
         guilds::Doc::openapi(),
         moderation::Doc::openapi(),
         minecraft::Doc::openapi(),
+        minecraft_links::Doc::openapi(),
     ]
 }
 

@@ -275,6 +275,49 @@ impl FakeDiscord {
         lock(&self.state).guilds.get(&id).cloned()
     }
 
+    /// A member's roles change, as a moderator would change them in Discord: REST answers
+    /// the new roles and GUILD_MEMBER_UPDATE carries them to the bot on `shard`.
+    pub fn change_member_roles(&self, shard: u32, guild_id: u64, user: u64, roles: Vec<u64>) {
+        let member = {
+            let mut st = lock(&self.state);
+            let guild = st.guilds.get_mut(&guild_id).expect("known guild");
+            let member = guild
+                .members
+                .iter_mut()
+                .find(|m| m.id == user)
+                .expect("known member");
+            member.roles = roles;
+            member.clone()
+        };
+        self.dispatch(
+            shard,
+            "GUILD_MEMBER_UPDATE",
+            payloads::guild_member_update(guild_id, &member),
+        );
+    }
+
+    /// A member leaves: REST no longer knows them and GUILD_MEMBER_REMOVE reaches the bot.
+    pub fn member_leaves(&self, shard: u32, guild_id: u64, user: u64) {
+        let member = {
+            let mut st = lock(&self.state);
+            let guild = st.guilds.get_mut(&guild_id).expect("known guild");
+            let i = guild
+                .members
+                .iter()
+                .position(|m| m.id == user)
+                .expect("known member");
+            guild.members.remove(i)
+        };
+        self.dispatch(
+            shard,
+            "GUILD_MEMBER_REMOVE",
+            json!({
+                "guild_id": guild_id.to_string(),
+                "user": payloads::user(member.id, &member.username, member.bot)
+            }),
+        );
+    }
+
     pub fn set_on_identify(&self, mode: OnIdentify) {
         lock(&self.state).on_identify = Some(mode);
     }

@@ -5,6 +5,7 @@
 mod api;
 mod commands;
 mod gateway;
+mod links;
 mod oauth;
 
 use std::time::Duration;

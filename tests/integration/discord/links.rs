@@ -1,0 +1,624 @@
+//! Minecraft accounts linked to Discord members, end to end: the real bot against the fake
+//! Discord and a fake Minecraft server whose whitelist, `tellraw` and `kick` answer as
+//! Minecraft does. The whitelist follows the guild's Minecraft role (the `member` role here).
+
+use std::time::Duration;
+
+use guildhall::shared::ratelimit::{Clock, ManualClock};
+use guildhall::store::audit::{self, AuditEntry, AuditFilter};
+use guildhall::store::minecraft_links::{self as links, NewLink};
+use serde_json::{Value, json};
+
+use super::{GUILD, WAIT, bot_status, content, invoke};
+use crate::common::auth::admin_token;
+use crate::common::fake_discord::{
+    FakeDiscord, MEMBER, MODERATOR, OTHER_MEMBER, Opt, standard_guild,
+};
+use crate::common::fake_rcon::FakeRcon;
+use crate::common::{TestApp, eventually, spawn_app_with_clock};
+
+/// The standard guild's `member` role: the Minecraft role in these tests.
+const ROLE: u64 = GUILD + 1;
+const PASSWORD: &str = "links-rcon-pw";
+
+struct World {
+    fake: FakeDiscord,
+    app: TestApp,
+    rcon: FakeRcon,
+    admin: String,
+}
+
+/// The bot connected to a guild whose Minecraft module is on and whose Minecraft role is
+/// set, with `default` pointing at a fake server where Steve and Alex are online.
+async fn world(clock: Clock) -> World {
+    let rcon = FakeRcon::start(PASSWORD);
+    rcon.set_players(&["Steve", "Alex"]);
+    let fake = FakeDiscord::start().await;
+    fake.add_guild(standard_guild(GUILD));
+    let (vars, port) = (fake.env(), rcon.port.to_string());
+    let app = spawn_app_with_clock(clock, move |env| {
+        env.extend(vars);
+        env.insert("RCON_HOST".into(), "127.0.0.1".into());
+        env.insert("RCON_PORT".into(), port);
+        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+        env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "2000".into());
+    })
+    .await;
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(&app).await.status.label() == "connected"
+                && app
+                    .state
+                    .store
+                    .guild(GUILD as i64)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+        })
+        .await,
+        "bot did not connect"
+    );
+    invoke(
+        &fake,
+        crate::common::fake_discord::ADMIN,
+        "module",
+        vec![Opt::sub("enable", vec![Opt::string("module", "minecraft")])],
+    )
+    .await;
+    let admin = admin_token(&app).await;
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/settings/{GUILD}"),
+            Some(&admin),
+            Some(json!({"minecraft_role": ROLE.to_string()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    World {
+        fake,
+        app,
+        rcon,
+        admin,
+    }
+}
+
+async fn entries(app: &TestApp, action: &str) -> Vec<AuditEntry> {
+    audit::list(
+        &app.state.store,
+        &AuditFilter {
+            action: Some(action.into()),
+            limit: 500,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn causes(app: &TestApp, action: &str, name: &str) -> Vec<String> {
+    let mut found: Vec<String> = entries(app, action)
+        .await
+        .iter()
+        .filter(|e| e.details["minecraft_name"] == name && e.details["ok"] == true)
+        .map(|e| e.details["cause"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    found.reverse(); // oldest first
+    found
+}
+
+fn mc(sub: &str, options: Vec<Opt>) -> Vec<Opt> {
+    vec![Opt::sub(sub, options)]
+}
+
+async fn links_of(w: &World) -> Value {
+    let (status, body) = w
+        .app
+        .call(
+            "GET",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/links"),
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[actix_web::test]
+async fn a_member_links_with_the_code_whispered_in_game_and_is_whitelisted_for_holding_the_role() {
+    let w = world(Clock::System).await;
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("link", vec![Opt::string("name", "steve")]),
+    )
+    .await;
+    assert!(content(&reply).contains("whispered"), "{reply}");
+    let code = w
+        .rcon
+        .whispered_code("Steve")
+        .expect("a code was whispered to Steve");
+    assert_eq!(code.len(), 6, "{code}");
+    // Only a hash is stored, never the code.
+    let stored = links::code(&w.app.state.store, GUILD as i64, MEMBER as i64)
+        .await
+        .unwrap()
+        .expect("pending code");
+    assert!(!stored.code_hash.contains(&code));
+
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("verify", vec![Opt::string("code", &code.to_lowercase())]),
+    )
+    .await;
+    let text = content(&reply);
+    assert!(
+        text.contains("Linked to the Minecraft account `Steve`"),
+        "{reply}"
+    );
+    assert!(text.contains("added to the whitelist"), "{reply}");
+    assert!(w.rcon.is_whitelisted("Steve"));
+    assert_eq!(
+        causes(&w.app, "minecraft.whitelist_add", "Steve").await,
+        ["link"]
+    );
+
+    // The API lists the link: member, name, linked at, whitelisted.
+    let body = links_of(&w).await;
+    let link = &body["links"][0];
+    assert_eq!(link["discord_user_id"], MEMBER.to_string(), "{body}");
+    assert_eq!(link["minecraft_name"], "Steve");
+    assert_eq!(link["whitelisted"], true);
+    assert!(link["linked_at"].as_i64().is_some());
+    assert_eq!(body["server"], "default");
+    assert_eq!(body["minecraft_role"], ROLE.to_string());
+
+    // A code is single-use.
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("verify", vec![Opt::string("code", &code)]),
+    )
+    .await;
+    assert!(
+        content(&reply).contains("no link code is pending"),
+        "{reply}"
+    );
+
+    // `/mc unlink` takes the name off the whitelist first, then forgets the link.
+    let reply = invoke(&w.fake, MEMBER, "mc", mc("unlink", vec![])).await;
+    assert!(
+        content(&reply).contains("removed from the whitelist"),
+        "{reply}"
+    );
+    assert!(!w.rcon.is_whitelisted("Steve"));
+    assert_eq!(
+        causes(&w.app, "minecraft.whitelist_remove", "Steve").await,
+        ["unlink"]
+    );
+    assert_eq!(entries(&w.app, "minecraft.unlink").await.len(), 1);
+    assert_eq!(links_of(&w).await["links"], json!([]));
+}
+
+#[actix_web::test]
+async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
+    let clock = ManualClock::at_window_start(Duration::from_secs(600));
+    let w = world(clock.clone().into()).await;
+    let store = &w.app.state.store;
+
+    // Not a Minecraft name: refused before anything reaches the server.
+    let before = w.rcon.commands().len();
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("link", vec![Opt::string("name", "no way")]),
+    )
+    .await;
+    assert!(
+        content(&reply).contains("is not a Minecraft player name"),
+        "{reply}"
+    );
+    assert_eq!(w.rcon.commands().len(), before);
+
+    // A player who is not online gets no code.
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("link", vec![Opt::string("name", "Notch")]),
+    )
+    .await;
+    assert!(content(&reply).contains("Notch is not online"), "{reply}");
+    assert!(w.rcon.whispers().is_empty());
+    assert!(
+        links::code(store, GUILD as i64, MEMBER as i64)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A wrong code says how many tries are left; the right one still works after it.
+    invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("link", vec![Opt::string("name", "Alex")]),
+    )
+    .await;
+    let code = w.rcon.whispered_code("Alex").expect("code");
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("verify", vec![Opt::string("code", "WRONG1")]),
+    )
+    .await;
+    assert!(
+        content(&reply).contains("wrong (4 attempts left)"),
+        "{reply}"
+    );
+
+    // Ten minutes later the code has expired: no link.
+    clock.advance(Duration::from_secs(601));
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("verify", vec![Opt::string("code", &code)]),
+    )
+    .await;
+    assert!(content(&reply).contains("expired"), "{reply}");
+    assert!(
+        links::of_member(store, GUILD as i64, MEMBER as i64)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!w.rcon.is_whitelisted("Alex"));
+
+    // A name linked to one member cannot be linked to another.
+    let (status, body) = w
+        .app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{OTHER_MEMBER}"),
+            Some(&w.admin),
+            Some(json!({"minecraft_name": "Alex"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("link", vec![Opt::string("name", "ALEX")]),
+    )
+    .await;
+    assert!(
+        content(&reply).contains("already linked to a member"),
+        "{reply}"
+    );
+    let (status, body) = w
+        .app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{MODERATOR}"),
+            Some(&w.admin),
+            Some(json!({"minecraft_name": "alex"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "minecraft_name_taken");
+    // Bad names and strangers through the API, each with its own code.
+    for (user, name, status_code, code) in [
+        (MODERATOR, "x", 400, "invalid_minecraft_name"),
+        (MODERATOR, "has space", 400, "invalid_minecraft_name"),
+        (4_242_424_242_424_242, "Nobody", 404, "member_not_found"),
+    ] {
+        let (status, body) = w
+            .app
+            .call(
+                "PUT",
+                &format!("/api/v1/guilds/{GUILD}/minecraft/links/{user}"),
+                Some(&w.admin),
+                Some(json!({"minecraft_name": name})),
+            )
+            .await;
+        assert_eq!(status, status_code, "{name}: {body}");
+        assert_eq!(body["error"]["code"], code, "{name}: {body}");
+    }
+    let (status, body) = w
+        .app
+        .call(
+            "DELETE",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{MODERATOR}"),
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].clone()),
+        (404, json!("not_linked"))
+    );
+
+    // `/mc link` is rate-limited per member (the clock stands still, so the window too).
+    let mut limited = false;
+    for _ in 0..4 {
+        let reply = invoke(
+            &w.fake,
+            MODERATOR,
+            "mc",
+            mc("link", vec![Opt::string("name", "Steve")]),
+        )
+        .await;
+        limited |= content(&reply).contains("too many attempts");
+    }
+    assert!(limited, "four /mc link in a window were all accepted");
+}
+
+#[actix_web::test]
+async fn role_changes_and_leaving_move_the_member_on_and_off_the_whitelist_with_their_cause() {
+    let w = world(Clock::System).await;
+    let (status, body) = w
+        .app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{MEMBER}"),
+            Some(&w.admin),
+            Some(json!({"minecraft_name": "Steve"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["whitelisted"], true, "{body}");
+    assert!(w.rcon.is_whitelisted("Steve"));
+
+    w.fake.change_member_roles(0, GUILD, MEMBER, vec![]);
+    assert!(eventually(WAIT, || async { !w.rcon.is_whitelisted("Steve") }).await);
+    w.fake.change_member_roles(0, GUILD, MEMBER, vec![ROLE]);
+    assert!(eventually(WAIT, || async { w.rcon.is_whitelisted("Steve") }).await);
+    // Kicking on removal is an option of the guild's server; Steve is online.
+    let (status, body) = w
+        .app
+        .call(
+            "PUT",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/options"),
+            Some(&w.admin),
+            Some(json!({"kick_on_remove": true})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    w.fake.member_leaves(0, GUILD, MEMBER);
+    assert!(eventually(WAIT, || async { !w.rcon.is_whitelisted("Steve") }).await);
+    assert!(eventually(WAIT, || async { w.rcon.count_prefix("kick Steve") == 1 }).await);
+
+    assert!(
+        eventually(WAIT, || async {
+            causes(&w.app, "minecraft.whitelist_remove", "Steve").await
+                == ["role_removed", "member_left"]
+        })
+        .await,
+        "{:?}",
+        causes(&w.app, "minecraft.whitelist_remove", "Steve").await
+    );
+    assert_eq!(
+        causes(&w.app, "minecraft.whitelist_add", "Steve").await,
+        ["link", "role_added"]
+    );
+    assert!(
+        eventually(WAIT, || async {
+            entries(&w.app, "minecraft.kick").await.len() == 1
+        })
+        .await
+    );
+    // The link stays, off the whitelist, marked as having left.
+    let body = links_of(&w).await;
+    assert_eq!(body["links"][0]["whitelisted"], false, "{body}");
+    assert_eq!(body["links"][0]["in_guild"], false, "{body}");
+}
+
+#[actix_web::test]
+async fn an_rcon_outage_refuses_links_and_unlinks_and_leaves_nothing_half_done() {
+    let mut w = world(Clock::System).await;
+    let path = format!("/api/v1/guilds/{GUILD}/minecraft/links/{MEMBER}");
+    w.rcon.refuse();
+    let (status, body) = w
+        .app
+        .call(
+            "PUT",
+            &path,
+            Some(&w.admin),
+            Some(json!({"minecraft_name": "Steve"})),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(links_of(&w).await["links"], json!([]));
+    assert!(entries(&w.app, "minecraft.whitelist_add").await.is_empty());
+    assert!(entries(&w.app, "minecraft.link").await.is_empty());
+    // `/mc link` says the server is unavailable rather than that the player is offline.
+    let reply = invoke(
+        &w.fake,
+        MEMBER,
+        "mc",
+        mc("link", vec![Opt::string("name", "Steve")]),
+    )
+    .await;
+    assert!(content(&reply).contains("unavailable"), "{reply}");
+
+    w.rcon.come_back();
+    assert!(
+        eventually(WAIT, || async {
+            w.app
+                .call(
+                    "PUT",
+                    &path,
+                    Some(&w.admin),
+                    Some(json!({"minecraft_name": "Steve"})),
+                )
+                .await
+                .0
+                == 201
+        })
+        .await
+    );
+    assert!(w.rcon.is_whitelisted("Steve"));
+    w.rcon.refuse();
+    let (status, body) = w.app.call("DELETE", &path, Some(&w.admin), None).await;
+    assert_eq!(status, 503, "{body}");
+    // Still linked and still recorded as whitelisted: nothing was half-done.
+    let body = links_of(&w).await;
+    assert_eq!(body["links"][0]["whitelisted"], true, "{body}");
+    assert!(entries(&w.app, "minecraft.unlink").await.is_empty());
+}
+
+/// Seeds links straight into the store (as earlier links would be).
+async fn seed(app: &TestApp, user: i64, name: &str, roles: Vec<i64>, whitelisted: bool) {
+    links::insert(
+        &app.state.store,
+        &NewLink {
+            guild_id: GUILD as i64,
+            server: "default".into(),
+            discord_user_id: user,
+            minecraft_name: name.into(),
+            roles,
+            whitelisted,
+            linked_by: "test".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn a_reconciliation_sends_only_the_difference_and_leaves_unmanaged_names_alone() {
+    let w = world(Clock::System).await;
+    let role = ROLE as i64;
+    seed(&w.app, 1, "Holder", vec![role], false).await;
+    seed(&w.app, 2, "Leaver", vec![], true).await;
+    seed(&w.app, 3, "Kept", vec![role], true).await;
+    w.rcon.set_whitelist(&["Leaver", "Kept", "Operator"]);
+    let before = w.rcon.commands().len();
+    let (status, report) = w
+        .app
+        .call(
+            "POST",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile"),
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let sent = w.rcon.commands()[before..].to_vec();
+    assert_eq!(
+        sent.iter()
+            .filter(|c| c.starts_with("whitelist"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .len(),
+        3,
+        "{sent:?}"
+    );
+    assert!(sent.contains(&"whitelist list".to_owned()), "{sent:?}");
+    assert!(
+        sent.contains(&"whitelist add Holder".to_owned()),
+        "{sent:?}"
+    );
+    assert!(
+        sent.contains(&"whitelist remove Leaver".to_owned()),
+        "{sent:?}"
+    );
+    assert_eq!(
+        (report["added"].as_u64(), report["removed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["unmanaged"], 1, "{report}");
+    assert!(
+        w.rcon.is_whitelisted("Operator"),
+        "an unmanaged name was touched"
+    );
+    assert_eq!(
+        causes(&w.app, "minecraft.whitelist_add", "Holder").await,
+        ["reconcile"]
+    );
+    assert_eq!(
+        causes(&w.app, "minecraft.whitelist_remove", "Leaver").await,
+        ["reconcile"]
+    );
+
+    // The API shows the last reconciliation and its result.
+    let body = links_of(&w).await;
+    assert_eq!(body["last_reconciliation"]["outcome"], "ok", "{body}");
+    assert_eq!(body["last_reconciliation"]["result"]["added"], 1, "{body}");
+
+    // A second run finds nothing to do: one `whitelist list`, nothing else.
+    let before = w.rcon.commands().len();
+    let (_, report) = w
+        .app
+        .call(
+            "POST",
+            &format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile"),
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        w.rcon.commands()[before..],
+        ["whitelist list".to_owned()],
+        "{report}"
+    );
+}
+
+#[actix_web::test]
+async fn a_server_that_was_down_is_reconciled_by_itself_when_it_comes_back() {
+    let mut w = world(Clock::System).await;
+    seed(&w.app, 1, "Holder", vec![ROLE as i64], false).await;
+    w.rcon.refuse();
+    let path = format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile");
+    let (status, body) = w.app.call("POST", &path, Some(&w.admin), None).await;
+    assert_eq!(status, 503, "{body}");
+    let links = links_of(&w).await;
+    assert_eq!(links["last_reconciliation"]["outcome"], "failed", "{links}");
+    assert!(!w.rcon.is_whitelisted("Holder"));
+
+    // Nobody asks again: the server's recovery triggers the round.
+    w.rcon.come_back();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            w.rcon.is_whitelisted("Holder")
+        })
+        .await,
+        "not reconciled after the server came back: {:?}",
+        w.rcon.commands()
+    );
+    assert!(
+        eventually(WAIT, || async {
+            links_of(&w).await["last_reconciliation"]["outcome"] == "ok"
+        })
+        .await
+    );
+}
+
+#[actix_web::test]
+async fn a_reconciliation_round_is_claimed_by_exactly_one_caller() {
+    let w = world(Clock::System).await;
+    let store = &w.app.state.store;
+    links::ensure_sync(store, "claimed", 1_000).await.unwrap();
+    let (a, b) = tokio::join!(
+        links::claim_sync(store, "claimed", 1_000, 2_000, "instance-a"),
+        links::claim_sync(store, "claimed", 1_000, 2_000, "instance-b"),
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|c| **c).count(),
+        1,
+        "both or neither claimed the round"
+    );
+}
