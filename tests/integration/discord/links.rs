@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use guildhall::shared::ratelimit::{Clock, ManualClock};
+use guildhall::clock::{Clock, ManualClock};
 use guildhall::store::audit::{self, AuditEntry, AuditFilter};
 use guildhall::store::minecraft_links::{self as links, NewLink};
 use serde_json::{Value, json};
