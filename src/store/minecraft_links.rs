@@ -135,6 +135,35 @@ pub async fn insert(
     get(store, id).await.map(Ok)
 }
 
+/// Inserts many links in one transaction (an import, or a benchmark's seed); any broken
+/// unique rule rolls all of them back.
+pub async fn insert_many(store: &Store, new: &[NewLink]) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut tx = store.pool().begin().await?;
+    for link in new {
+        sqlx::query(
+            "INSERT INTO minecraft_links (id, guild_id, server_name, discord_user_id, \
+             minecraft_name, minecraft_key, roles, in_guild, whitelisted, linked_at, linked_by, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11)",
+        )
+        .bind(next_id())
+        .bind(link.guild_id)
+        .bind(link.server.as_str())
+        .bind(link.discord_user_id)
+        .bind(link.minecraft_name.as_str())
+        .bind(link.minecraft_name.to_lowercase())
+        .bind(encode_roles(&link.roles))
+        .bind(flag(link.whitelisted))
+        .bind(now)
+        .bind(link.linked_by.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn get(store: &Store, id: i64) -> Result<StoredLink, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM minecraft_links WHERE id = $1"
