@@ -14,10 +14,10 @@ use crate::common::pages::{Visitor, hidden_value, location};
 use crate::common::spawn_app;
 use crate::minecraft::app_with;
 
-const GUILD: i64 = 333_333_333_333_333_333;
+pub(crate) const GUILD: i64 = 333_333_333_333_333_333;
 const OTHER_GUILD: i64 = 444_444_444_444_444_444;
 
-async fn add_guild(app: &TestApp, id: i64, name: &str) {
+pub(crate) async fn add_guild(app: &TestApp, id: i64, name: &str) {
     app.state
         .store
         .upsert_guild(&GuildUpsert {

@@ -9,6 +9,7 @@
 //! `GUILDHALL_TEST_REQUIRE_BROWSER=1` (scripts/test.sh sets it after installing them) a missing
 //! browser is a failure.
 
+mod dash_flows;
 mod flows;
 
 use std::os::unix::process::CommandExt;
