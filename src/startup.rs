@@ -221,7 +221,15 @@ impl Application {
                 )
             })
         };
+        let admin = crate::services::admin::AdminService::new(
+            store.clone(),
+            audit.clone(),
+            auth_cache.clone(),
+            accounts.clone(),
+            secrets.secret_key.clone(),
+        );
         let state = AppState {
+            admin,
             guilds: GuildConfigService::new(store.clone(), audit.clone(), guild_config.clone()),
             moderation: ModerationService::new(
                 store.clone(),

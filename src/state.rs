@@ -63,6 +63,8 @@ pub struct AppState {
     pub authenticator: crate::auth::authenticate::Authenticator,
     /// Users, passwords and sessions (used alike by the API and the CLI).
     pub accounts: crate::services::accounts::Accounts,
+    /// Users, roles and API keys as administrators change them (the API and the pages alike).
+    pub admin: crate::services::admin::AdminService,
     /// Sign in with Discord, linking, and the guild access Discord roles give.
     pub discord_sign_in: crate::services::discord_sign_in::DiscordSignIn,
 }

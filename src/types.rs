@@ -4,6 +4,19 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
+/// A bounded string without NUL or other control characters: `Err` says what is wrong with it
+/// (the caller names the field).
+pub fn check_text(value: &str, min: usize, max: usize) -> Result<(), String> {
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(format!("must be {min} to {max} characters long"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
 /// A dashboard username: 3 to 32 characters of letters, digits, `_`, `-` and `.`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);

@@ -2,6 +2,7 @@
 //! Discord and one started from the dashboard run the same code.
 
 pub mod accounts;
+pub mod admin;
 pub mod discord;
 pub mod discord_access;
 pub mod discord_sign_in;

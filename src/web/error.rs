@@ -13,6 +13,7 @@ use crate::actors::rcon::RconError;
 use crate::auth::authenticate::AuthError;
 use crate::minecraft::MinecraftError;
 use crate::services::accounts::AccountError;
+use crate::services::admin::AdminError;
 use crate::services::guild_config::GuildConfigError;
 use crate::services::moderation::ModerationError;
 use crate::store::StoreError;
@@ -228,6 +229,27 @@ impl From<AccountError> for ApiError {
             AccountError::Audit(e) => e.into(),
             AccountError::Store(e) => e.into(),
             AccountError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        // No wildcard arm: a new variant does not compile until its status is decided.
+        match e {
+            AdminError::Invalid { field, problem } => ApiError::invalid_field(&field, problem),
+            AdminError::NotAllowed => ApiError::Forbidden,
+            // The answer these routes have always given for an id that names nothing.
+            AdminError::UnknownUser(_) | AdminError::UnknownRole(_) => {
+                ApiError::from(StoreError::NotFound)
+            }
+            AdminError::UnknownKey => ApiError::NotFound(e.to_string()),
+            AdminError::LastAdministrator | AdminError::AdminRoleIsFixed => {
+                ApiError::Conflict(e.to_string())
+            }
+            AdminError::Account(account) => account.into(),
+            AdminError::Audit(audit) => audit.into(),
+            AdminError::Store(store) => store.into(),
         }
     }
 }
@@ -515,6 +537,85 @@ mod tests {
                 "{label}"
             );
         }
+    }
+
+    #[test]
+    fn each_administration_refusal_keeps_the_status_code_and_message_of_the_routes() {
+        let cases: Vec<(AdminError, u16, &str, &str)> = vec![
+            (
+                AdminError::invalid("roles[1].role", "no such role"),
+                400,
+                "invalid_field",
+                "roles[1].role: no such role",
+            ),
+            (
+                AdminError::NotAllowed,
+                403,
+                "forbidden",
+                "you do not have permission to do this",
+            ),
+            (
+                AdminError::UnknownUser(7),
+                404,
+                "not_found",
+                "resource not found",
+            ),
+            (
+                AdminError::UnknownRole(7),
+                404,
+                "not_found",
+                "resource not found",
+            ),
+            (AdminError::UnknownKey, 404, "not_found", "no such API key"),
+            (
+                AdminError::LastAdministrator,
+                409,
+                "conflict",
+                crate::auth::lockout::REFUSAL,
+            ),
+            (
+                AdminError::AdminRoleIsFixed,
+                409,
+                "conflict",
+                "the admin role always holds every permission",
+            ),
+            (
+                AdminError::Account(AccountError::UsernameTaken("alice".into())),
+                409,
+                "conflict",
+                "username `alice` is taken",
+            ),
+            (
+                AdminError::Store(StoreError::Conflict("role `ops` exists".into())),
+                409,
+                "conflict",
+                "role `ops` exists",
+            ),
+            (
+                AdminError::Store(StoreError::Unavailable("connection refused".into())),
+                503,
+                "unavailable",
+                "the database is unavailable; try again shortly",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            let label = format!("{error:?}");
+            let api = ApiError::from(error);
+            assert_eq!(
+                (
+                    api.status_code().as_u16(),
+                    api.code(),
+                    api.to_string().as_str()
+                ),
+                (status, code, message),
+                "{label}"
+            );
+        }
+        let audit = ApiError::from(AdminError::Audit(AuditError::QueueFull));
+        assert_eq!(
+            (audit.status_code().as_u16(), audit.code()),
+            (503, "unavailable")
+        );
     }
 
     #[test]

@@ -8,19 +8,7 @@ use super::error::ApiError;
 
 /// A bounded string without NUL or other control characters.
 pub fn text<'a>(field: &str, value: &'a str, min: usize, max: usize) -> Result<&'a str, ApiError> {
-    let len = value.chars().count();
-    if len < min || len > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("must be {min} to {max} characters long"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            field,
-            "must not contain control characters",
-        ));
-    }
+    crate::types::check_text(value, min, max).map_err(|p| ApiError::invalid_field(field, p))?;
     Ok(value)
 }
 

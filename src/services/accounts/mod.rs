@@ -328,7 +328,8 @@ fn user_actor_of(user: &User) -> Actor {
     }
 }
 
-fn grant_details(summary: &UserSummary) -> serde_json::Value {
+/// A user's grants as audit entries record them (`guild_id` absent for a global grant).
+pub(crate) fn grant_details(summary: &UserSummary) -> serde_json::Value {
     serde_json::Value::Array(
         summary
             .roles

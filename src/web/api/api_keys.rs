@@ -1,27 +1,20 @@
 //! `/api/v1/api-keys`: keys for scripts. A key holds a subset of its creator's permissions,
-//! optionally only in one guild and until an expiry; the full key is shown once.
-
-use std::collections::BTreeSet;
+//! optionally only in one guild and until an expiry; the full key is shown once. What each
+//! action does is in `services::admin::api_keys`; these handlers translate JSON to it and back.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::Acting;
-use crate::auth::api_keys;
-use crate::auth::authenticate::Principal;
 use crate::auth::rbac::Permission;
-use crate::ids::now_ms;
+use crate::services::admin::{self, Acting, NewKey};
 use crate::state::AppState;
-use crate::store::api_keys::{self as store, ApiKey, NewApiKey};
+use crate::store::api_keys::ApiKey;
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, path_id};
 use crate::web::openapi::ErrorBody;
-use crate::web::validate::{self, Id, Json, id_string, opt_id_string};
-
-/// A key may live at most this long (about two years).
-const MAX_LIFETIME_MS: i64 = 2 * 366 * 24 * 3600 * 1000;
+use crate::web::validate::{Id, Json, id_string, opt_id_string};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list_keys, create_key, revoke_key))]
@@ -103,22 +96,36 @@ pub struct KeyList {
     pub api_keys: Vec<KeyView>,
 }
 
+impl From<CreateKey> for NewKey {
+    fn from(body: CreateKey) -> Self {
+        NewKey {
+            name: body.name,
+            permissions: body.permissions,
+            guild_id: body.guild_id.map(|g| g.0),
+            expires_at: body.expires_at,
+        }
+    }
+}
+
+impl From<admin::CreatedKey> for CreatedKey {
+    fn from(created: admin::CreatedKey) -> Self {
+        CreatedKey {
+            key: created.key.expose_secret().to_owned(),
+            details: KeyView::from(created.api_key),
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
     responses((status = 200, description = "The caller's keys (every key for holders of users.manage)", body = KeyList),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
 pub async fn list_keys(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(list(&state, &auth).await?))
-}
-
-/// The caller's keys (every key with `users.manage`), for the API and the dashboard.
-pub async fn list(state: &AppState, auth: &Principal) -> Result<KeyList, ApiError> {
-    let owner = (!auth.grants.allows_globally(Permission::UsersManage)).then_some(auth.user_id);
-    let keys = store::list(&state.store, owner).await?;
-    Ok(KeyList {
+    let keys = state.admin.list_keys(&auth).await?;
+    Ok(HttpResponse::Ok().json(KeyList {
         api_keys: keys.into_iter().map(KeyView::from).collect(),
-    })
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateKey,
@@ -132,75 +139,8 @@ pub async fn create_key(
     body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Created().json(create(&state, &acting, &body).await?))
-}
-
-/// Creates a key holding at most the caller's own permissions; the key is in the answer
-/// only (stored hashed). Audited as `api_keys.create`.
-pub async fn create(
-    state: &AppState,
-    auth: &Acting<'_>,
-    body: &CreateKey,
-) -> Result<CreatedKey, ApiError> {
-    let name = validate::text("name", &body.name, 1, 64)?;
-    let guild = body.guild_id.map(|g| g.0);
-    if body.permissions.is_empty() || body.permissions.len() > Permission::ALL.len() * 2 {
-        return Err(ApiError::invalid_field(
-            "permissions",
-            "must list 1 to the catalogue's size of permissions",
-        ));
-    }
-    let mut permissions = BTreeSet::new();
-    for (i, raw) in body.permissions.iter().enumerate() {
-        let p: Permission = raw.parse().map_err(|_| {
-            ApiError::invalid_field(&format!("permissions[{i}]"), "not a known permission")
-        })?;
-        let held = match guild {
-            Some(g) => auth.grants.allows(p, Some(g)),
-            None => auth.grants.allows_anywhere(p),
-        };
-        if !held {
-            return Err(ApiError::Forbidden);
-        }
-        permissions.insert(p);
-    }
-    let now = now_ms();
-    if let Some(t) = body.expires_at
-        && (t <= now || t > now + MAX_LIFETIME_MS)
-    {
-        return Err(ApiError::invalid_field(
-            "expires_at",
-            "must be in the future and at most two years ahead (Unix milliseconds)",
-        ));
-    }
-    let generated = api_keys::generate(&state.secrets.secret_key);
-    let key = store::create(
-        &state.store,
-        NewApiKey {
-            prefix: &generated.prefix,
-            secret_hash: &generated.secret_hash,
-            name,
-            user_id: auth.user_id,
-            permissions: &permissions,
-            guild_id: guild,
-            expires_at: body.expires_at,
-        },
-    )
-    .await?;
-    let view = KeyView::from(key);
-    let mut entry = auth
-        .entry("api_keys.create")
-        .target(format!("api_key:{}", view.id))
-        .details(json!({ "name": view.name, "prefix": view.prefix,
-            "permissions": view.permissions, "expires_at": view.expires_at }));
-    if let Some(g) = guild {
-        entry = entry.guild(g);
-    }
-    state.audit.record(entry).await?;
-    Ok(CreatedKey {
-        key: api_keys::expose(&generated).to_owned(),
-        details: view,
-    })
+    let created = state.admin.create_key(&acting, body.0.into()).await?;
+    Ok(HttpResponse::Created().json(CreatedKey::from(created)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
@@ -217,29 +157,7 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("api_key", id);
-    revoke(&state, &Acting::new(&auth, auth.origin()), id).await?;
+    let acting = Acting::new(&auth, auth.origin());
+    state.admin.revoke_key(&acting, id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Revokes a key of the caller's (any key with `users.manage`; another's is "not found").
-/// Audited as `api_keys.revoke`.
-pub async fn revoke(state: &AppState, auth: &Acting<'_>, id: i64) -> Result<(), ApiError> {
-    let key = store::find(&state.store, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such API key".into()))?;
-    if key.user_id != auth.user_id && !auth.grants.allows_globally(Permission::UsersManage) {
-        // Someone else's key: do not reveal that it exists.
-        return Err(ApiError::NotFound("no such API key".into()));
-    }
-    store::revoke(&state.store, id).await?;
-    state.auth_cache.forget_key(&key.prefix).await;
-    state
-        .audit
-        .record(
-            auth.entry("api_keys.revoke")
-                .target(format!("api_key:{id}"))
-                .details(json!({ "name": key.name, "prefix": key.prefix })),
-        )
-        .await?;
-    Ok(())
 }

@@ -48,38 +48,3 @@ pub fn docs() -> Vec<utoipa::openapi::OpenApi> {
         minecraft_links::Doc::openapi(),
     ]
 }
-
-/// Who acts, for handler bodies shared by an API route and a dashboard page: the
-/// authenticated principal and where the request came from. The API builds it from
-/// [`crate::web::extract::Auth`], a page from its `SignedIn`.
-pub struct Acting<'a> {
-    pub principal: &'a crate::auth::authenticate::Principal,
-    pub origin: &'a crate::domain::audit::AuditOrigin,
-}
-
-impl<'a> Acting<'a> {
-    pub fn new(
-        principal: &'a crate::auth::authenticate::Principal,
-        origin: &'a crate::domain::audit::AuditOrigin,
-    ) -> Self {
-        Acting { principal, origin }
-    }
-
-    pub fn origin(&self) -> &crate::domain::audit::AuditOrigin {
-        self.origin
-    }
-
-    /// An audit entry by this caller, with the request's origin attached.
-    pub fn entry(&self, action: &str) -> crate::store::audit::NewAuditEntry {
-        crate::store::audit::NewAuditEntry::new(self.principal.actor.clone(), action)
-            .origin(self.origin.clone())
-    }
-}
-
-impl std::ops::Deref for Acting<'_> {
-    type Target = crate::auth::authenticate::Principal;
-
-    fn deref(&self) -> &Self::Target {
-        self.principal
-    }
-}

@@ -1,24 +1,19 @@
-//! `/api/v1/roles`: the roles users are granted. A caller can only put permissions it holds
-//! globally into a role, and the built-in `admin` role always holds every permission.
-
-use std::collections::BTreeSet;
+//! `/api/v1/roles`: the roles users are granted. What each action does (a caller can only put
+//! permissions it holds globally into a role; `admin` always holds every permission) is in
+//! `services::admin::roles`; these handlers translate JSON to it and back.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::Acting;
-use crate::auth::authenticate::Principal;
-use crate::auth::lockout;
 use crate::auth::rbac::Permission;
+use crate::services::admin::{Acting, NewRole, RoleChange};
 use crate::state::AppState;
-use crate::store::roles::{self, Role, RoleUpdate};
-use crate::store::users;
+use crate::store::roles::Role;
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, path_id};
 use crate::web::openapi::ErrorBody;
-use crate::web::validate::{self, Json, id_string};
+use crate::web::validate::{Json, id_string};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list_roles, create_role, update_role))]
@@ -92,40 +87,25 @@ pub struct RoleList {
     pub roles: Vec<RoleView>,
 }
 
-/// Parses permission names, naming the bad entry; the caller must hold each one globally.
-pub fn parse_permissions(
-    auth: &Principal,
-    names: &[String],
-    field: &str,
-) -> Result<BTreeSet<Permission>, ApiError> {
-    if names.len() > Permission::ALL.len() * 2 {
-        return Err(ApiError::invalid_field(field, "too many entries"));
-    }
-    let mut out = BTreeSet::new();
-    for (i, name) in names.iter().enumerate() {
-        let p: Permission = name.parse().map_err(|_| {
-            ApiError::invalid_field(&format!("{field}[{i}]"), "not a known permission")
-        })?;
-        if !auth.grants.allows_globally(p) {
-            return Err(ApiError::Forbidden);
+impl From<CreateRole> for NewRole {
+    fn from(body: CreateRole) -> Self {
+        NewRole {
+            name: body.name,
+            description: body.description,
+            permissions: body.permissions,
+            require_mfa: body.require_mfa,
         }
-        out.insert(p);
     }
-    Ok(out)
 }
 
-fn role_name(raw: &str) -> Result<&str, ApiError> {
-    validate::text("name", raw, 1, 64)?;
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    {
-        return Err(ApiError::invalid_field(
-            "name",
-            "may contain only lower-case letters, digits, `_` and `-`",
-        ));
+impl From<UpdateRole> for RoleChange {
+    fn from(body: UpdateRole) -> Self {
+        RoleChange {
+            description: body.description,
+            permissions: body.permissions,
+            require_mfa: body.require_mfa,
+        }
     }
-    Ok(raw)
 }
 
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
@@ -133,15 +113,10 @@ fn role_name(raw: &str) -> Result<&str, ApiError> {
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
 pub async fn list_roles(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(list(&state).await?))
-}
-
-/// Every role with its permissions.
-pub async fn list(state: &AppState) -> Result<RoleList, ApiError> {
-    let roles = roles::list(&state.store).await?;
-    Ok(RoleList {
+    let roles = state.admin.list_roles().await?;
+    Ok(HttpResponse::Ok().json(RoleList {
         roles: roles.into_iter().map(RoleView::from).collect(),
-    })
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
@@ -155,37 +130,8 @@ pub async fn create_role(
     body: Json<CreateRole>,
 ) -> Result<HttpResponse, ApiError> {
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Created().json(create(&state, &acting, &body).await?))
-}
-
-/// Creates a role holding at most the caller's own permissions. Audited as `roles.create`.
-pub async fn create(
-    state: &AppState,
-    auth: &Acting<'_>,
-    body: &CreateRole,
-) -> Result<RoleView, ApiError> {
-    let name = role_name(&body.name)?;
-    validate::text("description", &body.description, 0, 256)?;
-    let permissions = parse_permissions(auth, &body.permissions, "permissions")?;
-    let role = roles::create(
-        &state.store,
-        name,
-        &body.description,
-        &permissions,
-        body.require_mfa,
-    )
-    .await?;
-    let view = RoleView::from(role);
-    state
-        .audit
-        .record(
-            auth.entry("roles.create")
-                .target(format!("role:{}", view.id))
-                .details(json!({ "name": view.name, "permissions": view.permissions,
-                    "require_mfa": view.require_mfa })),
-        )
-        .await?;
-    Ok(view)
+    let role = state.admin.create_role(&acting, body.0.into()).await?;
+    Ok(HttpResponse::Created().json(RoleView::from(role)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "roles", request_body = UpdateRole,
@@ -203,75 +149,6 @@ pub async fn update_role(
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("role", id);
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Ok().json(update(&state, &acting, id, &body).await?))
-}
-
-/// Changes a role (every holder at once): the caller must hold what it has now and what it is
-/// given; `admin` keeps every permission; never leaves no administrator. Audited as
-/// `roles.update`.
-pub async fn update(
-    state: &AppState,
-    auth: &Acting<'_>,
-    id: i64,
-    body: &UpdateRole,
-) -> Result<RoleView, ApiError> {
-    if let Some(d) = &body.description {
-        validate::text("description", d, 0, 256)?;
-    }
-    let permissions = body
-        .permissions
-        .as_deref()
-        .map(|p| parse_permissions(auth, p, "permissions"))
-        .transpose()?;
-    let all_roles = roles::list(&state.store).await?;
-    let existing = all_roles
-        .iter()
-        .find(|r| r.id == id)
-        .ok_or(crate::store::StoreError::NotFound)?;
-    // Changing a role changes every holder: the caller must hold what it has now, too.
-    if !existing
-        .permissions
-        .iter()
-        .all(|p| auth.grants.allows_globally(*p))
-    {
-        return Err(ApiError::Forbidden);
-    }
-    if existing.builtin && existing.name == "admin" && permissions.is_some() {
-        return Err(ApiError::Conflict(
-            "the admin role always holds every permission".into(),
-        ));
-    }
-    if let Some(permissions) = &permissions {
-        let change = lockout::Change::Permissions {
-            role_id: id,
-            permissions,
-        };
-        let everyone = users::list(&state.store).await?;
-        if lockout::removes_last_administrator(&everyone, &all_roles, &[change]) {
-            return Err(ApiError::Conflict(lockout::REFUSAL.into()));
-        }
-    }
-    roles::update(
-        &state.store,
-        id,
-        RoleUpdate {
-            description: body.description.as_deref(),
-            permissions: permissions.as_ref(),
-            require_mfa: body.require_mfa,
-        },
-    )
-    .await?;
-    // A role's change reaches every holder and every key of theirs.
-    state.auth_cache.clear().await;
-    let view = RoleView::from(roles::find(&state.store, id).await?);
-    state
-        .audit
-        .record(
-            auth.entry("roles.update")
-                .target(format!("role:{id}"))
-                .details(json!({ "name": view.name, "permissions": body.permissions.as_ref().map(|_| &view.permissions),
-                    "require_mfa": body.require_mfa, "description_changed": body.description.is_some() })),
-        )
-        .await?;
-    Ok(view)
+    let role = state.admin.update_role(&acting, id, body.0.into()).await?;
+    Ok(HttpResponse::Ok().json(RoleView::from(role)))
 }

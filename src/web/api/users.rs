@@ -1,31 +1,20 @@
 //! `/api/v1/users`: list, create and change dashboard users (roles, disable), and invites.
-//! Nobody can hand out more than they hold: granting a role needs every permission of that
-//! role in the grant's scope, and changing a user needs every permission that user holds.
-
-use std::collections::BTreeSet;
+//! What each action does (nobody hands out more than they hold) is in
+//! `services::admin::users`; these handlers translate JSON to it and back.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::Acting;
-use crate::auth::authenticate::Principal;
-use crate::auth::lockout;
 use crate::auth::rbac::{GLOBAL, Permission as P};
-use crate::services::accounts::NewAccount;
+use crate::services::admin::{Acting, GrantRequest, NewInvite, NewUser, UserChange};
 use crate::state::AppState;
-use crate::store::roles::{self, Role};
-use crate::store::users::{self, RoleGrant, UserSummary};
-use crate::store::{StoreError, instance_settings, invites};
-use crate::types::{NewPassword, Username};
+use crate::store::users::UserSummary;
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, path_id};
 use crate::web::openapi::ErrorBody;
 use crate::web::validate::{Id, Json, id_string, opt_id_string};
-
-const MAX_GRANTS: usize = 64;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -152,50 +141,43 @@ pub struct InstanceSettings {
     pub registration_open: bool,
 }
 
-/// True when `auth` holds every permission of `role` in the grant's scope.
-fn may_grant(auth: &Principal, role: &Role, guild_id: i64) -> bool {
-    let scope = (guild_id != GLOBAL).then_some(guild_id);
-    role.permissions.iter().all(|p| match scope {
-        None => auth.grants.allows_globally(*p),
-        Some(g) => auth.grants.allows(*p, Some(g)),
-    })
-}
-
-/// Resolves grant inputs to `(role_id, guild_id)`, checking each against the caller's own.
-fn resolve_grants(
-    auth: &Principal,
-    all_roles: &[Role],
-    inputs: &[GrantInput],
-    field: &str,
-) -> Result<Vec<(i64, i64)>, ApiError> {
-    if inputs.len() > MAX_GRANTS {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("at most {MAX_GRANTS} grants"),
-        ));
-    }
-    let mut out = BTreeSet::new();
-    for (i, g) in inputs.iter().enumerate() {
-        let role = all_roles.iter().find(|r| r.name == g.role).ok_or_else(|| {
-            ApiError::invalid_field(&format!("{field}[{i}].role"), "no such role")
-        })?;
-        let guild = g.guild_id.map_or(GLOBAL, |g| g.0);
-        if !may_grant(auth, role, guild) {
-            return Err(ApiError::Forbidden);
+impl From<GrantInput> for GrantRequest {
+    fn from(g: GrantInput) -> Self {
+        GrantRequest {
+            role: g.role,
+            guild_id: g.guild_id.map(|g| g.0),
         }
-        out.insert((role.id, guild));
     }
-    Ok(out.into_iter().collect())
 }
 
-/// True when `auth` could have granted each of the target's current grants itself.
-fn may_manage(auth: &Principal, all_roles: &[Role], grants: &[RoleGrant]) -> bool {
-    grants.iter().all(|g| {
-        all_roles
-            .iter()
-            .find(|r| r.id == g.role_id)
-            .is_none_or(|r| may_grant(auth, r, g.guild_id))
-    })
+impl From<CreateUser> for NewUser {
+    fn from(body: CreateUser) -> Self {
+        NewUser {
+            username: body.username,
+            password: SecretString::from(body.password),
+            roles: body.roles.into_iter().map(GrantRequest::from).collect(),
+        }
+    }
+}
+
+impl From<UpdateUser> for UserChange {
+    fn from(body: UpdateUser) -> Self {
+        UserChange {
+            roles: body
+                .roles
+                .map(|roles| roles.into_iter().map(GrantRequest::from).collect()),
+            disabled: body.disabled,
+        }
+    }
+}
+
+impl From<NewInvite> for Invite {
+    fn from(new: NewInvite) -> Self {
+        Invite {
+            invite: new.invite.expose_secret().to_owned(),
+            expires_at: new.expires_at,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
@@ -203,15 +185,10 @@ fn may_manage(auth: &Principal, all_roles: &[Role], grants: &[RoleGrant]) -> boo
     security(("bearer" = []), ("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all, fields(user = auth.user_id))]
 pub async fn list_users(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(list(&state).await?))
-}
-
-/// Every dashboard user with their grants, for the API and the dashboard.
-pub async fn list(state: &AppState) -> Result<UserList, ApiError> {
-    let users = users::list(&state.store).await?;
-    Ok(UserList {
+    let users = state.admin.list_users().await?;
+    Ok(HttpResponse::Ok().json(UserList {
         users: users.into_iter().map(UserView::from).collect(),
-    })
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
@@ -225,39 +202,8 @@ pub async fn create_user(
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Created().json(create(&state, &acting, &body).await?))
-}
-
-/// Creates a user with grants the caller could hand out itself (`Accounts::create_user`).
-pub async fn create(
-    state: &AppState,
-    auth: &Acting<'_>,
-    body: &CreateUser,
-) -> Result<UserView, ApiError> {
-    let username =
-        Username::parse(&body.username).map_err(|m| ApiError::invalid_field("username", m))?;
-    let password = NewPassword::parse(SecretString::from(body.password.clone()))
-        .map_err(|m| ApiError::invalid_field("password", m))?;
-    let all_roles = roles::list(&state.store).await?;
-    let grants = resolve_grants(auth, &all_roles, &body.roles, "roles")?;
-    let how = NewAccount::ByAdministrator {
-        actor: auth.actor.clone(),
-        grants: &grants,
-    };
-    let user = state
-        .accounts
-        .create_user(&username, password, how, auth.origin())
-        .await?;
-    Ok(UserView::from(user))
-}
-
-fn grant_details(view: &UserView) -> serde_json::Value {
-    serde_json::Value::Array(
-        view.roles
-            .iter()
-            .map(|g| json!({ "role": g.role, "guild_id": g.guild_id.map(|g| g.to_string()) }))
-            .collect(),
-    )
+    let user = state.admin.create_user(&acting, body.0.into()).await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
@@ -276,78 +222,8 @@ pub async fn update_user(
     let id = path_id(&req, "id")?;
     tracing::Span::current().record("target", id);
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Ok().json(update(&state, &acting, id, &body).await?))
-}
-
-/// Changes a user's grants and/or disables them: the caller must be able to grant what the
-/// user holds and what they are given; never leaves no administrator; disabling revokes every
-/// token of the user. Audited as `users.update` / `users.disable`.
-pub async fn update(
-    state: &AppState,
-    auth: &Acting<'_>,
-    id: i64,
-    body: &UpdateUser,
-) -> Result<UserView, ApiError> {
-    let everyone = users::list(&state.store).await?;
-    let target = everyone
-        .iter()
-        .find(|u| u.id == id)
-        .ok_or(StoreError::NotFound)?;
-    let all_roles = roles::list(&state.store).await?;
-    if !may_manage(auth, &all_roles, &target.roles) {
-        return Err(ApiError::Forbidden);
-    }
-    let grants = body
-        .roles
-        .as_deref()
-        .map(|inputs| resolve_grants(auth, &all_roles, inputs, "roles"))
-        .transpose()?;
-    let mut changes = Vec::new();
-    if let Some(grants) = &grants {
-        changes.push(lockout::Change::Grants {
-            user_id: id,
-            grants,
-        });
-    }
-    if let Some(disabled) = body.disabled {
-        changes.push(lockout::Change::Disabled {
-            user_id: id,
-            disabled,
-        });
-    }
-    if lockout::removes_last_administrator(&everyone, &all_roles, &changes) {
-        return Err(ApiError::Conflict(lockout::REFUSAL.into()));
-    }
-    if let Some(grants) = &grants {
-        users::replace_grants(&state.store, id, grants).await?;
-    }
-    if let Some(disabled) = body.disabled {
-        users::set_disabled(&state.store, id, disabled).await?;
-    }
-    if body.disabled == Some(true) {
-        state.accounts.revoke_tokens(id).await?;
-    } else {
-        // New grants or a lifted ban: cached copies must not outlive the change.
-        state.auth_cache.forget_user(id).await;
-    }
-    let view = UserView::from(users::summary(&state.store, id).await?);
-    state
-        .audit
-        .record(
-            auth.entry(if body.disabled == Some(true) {
-                "users.disable"
-            } else {
-                "users.update"
-            })
-            .target(format!("user:{id}"))
-            .details(json!({
-                "username": view.username,
-                "roles": grants.is_some().then(|| grant_details(&view)),
-                "disabled": body.disabled,
-            })),
-        )
-        .await?;
-    Ok(view)
+    let user = state.admin.update_user(&acting, id, body.0.into()).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
 #[utoipa::path(post, path = "/api/v1/users/invites", tag = "users",
@@ -359,24 +235,8 @@ pub async fn create_invite(
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Created().json(invite(&state, &acting).await?))
-}
-
-/// A single-use invite (7 days), shown only in this answer. Audited as `users.invite`.
-pub async fn invite(state: &AppState, auth: &Acting<'_>) -> Result<Invite, ApiError> {
-    let (invite, expires_at) =
-        invites::create(&state.store, &state.secrets.secret_key, auth.user_id).await?;
-    state
-        .audit
-        .record(
-            auth.entry("users.invite")
-                .details(json!({ "expires_at": expires_at })),
-        )
-        .await?;
-    Ok(Invite {
-        invite: invite.expose_secret().to_owned(),
-        expires_at,
-    })
+    let invite = state.admin.invite(&acting).await?;
+    Ok(HttpResponse::Created().json(Invite::from(invite)))
 }
 
 #[utoipa::path(get, path = "/api/v1/instance/settings", tag = "users",
@@ -387,14 +247,9 @@ pub async fn get_instance_settings(
     state: web::Data<AppState>,
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(instance(&state).await?))
-}
-
-/// The instance-wide settings.
-pub async fn instance(state: &AppState) -> Result<InstanceSettings, ApiError> {
-    Ok(InstanceSettings {
-        registration_open: instance_settings::registration_open(&state.store).await?,
-    })
+    Ok(HttpResponse::Ok().json(InstanceSettings {
+        registration_open: state.admin.registration_open().await?,
+    }))
 }
 
 #[utoipa::path(put, path = "/api/v1/instance/settings", tag = "users", request_body = InstanceSettings,
@@ -408,29 +263,11 @@ pub async fn put_instance_settings(
     body: Json<InstanceSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let acting = Acting::new(&auth, auth.origin());
-    Ok(HttpResponse::Ok().json(set_instance(&state, &acting, &body).await?))
-}
-
-/// Replaces the instance-wide settings. Audited as `instance.settings_update`.
-pub async fn set_instance(
-    state: &AppState,
-    auth: &Acting<'_>,
-    body: &InstanceSettings,
-) -> Result<InstanceSettings, ApiError> {
-    instance_settings::set(
-        &state.store,
-        instance_settings::REGISTRATION_OPEN,
-        &json!(body.registration_open),
-    )
-    .await?;
-    state
-        .audit
-        .record(
-            auth.entry("instance.settings_update")
-                .details(json!({ "registration_open": body.registration_open })),
-        )
+    let open = state
+        .admin
+        .set_registration_open(&acting, body.registration_open)
         .await?;
-    Ok(InstanceSettings {
-        registration_open: body.registration_open,
-    })
+    Ok(HttpResponse::Ok().json(InstanceSettings {
+        registration_open: open,
+    }))
 }

@@ -1,27 +1,27 @@
 //! The administration pages: users (create, disable, roles with guild scope), invites and the
 //! instance settings (`/admin`), roles and their permissions (`/admin/roles`) and API keys
 //! (`/admin/api-keys`: the key shown once at creation, list, revoke). Each form calls the same
-//! function as its `/api/v1` route (`web::api::{users, roles, api_keys}`), so the same checks
-//! apply: nobody hands out more than they hold, and the last administrator stays.
+//! service function as its `/api/v1` route (`services::admin`), so the same checks apply:
+//! nobody hands out more than they hold, and the last administrator stays.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
 use sailfish::TemplateSimple;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::page::see_other;
 use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn};
 use crate::auth::rbac::Permission as P;
 use crate::ids::now_ms;
-use crate::state::AppState;
-use crate::web::api::Acting;
-use crate::web::api::api_keys::{self, CreateKey, KeyView};
-use crate::web::api::roles::{self, CreateRole, RoleView, UpdateRole};
-use crate::web::api::users::{
-    self, CreateUser, GrantInput, InstanceSettings, UpdateUser, UserView,
+use crate::services::admin::{
+    Acting, GrantRequest, NewKey, NewRole, NewUser, RoleChange, UserChange,
 };
+use crate::state::AppState;
+use crate::web::api::api_keys::KeyView;
+use crate::web::api::roles::RoleView;
+use crate::web::api::users::UserView;
 use crate::web::error::ApiError;
 use crate::web::extract::parse_snowflake;
-use crate::web::validate::Id;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin").route(web::get().to(users_page)))
@@ -75,15 +75,15 @@ pub fn tabs(page: &SignedIn) -> Vec<(&'static str, &'static str)> {
 }
 
 /// Grants typed as `role` or `role@guild_id`, separated by commas or spaces.
-fn parse_grants(raw: &str) -> Result<Vec<GrantInput>, ApiError> {
+fn parse_grants(raw: &str) -> Result<Vec<GrantRequest>, ApiError> {
     raw.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
         .map(|entry| {
             let (role, guild) = match entry.split_once('@') {
-                Some((role, guild)) => (role, Some(Id(parse_snowflake("roles", guild)?))),
+                Some((role, guild)) => (role, Some(parse_snowflake("roles", guild)?)),
                 None => (entry, None),
             };
-            Ok(GrantInput {
+            Ok(GrantRequest {
                 role: role.to_owned(),
                 guild_id: guild,
             })
@@ -134,8 +134,14 @@ async fn render_users(
         UsersPage {
             chrome: page.chrome("Administration"),
             tabs: tabs(page),
-            users: users::list(state).await?.users,
-            registration_open: users::instance(state).await?.registration_open,
+            users: state
+                .admin
+                .list_users()
+                .await?
+                .into_iter()
+                .map(UserView::from)
+                .collect(),
+            registration_open: state.admin.registration_open().await?,
             invite,
             form,
             errors,
@@ -167,13 +173,14 @@ pub async fn users_page(page: SignedIn, state: web::Data<AppState>) -> PageResul
 pub async fn create_user(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
     let (page, input) = form.into_parts();
     page.require(P::UsersManage)?;
-    let result = async {
-        let body = CreateUser {
+    let result: Result<_, ApiError> = async {
+        let new = NewUser {
             username: field(&input, "username").trim().to_owned(),
-            password: field(&input, "password").to_owned(),
+            password: SecretString::from(field(&input, "password").to_owned()),
             roles: parse_grants(field(&input, "roles"))?,
         };
-        users::create(&state, &Acting::new(&page, page.origin()), &body).await
+        let acting = Acting::new(&page, page.origin());
+        Ok(state.admin.create_user(&acting, new).await?)
     }
     .await;
     match result {
@@ -207,17 +214,17 @@ pub async fn update_user(
     let (page, input) = form.into_parts();
     page.require(P::UsersManage)?;
     let id = parse_snowflake("id", &id)?;
-    let result = async {
-        let body = match field(&input, "op") {
-            "disable" => UpdateUser {
+    let result: Result<_, ApiError> = async {
+        let change = match field(&input, "op") {
+            "disable" => UserChange {
                 roles: None,
                 disabled: Some(true),
             },
-            "enable" => UpdateUser {
+            "enable" => UserChange {
                 roles: None,
                 disabled: Some(false),
             },
-            "roles" => UpdateUser {
+            "roles" => UserChange {
                 roles: Some(parse_grants(field(&input, "roles"))?),
                 disabled: None,
             },
@@ -228,7 +235,8 @@ pub async fn update_user(
                 ));
             }
         };
-        users::update(&state, &Acting::new(&page, page.origin()), id, &body).await
+        let acting = Acting::new(&page, page.origin());
+        Ok(state.admin.update_user(&acting, id, change).await?)
     }
     .await;
     match result {
@@ -261,12 +269,15 @@ pub async fn update_user(
 pub async fn create_invite(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
     let (page, _) = form.into_parts();
     page.require(P::UsersManage)?;
-    let invite = users::invite(&state, &Acting::new(&page, page.origin())).await?;
+    let invite = state
+        .admin
+        .invite(&Acting::new(&page, page.origin()))
+        .await?;
     render_users(
         &page,
         &state,
         StatusCode::OK,
-        Some((invite.invite, invite.expires_at)),
+        Some((invite.invite.expose_secret().to_owned(), invite.expires_at)),
         Fields::new(),
         FieldErrors::new(),
         None,
@@ -277,10 +288,11 @@ pub async fn create_invite(form: PageForm<Fields>, state: web::Data<AppState>) -
 pub async fn save_instance(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
     let (page, input) = form.into_parts();
     page.require(P::UsersManage)?;
-    let body = InstanceSettings {
-        registration_open: field(&input, "registration_open") == "on",
-    };
-    users::set_instance(&state, &Acting::new(&page, page.origin()), &body).await?;
+    let open = field(&input, "registration_open") == "on";
+    state
+        .admin
+        .set_registration_open(&Acting::new(&page, page.origin()), open)
+        .await?;
     Ok(page.redirect_with("/admin#instance", Flash::ok("Instance settings saved")))
 }
 
@@ -310,7 +322,13 @@ async fn render_roles(
         RolesPage {
             chrome: page.chrome("Roles"),
             tabs: tabs(page),
-            roles: roles::list(state).await?.roles,
+            roles: state
+                .admin
+                .list_roles()
+                .await?
+                .into_iter()
+                .map(RoleView::from)
+                .collect(),
             form,
             errors,
             row_error,
@@ -334,19 +352,23 @@ pub async fn roles_page(page: SignedIn, state: web::Data<AppState>) -> PageResul
 pub async fn create_role(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
     let (page, input) = form.into_parts();
     page.require(P::RolesManage)?;
-    let body = CreateRole {
+    let new = NewRole {
         name: field(&input, "name").trim().to_owned(),
         description: field(&input, "description").trim().to_owned(),
         permissions: all(&input, "permissions"),
         require_mfa: field(&input, "require_mfa") == "on",
     };
-    match roles::create(&state, &Acting::new(&page, page.origin()), &body).await {
+    match state
+        .admin
+        .create_role(&Acting::new(&page, page.origin()), new)
+        .await
+    {
         Ok(role) => Ok(page.redirect_with(
             "/admin/roles",
             Flash::ok(format!("Role {} created", role.name)),
         )),
         Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
+            let errors = FieldErrors::from_api(e.into())?;
             render_roles(
                 &page,
                 &state,
@@ -368,18 +390,22 @@ pub async fn update_role(
     let (page, input) = form.into_parts();
     page.require(P::RolesManage)?;
     let id = parse_snowflake("id", &id)?;
-    let body = UpdateRole {
+    let change = RoleChange {
         description: Some(field(&input, "description").trim().to_owned()),
         permissions: Some(all(&input, "permissions")),
         require_mfa: Some(field(&input, "require_mfa") == "on"),
     };
-    match roles::update(&state, &Acting::new(&page, page.origin()), id, &body).await {
+    match state
+        .admin
+        .update_role(&Acting::new(&page, page.origin()), id, change)
+        .await
+    {
         Ok(role) => Ok(page.redirect_with(
             "/admin/roles",
             Flash::ok(format!("Role {} saved", role.name)),
         )),
         Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
+            let errors = FieldErrors::from_api(e.into())?;
             let message = errors
                 .general
                 .clone()
@@ -441,7 +467,13 @@ async fn render_keys(
         KeysPage {
             chrome: page.chrome("API keys"),
             tabs: tabs(page),
-            keys: api_keys::list(state, page).await?.api_keys,
+            keys: state
+                .admin
+                .list_keys(page)
+                .await?
+                .into_iter()
+                .map(KeyView::from)
+                .collect(),
             grantable,
             created,
             form,
@@ -468,10 +500,10 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub async fn create_key(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
     let (page, input) = form.into_parts();
     page.require(P::ApiKeysManage)?;
-    let result = async {
+    let result: Result<_, ApiError> = async {
         let guild_id = match field(&input, "guild_id").trim() {
             "" => None,
-            raw => Some(Id(parse_snowflake("guild_id", raw)?)),
+            raw => Some(parse_snowflake("guild_id", raw)?),
         };
         let expires_at = match field(&input, "expires_days").trim() {
             "" => None,
@@ -488,13 +520,14 @@ pub async fn create_key(form: PageForm<Fields>, state: web::Data<AppState>) -> P
                 Some(now_ms() + days * DAY_MS)
             }
         };
-        let body = CreateKey {
+        let new = NewKey {
             name: field(&input, "name").trim().to_owned(),
             permissions: all(&input, "permissions"),
             guild_id,
             expires_at,
         };
-        api_keys::create(&state, &Acting::new(&page, page.origin()), &body).await
+        let acting = Acting::new(&page, page.origin());
+        Ok(state.admin.create_key(&acting, new).await?)
     }
     .await;
     match result {
@@ -504,7 +537,10 @@ pub async fn create_key(form: PageForm<Fields>, state: web::Data<AppState>) -> P
                 &page,
                 &state,
                 StatusCode::CREATED,
-                Some((created.details.name.clone(), created.key)),
+                Some((
+                    created.api_key.name.clone(),
+                    created.key.expose_secret().to_owned(),
+                )),
                 Fields::new(),
                 FieldErrors::new(),
             )
@@ -533,7 +569,10 @@ pub async fn revoke_key(
     let (page, _) = form.into_parts();
     page.require(P::ApiKeysManage)?;
     let id = parse_snowflake("id", &id)?;
-    api_keys::revoke(&state, &Acting::new(&page, page.origin()), id).await?;
+    state
+        .admin
+        .revoke_key(&Acting::new(&page, page.origin()), id)
+        .await?;
     Ok(page.redirect_with("/admin/api-keys", Flash::ok("API key revoked")))
 }
 
@@ -547,7 +586,7 @@ mod tests {
         assert_eq!(grants.len(), 2);
         assert_eq!(grants[0].role, "viewer");
         assert!(grants[0].guild_id.is_none());
-        assert_eq!(grants[1].guild_id, Some(Id(123_456_789_012_345_678)));
+        assert_eq!(grants[1].guild_id, Some(123_456_789_012_345_678));
         assert!(parse_grants("moderator@guild").is_err());
         assert!(parse_grants("  ").unwrap().is_empty());
     }

@@ -297,6 +297,12 @@ impl From<ApiError> for PageError {
     }
 }
 
+impl From<crate::services::admin::AdminError> for PageError {
+    fn from(e: crate::services::admin::AdminError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
