@@ -11,6 +11,7 @@ use sailfish::TemplateSimple;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::form::{answer, answer_with};
 use super::page::see_other;
 use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn, flash};
 use crate::services::accounts::mfa::MfaState;
@@ -128,24 +129,18 @@ pub async fn change_password(
             .map_err(ApiError::from)
     }
     .await;
-    match result {
-        Ok(session) => Ok(with_new_session(
-            &req,
-            session,
-            "Password changed; every other session was signed out.",
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
-            render(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-                FieldErrors::new(),
-            )
-            .await
-        }
-    }
+    answer(
+        result,
+        |session| {
+            let note = "Password changed; every other session was signed out.";
+            with_new_session(&req, session, note)
+        },
+        |errors| {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render(&page, &state, status, errors, FieldErrors::new())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -245,26 +240,21 @@ pub async fn disable_mfa(
 ) -> PageResult {
     let (page, input) = form.into_parts();
     let password = SecretString::from(input.password.clone());
-    match state
+    let result = state
         .accounts
         .disable_mfa(&page, &password, input.code.trim(), page.origin())
-        .await
-    {
-        Ok(session) => Ok(with_new_session(
-            &req,
-            session,
-            "MFA is off; every other session was signed out.",
-        )),
-        Err(e) => {
-            let errors = form_errors(e)?;
-            render(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                FieldErrors::new(),
-                errors,
-            )
-            .await
-        }
-    }
+        .await;
+    answer_with(
+        result,
+        form_errors,
+        |session| {
+            let note = "MFA is off; every other session was signed out.";
+            with_new_session(&req, session, note)
+        },
+        |errors| {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render(&page, &state, status, FieldErrors::new(), errors)
+        },
+    )
+    .await
 }

@@ -9,6 +9,7 @@ use actix_web::web;
 use sailfish::TemplateSimple;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::form::answer;
 use super::page::see_other;
 use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn};
 use crate::auth::rbac::Permission as P;
@@ -183,26 +184,21 @@ pub async fn create_user(form: PageForm<Fields>, state: web::Data<AppState>) -> 
         Ok(state.admin.create_user(&acting, new).await?)
     }
     .await;
-    match result {
-        Ok(user) => Ok(page.redirect_with(
-            "/admin",
-            Flash::ok(format!("User {} created", user.username)),
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
-            let kept: Fields = input.into_iter().filter(|(k, _)| k != "password").collect();
-            render_users(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                kept,
-                errors,
-                None,
+    answer(
+        result,
+        |user| {
+            page.redirect_with(
+                "/admin",
+                Flash::ok(format!("User {} created", user.username)),
             )
-            .await
-        }
-    }
+        },
+        |errors| {
+            let kept: Fields = input.into_iter().filter(|(k, _)| k != "password").collect();
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_users(&page, &state, status, None, kept, errors, None)
+        },
+    )
+    .await
 }
 
 /// `op=disable|enable`, or `op=roles` with the `roles` field.
@@ -239,31 +235,18 @@ pub async fn update_user(
         Ok(state.admin.update_user(&acting, id, change).await?)
     }
     .await;
-    match result {
-        Ok(user) => {
-            Ok(page.redirect_with("/admin", Flash::ok(format!("User {} saved", user.username))))
-        }
+    answer(
+        result,
+        |user| page.redirect_with("/admin", Flash::ok(format!("User {} saved", user.username))),
         // A refusal the user can read (not allowed, last administrator, bad role) goes on the
         // row; anything else is an error page.
-        Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
-            let message = errors
-                .general
-                .clone()
-                .or_else(|| errors.get("roles").map(|m| format!("roles: {m}")))
-                .unwrap_or_else(|| "refused".into());
-            render_users(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Fields::new(),
-                FieldErrors::new(),
-                Some((id, message)),
-            )
-            .await
-        }
-    }
+        |errors| {
+            let row_error = Some((id, errors.one_line(&["roles"])));
+            let (status, none) = (StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::new());
+            render_users(&page, &state, status, None, Fields::new(), none, row_error)
+        },
+    )
+    .await
 }
 
 pub async fn create_invite(form: PageForm<Fields>, state: web::Data<AppState>) -> PageResult {
@@ -358,28 +341,21 @@ pub async fn create_role(form: PageForm<Fields>, state: web::Data<AppState>) -> 
         permissions: all(&input, "permissions"),
         require_mfa: field(&input, "require_mfa") == "on",
     };
-    match state
-        .admin
-        .create_role(&Acting::new(&page, page.origin()), new)
-        .await
-    {
-        Ok(role) => Ok(page.redirect_with(
-            "/admin/roles",
-            Flash::ok(format!("Role {} created", role.name)),
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e.into())?;
-            render_roles(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                input,
-                errors,
-                None,
+    let acting = Acting::new(&page, page.origin());
+    answer(
+        state.admin.create_role(&acting, new).await,
+        |role| {
+            page.redirect_with(
+                "/admin/roles",
+                Flash::ok(format!("Role {} created", role.name)),
             )
-            .await
-        }
-    }
+        },
+        |errors| {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_roles(&page, &state, status, input, errors, None)
+        },
+    )
+    .await
 }
 
 pub async fn update_role(
@@ -395,42 +371,23 @@ pub async fn update_role(
         permissions: Some(all(&input, "permissions")),
         require_mfa: Some(field(&input, "require_mfa") == "on"),
     };
-    match state
-        .admin
-        .update_role(&Acting::new(&page, page.origin()), id, change)
-        .await
-    {
-        Ok(role) => Ok(page.redirect_with(
-            "/admin/roles",
-            Flash::ok(format!("Role {} saved", role.name)),
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e.into())?;
-            let message = errors
-                .general
-                .clone()
-                .or_else(|| {
-                    errors
-                        .get("permissions")
-                        .map(|m| format!("permissions: {m}"))
-                })
-                .or_else(|| {
-                    errors
-                        .get("description")
-                        .map(|m| format!("description: {m}"))
-                })
-                .unwrap_or_else(|| "refused".into());
-            render_roles(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Fields::new(),
-                FieldErrors::new(),
-                Some((id, message)),
+    let acting = Acting::new(&page, page.origin());
+    answer(
+        state.admin.update_role(&acting, id, change).await,
+        |role| {
+            page.redirect_with(
+                "/admin/roles",
+                Flash::ok(format!("Role {} saved", role.name)),
             )
-            .await
-        }
-    }
+        },
+        // As for a user: a refusal the user can read goes on the role's row.
+        |errors| {
+            let row_error = Some((id, errors.one_line(&["permissions", "description"])));
+            let (status, none) = (StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::new());
+            render_roles(&page, &state, status, Fields::new(), none, row_error)
+        },
+    )
+    .await
 }
 
 // ---- API keys ----------------------------------------------------------------------------------

@@ -3,19 +3,23 @@
 //! sends) through the same authentication function as the API, and deserialises the rest.
 //! [`FieldErrors`] carries validation errors back to the form, shown next to their fields.
 //!
+//! [`answer`] turns the service call's result into the answer: the success response, or the
+//! form again with the errors.
+//!
 //! ```ignore
 //! #[derive(Deserialize)]
 //! struct Rename { name: String }
 //!
 //! pub async fn rename(form: PageForm<Rename>, state: web::Data<AppState>) -> PageResult {
 //!     let (page, input) = form.into_parts();
-//!     match service_call(&input.name).await {
-//!         Ok(()) => Ok(page.redirect_with("/things", Flash::ok("Renamed"))),
-//!         Err(e) => {
-//!             let errors = FieldErrors::from_api(&e.into())?; // not a field error: error page
-//!             page.render_status(StatusCode::UNPROCESSABLE_ENTITY, Form { chrome: page.chrome("…"), input, errors })
-//!         }
-//!     }
+//!     let result = service_call(&input.name).await;
+//!     answer(
+//!         result,
+//!         |_| page.redirect_with("/things", Flash::ok("Renamed")),
+//!         // Not a field error (a 5xx, a lost session): an error page instead.
+//!         |errors| render_form(&page, StatusCode::UNPROCESSABLE_ENTITY, input, errors),
+//!     )
+//!     .await
 //! }
 //! ```
 
@@ -24,11 +28,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 
 use super::escape;
-use super::page::{CSRF_FIELD, PageError, SignedIn};
+use super::page::{CSRF_FIELD, PageError, PageResult, SignedIn};
 use crate::web::error::ApiError;
 
 /// A form body is far smaller than the API's JSON limit.
@@ -80,6 +84,39 @@ impl<T: DeserializeOwned + 'static> FromRequest for PageForm<T> {
     }
 }
 
+/// The answer to a form post once its service call has run: `done` builds the response to a
+/// success (usually a redirect with a flash note); a refusal the user can act on renders the
+/// form again through `again`, with the errors beside their fields (see
+/// [`FieldErrors::from_api`]); anything else (a 5xx, a lost session) is an error page.
+pub async fn answer<T, E, Again>(
+    result: Result<T, E>,
+    done: impl FnOnce(T) -> HttpResponse,
+    again: impl FnOnce(FieldErrors) -> Again,
+) -> PageResult
+where
+    E: Into<ApiError>,
+    Again: Future<Output = PageResult>,
+{
+    answer_with(result, |e| FieldErrors::from_api(e.into()), done, again).await
+}
+
+/// [`answer`] for a form that places some refusals itself: `errors` turns the error into the
+/// form's errors, or into `Err` for an error page.
+pub async fn answer_with<T, E, Again>(
+    result: Result<T, E>,
+    errors: impl FnOnce(E) -> Result<FieldErrors, PageError>,
+    done: impl FnOnce(T) -> HttpResponse,
+    again: impl FnOnce(FieldErrors) -> Again,
+) -> PageResult
+where
+    Again: Future<Output = PageResult>,
+{
+    match result {
+        Ok(value) => Ok(done(value)),
+        Err(e) => again(errors(e)?).await,
+    }
+}
+
 /// Validation errors by field name, shown beside their fields. The form keeps the user's input
 /// (the handler renders it again with the values it received).
 #[derive(Debug, Clone, Default)]
@@ -122,6 +159,19 @@ impl FieldErrors {
             _ => errors.general = Some(message),
         }
         Ok(errors)
+    }
+
+    /// The errors as one line, for a form too small to show them beside fields (a table row):
+    /// the general error, else the first of `fields` that has one, as `field: message`.
+    pub fn one_line(&self, fields: &[&str]) -> String {
+        self.general
+            .clone()
+            .or_else(|| {
+                fields
+                    .iter()
+                    .find_map(|f| self.get(f).map(|m| format!("{f}: {m}")))
+            })
+            .unwrap_or_else(|| "refused".into())
     }
 
     /// Attributes for a field's input: `aria-invalid` and `aria-describedby` pointing at its
@@ -184,6 +234,51 @@ mod tests {
         let errors = FieldErrors::from_api(ApiError::Conflict("taken".into())).unwrap();
         assert_eq!(errors.general.as_deref(), Some("taken"));
         assert!(FieldErrors::from_api(ApiError::Internal(anyhow::anyhow!("x"))).is_err());
+    }
+
+    #[test]
+    fn one_line_prefers_the_general_error_then_the_named_fields_in_order() {
+        let mut errors = FieldErrors::new();
+        errors.add("description", "too long");
+        errors.add("permissions", "not a known permission");
+        assert_eq!(
+            errors.one_line(&["permissions", "description"]),
+            "permissions: not a known permission"
+        );
+        assert_eq!(errors.one_line(&["roles"]), "refused");
+        errors.general = Some("the admin role always holds every permission".into());
+        assert_eq!(
+            errors.one_line(&["permissions"]),
+            "the admin role always holds every permission"
+        );
+    }
+
+    #[actix_web::test]
+    async fn answer_runs_done_on_success_again_on_a_refusal_and_fails_on_a_server_error() {
+        use actix_web::http::StatusCode;
+        let done = |n: u16| HttpResponse::build(StatusCode::from_u16(n).unwrap()).finish();
+        let again = |errors: FieldErrors| async move {
+            assert_eq!(errors.get("name"), Some("is empty"));
+            Ok(HttpResponse::UnprocessableEntity().finish())
+        };
+        let ok = answer(Ok::<_, ApiError>(303), done, again).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        let refused = answer(
+            Err::<u16, _>(ApiError::invalid_field("name", "is empty")),
+            done,
+            again,
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let failed = answer(
+            Err::<u16, _>(ApiError::Internal(anyhow::anyhow!("disk full"))),
+            done,
+            // Would answer 200: a server error must never reach the form.
+            |_| async { Ok(HttpResponse::Ok().finish()) },
+        )
+        .await;
+        assert!(failed.is_err());
     }
 
     #[test]

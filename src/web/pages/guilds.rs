@@ -10,6 +10,7 @@ use actix_web::web;
 use sailfish::TemplateSimple;
 use serde::Deserialize;
 
+use super::form::answer;
 use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn};
 use crate::auth::rbac::Permission as P;
 use crate::domain::Snowflake;
@@ -492,31 +493,27 @@ pub async fn moderate(
             origin: page.origin().clone(),
         })
         .await;
-    match done {
-        Ok(done) => Ok(page.redirect_with(
-            &format!("/guilds/{guild}/cases/{}", done.case.case_number),
-            Flash::ok(done.summary),
-        )),
-        Err(e) => {
+    answer(
+        done,
+        |done| {
+            let to = format!("/guilds/{guild}/cases/{}", done.case.case_number);
+            page.redirect_with(&to, Flash::ok(done.summary))
+        },
+        |action_errors| {
             let forms = GuildForms {
-                action_errors: FieldErrors::from_api(ApiError::from(e))?,
+                action_errors,
+                // Shown again to be confirmed again, not acted on.
                 action: ActionForm {
                     confirm: None,
                     ..input
                 },
                 ..GuildForms::default()
             };
-            render_guild(
-                &page,
-                &state,
-                guild,
-                HashMap::new(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                forms,
-            )
-            .await
-        }
-    }
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_guild(&page, &state, guild, HashMap::new(), status, forms)
+        },
+    )
+    .await
 }
 
 // ---- one case --------------------------------------------------------------------------------
@@ -594,13 +591,13 @@ pub async fn edit_reason(
         Ok(None) => Err(ApiError::invalid_field("reason", "is empty")),
         Err(problem) => Err(ApiError::invalid_field("reason", problem)),
     };
-    match result {
-        Ok(_) => Ok(page.redirect_with(
-            &format!("/guilds/{guild}/cases/{number}"),
-            Flash::ok("Reason saved"),
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
+    let to = format!("/guilds/{guild}/cases/{number}");
+    // References, so that the form's future can own them beside `errors`.
+    let (page, state) = (&page, &state);
+    answer(
+        result,
+        |_| page.redirect_with(&to, Flash::ok("Reason saved")),
+        |errors| async move {
             let case = state
                 .moderation
                 .case(guild, number)
@@ -617,8 +614,9 @@ pub async fn edit_reason(
                     errors,
                 },
             )
-        }
-    }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use sailfish::TemplateSimple;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::form::answer;
 use super::page::is_htmx;
 use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn};
 use crate::auth::rbac::Permission as P;
@@ -189,29 +190,25 @@ pub async fn add_server(form: PageForm<NewServerForm>, state: web::Data<AppState
         Ok::<_, ApiError>(state.minecraft.add_server(&caller, spec).await?)
     }
     .await;
-    match result {
-        Ok(info) => Ok(page.redirect_with(
-            &format!("/minecraft/servers/{}", info.name),
-            Flash::ok(format!("Server {} added", info.name)),
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
+    answer(
+        result,
+        |info| {
+            page.redirect_with(
+                &format!("/minecraft/servers/{}", info.name),
+                Flash::ok(format!("Server {} added", info.name)),
+            )
+        },
+        |errors| {
             // The password is never sent back, not even the one just typed.
             let form = NewServerForm {
                 password: String::new(),
                 ..input
             };
-            render_overview(
-                &page,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                form,
-                errors,
-                None,
-            )
-            .await
-        }
-    }
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_overview(&page, &state, status, form, errors, None)
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -238,24 +235,26 @@ pub async fn save_policy(
         Ok::<_, ApiError>(state.minecraft.set_policy(&caller, &role, &roots).await?)
     }
     .await;
-    match result {
-        Ok(saved) => Ok(page.redirect_with(
-            "/minecraft",
-            Flash::ok(format!("Command policy of {} saved", saved.role)),
-        )),
-        Err(e) => {
-            let errors = FieldErrors::from_api(e)?;
+    answer(
+        result,
+        |saved| {
+            let note = format!("Command policy of {} saved", saved.role);
+            page.redirect_with("/minecraft", Flash::ok(note))
+        },
+        |errors| {
+            let policy = Some((role.into_inner(), input.allowed, errors));
+            let (status, none) = (StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::new());
             render_overview(
                 &page,
                 &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 NewServerForm::default(),
-                FieldErrors::new(),
-                Some((role.into_inner(), input.allowed, errors)),
+                none,
+                policy,
             )
-            .await
-        }
-    }
+        },
+    )
+    .await
 }
 
 // ---- one server ------------------------------------------------------------------------------
@@ -399,6 +398,27 @@ async fn render_server(
     )
 }
 
+/// The answer to a form on a server's page: a redirect to `to` (a part of that page) with
+/// `note`, or the page again with the form's errors placed by `forms`.
+async fn answer_on_server<T, E: Into<ApiError>>(
+    page: &SignedIn,
+    state: &AppState,
+    name: &ServerName,
+    result: Result<T, E>,
+    (to, note): (String, &str),
+    forms: impl FnOnce(FieldErrors) -> Forms,
+) -> PageResult {
+    answer(
+        result,
+        |_| page.redirect_with(&to, Flash::ok(note)),
+        |errors| {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_server(page, state, name, status, forms(errors))
+        },
+    )
+    .await
+}
+
 fn server_name(state: &AppState, raw: &str) -> Result<ServerName, ApiError> {
     Ok(state.minecraft.server(raw)?)
 }
@@ -508,27 +528,18 @@ pub async fn add_schedule(
         Ok::<_, ApiError>(state.minecraft.add_schedule(&caller, &name, spec).await?)
     }
     .await;
-    match result {
-        Ok(_) => Ok(page.redirect_with(
-            &format!("/minecraft/servers/{name}#schedules"),
-            Flash::ok("Schedule added"),
-        )),
-        Err(e) => {
-            let forms = Forms {
-                schedule_errors: FieldErrors::from_api(e)?,
-                schedule: input,
-                ..Forms::default()
-            };
-            render_server(
-                &page,
-                &state,
-                &name,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                forms,
-            )
-            .await
+    let done = (
+        format!("/minecraft/servers/{name}#schedules"),
+        "Schedule added",
+    );
+    answer_on_server(&page, &state, &name, result, done, |schedule_errors| {
+        Forms {
+            schedule_errors,
+            schedule: input,
+            ..Forms::default()
         }
-    }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -614,30 +625,17 @@ pub async fn edit_server(
         Ok::<_, ApiError>(state.minecraft.update_server(&caller, &name, patch).await?)
     }
     .await;
-    match result {
-        Ok(_) => Ok(page.redirect_with(
-            &format!("/minecraft/servers/{name}"),
-            Flash::ok("Server saved"),
-        )),
-        Err(e) => {
-            let forms = Forms {
-                server_errors: FieldErrors::from_api(e)?,
-                server: Some(EditServerForm {
-                    password: String::new(),
-                    ..input
-                }),
-                ..Forms::default()
-            };
-            render_server(
-                &page,
-                &state,
-                &name,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                forms,
-            )
-            .await
-        }
-    }
+    let done = (format!("/minecraft/servers/{name}"), "Server saved");
+    answer_on_server(&page, &state, &name, result, done, |server_errors| Forms {
+        server_errors,
+        // As when adding: the password is never sent back.
+        server: Some(EditServerForm {
+            password: String::new(),
+            ..input
+        }),
+        ..Forms::default()
+    })
+    .await
 }
 
 /// What the edit form shows: what was typed (after an error) or what is stored.
