@@ -94,6 +94,9 @@ pub struct DiscordOAuth {
     http: reqwest::Client,
     api: String,
     redirect_uri: String,
+    /// The origin of the consent screen (`https://discord.com`), for the pages whose forms
+    /// redirect there (see `web::headers::FormRedirectsTo`).
+    authorize_origin: String,
 }
 
 impl DiscordOAuth {
@@ -103,13 +106,14 @@ impl DiscordOAuth {
             .map(|u| u.as_str().trim_end_matches('/').to_owned())
             .unwrap_or_else(|| DISCORD.to_owned());
         let redirect_uri = settings.redirect_uri();
+        let auth_url =
+            AuthUrl::new(format!("{base}/oauth2/authorize")).map_err(|e| e.to_string())?;
+        let authorize_origin = auth_url.url().origin().ascii_serialization();
         let client = BasicClient::new(ClientId::new(settings.client_id.clone()))
             .set_client_secret(ClientSecret::new(
                 settings.client_secret.expose_secret().to_owned(),
             ))
-            .set_auth_uri(
-                AuthUrl::new(format!("{base}/oauth2/authorize")).map_err(|e| e.to_string())?,
-            )
+            .set_auth_uri(auth_url)
             .set_token_uri(
                 TokenUrl::new(format!("{base}/api/v10/oauth2/token")).map_err(|e| e.to_string())?,
             )
@@ -126,11 +130,16 @@ impl DiscordOAuth {
             http,
             api: format!("{base}/api/v10"),
             redirect_uri,
+            authorize_origin,
         })
     }
 
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    pub fn authorize_origin(&self) -> &str {
+        &self.authorize_origin
     }
 
     /// A fresh `state` and PKCE pair, and the URL that sends the browser to Discord's consent.

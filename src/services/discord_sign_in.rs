@@ -247,6 +247,11 @@ impl DiscordSignIn {
         }
     }
 
+    /// Where the browser is sent for consent (`https://discord.com`), when configured.
+    pub fn authorize_origin(&self) -> Option<&str> {
+        self.oauth.as_deref().map(DiscordOAuth::authorize_origin)
+    }
+
     /// Starts a sign-in: the request is stored and the browser is to be sent to Discord.
     pub async fn start_sign_in(
         &self,

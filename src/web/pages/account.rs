@@ -57,7 +57,7 @@ async fn render(
         .mfa_state(page)
         .await
         .map_err(ApiError::from)?;
-    page.render_status(
+    let mut response = page.render_status(
         status,
         AccountPage {
             chrome: page.chrome("Account"),
@@ -67,7 +67,9 @@ async fn render(
             mfa_errors,
             discord: super::account_discord::section(state, page).await?,
         },
-    )
+    )?;
+    super::account_discord::allow_link_redirect(state, &mut response);
+    Ok(response)
 }
 
 pub async fn account(page: SignedIn, state: web::Data<AppState>) -> PageResult {
@@ -204,6 +206,7 @@ pub async fn confirm_mfa(
                 mfa_errors: FieldErrors::new(),
                 discord: super::account_discord::section(&state, &page).await?,
             })?;
+            super::account_discord::allow_link_redirect(&state, &mut response);
             let _ = response.add_cookie(&session_cookie(
                 &req,
                 enabled.session.cookie_value,

@@ -30,6 +30,18 @@ pub async fn section(state: &AppState, principal: &Principal) -> Result<DiscordS
     })
 }
 
+/// Marks the account page's response so its "Link Discord" form may be answered with the
+/// redirect to Discord's consent screen (see [`FormRedirectsTo`]).
+///
+/// [`FormRedirectsTo`]: crate::web::headers::FormRedirectsTo
+pub fn allow_link_redirect(state: &AppState, response: &mut HttpResponse) {
+    if let Some(origin) = state.discord_sign_in.authorize_origin() {
+        response
+            .extensions_mut()
+            .insert(crate::web::headers::FormRedirectsTo(origin.to_owned()));
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Empty {}
 

@@ -1,5 +1,6 @@
 //! Discord's OAuth2 side, as the fake plays it: `/oauth2/authorize` (consent is simulated: the
-//! test says who consents, or that consent is denied, and follows the redirect),
+//! test says who consents, or that consent is denied, and follows the redirect; or, for a real
+//! browser, the fake shows a consent page whose "Authorize" and "Cancel" buttons post back),
 //! `/api/v10/oauth2/token` (client credentials, single-use codes that expire, the redirect URI
 //! and the PKCE S256 verifier checked; Discord's `invalid_grant` / `invalid_client` shapes),
 //! `/api/v10/users/@me` and `/api/v10/users/@me/guilds` with a bearer token (guilds with the
@@ -27,6 +28,9 @@ pub enum Consent {
     Approve(u64),
     /// The user presses "Cancel": Discord redirects with `error=access_denied`.
     Deny,
+    /// Discord shows its consent screen, a page a browser submits: "Authorize" approves as
+    /// this user, "Cancel" denies.
+    Ask(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +99,8 @@ pub(super) async fn route(
     if !matches!(path, "/oauth2/authorize" | "/api/v10/oauth2/token") && !is_user_call {
         return None;
     }
-    let params = if path == "/oauth2/authorize" {
+    // The consent page posts its form back to `/oauth2/authorize`.
+    let params = if path == "/oauth2/authorize" && req.method() == actix_web::http::Method::GET {
         query_map(req.query_string())
     } else {
         query_map(&String::from_utf8_lossy(body))
@@ -114,13 +119,20 @@ pub(super) async fn route(
         tokio::time::sleep(d).await;
     }
     Some(match path {
-        "/oauth2/authorize" => authorize(&params, fake),
+        "/oauth2/authorize" => {
+            authorize(req.method() == actix_web::http::Method::POST, &params, fake)
+        }
         "/api/v10/oauth2/token" => token(req, &params, fake),
         _ => user_call(path, bearer.as_deref().unwrap_or_default(), fake),
     })
 }
 
-fn authorize(p: &HashMap<String, String>, fake: &std::sync::Mutex<super::State>) -> HttpResponse {
+/// `GET` (the browser arrives) or `POST` (the consent page's buttons) `/oauth2/authorize`.
+fn authorize(
+    posted: bool,
+    p: &HashMap<String, String>,
+    fake: &std::sync::Mutex<super::State>,
+) -> HttpResponse {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
     if get("client_id") != CLIENT_ID {
         return oauth_error(400, "invalid_client", "Unknown application");
@@ -136,8 +148,14 @@ fn authorize(p: &HashMap<String, String>, fake: &std::sync::Mutex<super::State>)
     let redirect = get("redirect_uri").to_owned();
     let state = get("state").to_owned();
     let mut st = lock(fake);
-    let location = match st.oauth.consent {
-        Some(Consent::Approve(user)) => {
+    let approved = match (st.oauth.consent, posted) {
+        (Some(Consent::Ask(_)), false) => return consent_page(p),
+        (Some(Consent::Ask(user)), true) => (get("decision") == "approve").then_some(user),
+        (Some(Consent::Approve(user)), _) => Some(user),
+        (Some(Consent::Deny) | None, _) => None,
+    };
+    let location = match approved {
+        Some(user) => {
             st.oauth.next += 1;
             let code = format!("code{}x{}", st.oauth.next, super::rand_suffix());
             st.oauth.codes.insert(
@@ -151,13 +169,47 @@ fn authorize(p: &HashMap<String, String>, fake: &std::sync::Mutex<super::State>)
             );
             format!("{redirect}?code={code}&state={state}")
         }
-        Some(Consent::Deny) | None => format!(
+        None => format!(
             "{redirect}?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request&state={state}"
         ),
     };
     HttpResponse::Found()
         .insert_header(("Location", location))
         .finish()
+}
+
+/// Discord's consent screen, reduced to what a browser needs: the request's parameters carried
+/// in hidden fields, and the two buttons. Accessible, so a flow can check it like its own pages.
+fn consent_page(p: &HashMap<String, String>) -> HttpResponse {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut keys: Vec<&String> = p.keys().filter(|k| *k != "decision").collect();
+    keys.sort();
+    let hidden: String = keys
+        .into_iter()
+        .map(|k| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(k),
+                escape(&p[k])
+            )
+        })
+        .collect();
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorize access - fake Discord</title></head>
+<body><main><h1>An application wants to access your Discord account</h1>
+<p>It asks to know who you are and which servers you are in (identify guilds).</p>
+<form method="post" action="/oauth2/authorize">{hidden}
+<button type="submit" name="decision" value="deny">Cancel</button>
+<button type="submit" name="decision" value="approve">Authorize</button>
+</form></main></body></html>"#
+        ))
 }
 
 fn token(

@@ -10,6 +10,7 @@
 //! browser is a failure.
 
 mod dash_flows;
+mod discord_flows;
 mod flows;
 
 use std::os::unix::process::CommandExt;

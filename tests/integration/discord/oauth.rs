@@ -837,6 +837,16 @@ async fn the_account_page_links_and_unlinks_a_discord_account() {
     let mut visitor = Visitor::new(&app);
     visitor.sign_in(&username, PASSWORD).await;
     assert!(visitor.page("/account").await.contains("Link Discord"));
+    // Browsers apply `form-action` to the redirect after "Link Discord": Discord is named there.
+    let account = visitor.get("/account").await;
+    let csp = account.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.ends_with(&format!("form-action 'self' {}", fake.url)),
+        "{csp}"
+    );
 
     let csrf = visitor.csrf().await;
     let started = visitor
