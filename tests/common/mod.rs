@@ -181,6 +181,28 @@ pub async fn spawn_app_with_clock(
     }
 }
 
+/// `SELECT COUNT(*) ...` on the app's database.
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(app.state.store.pool())
+        .await
+        .expect("count")
+}
+
+/// The details of every audit entry of `action`, oldest first.
+pub async fn audit_details(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = $1 ORDER BY created_at, id",
+    )
+    .bind(action)
+    .fetch_all(app.state.store.pool())
+    .await
+    .expect("audit");
+    rows.iter()
+        .map(|d| serde_json::from_str(d).expect("details"))
+        .collect()
+}
+
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

@@ -318,15 +318,21 @@ fn user_call(path: &str, bearer: &str, fake: &std::sync::Mutex<super::State>) ->
     HttpResponse::Ok().json(guilds)
 }
 
+/// The variables that turn Discord sign-in on for this fake's application, with browsers
+/// reaching guildhall at `public_url` (the bot's own come from [`FakeDiscord::env`]).
+pub fn oauth_vars(public_url: &str) -> Vec<(String, String)> {
+    vec![
+        ("DISCORD_CLIENT_ID".into(), CLIENT_ID.into()),
+        ("DISCORD_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+        ("GUILDHALL_PUBLIC_URL".into(), public_url.into()),
+    ]
+}
+
 impl FakeDiscord {
     /// Environment for the app with Discord sign-in configured against this fake.
     pub fn oauth_env(&self, public_url: &str) -> Vec<(String, String)> {
         let mut env = self.env();
-        env.extend([
-            ("DISCORD_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("DISCORD_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
-            ("GUILDHALL_PUBLIC_URL".into(), public_url.into()),
-        ]);
+        env.extend(oauth_vars(public_url));
         env
     }
 

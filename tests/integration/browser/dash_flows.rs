@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use serial_test::serial;
 
-use super::{Browser, WAIT};
+use super::Browser;
 use crate::common::TestApp;
 use crate::common::auth::{PASSWORD, create_user};
 use crate::common::fake_rcon::FakeRcon;
@@ -31,22 +31,6 @@ async fn sign_in_at(browser: &Browser, app: &TestApp, roles: &[(&str, i64)], pat
     browser.wait_for_path(path).await;
 }
 
-/// Waits (bounded) until the text of `css` contains `needle`.
-async fn wait_for_text(browser: &Browser, css: &str, needle: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = browser.text_of(css).await;
-        if text.contains(needle) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{css} never showed {needle:?}; it shows {text:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[actix_web::test]
 #[serial(browser)]
 async fn a_module_toggled_on_the_guild_page_in_a_browser_is_still_off_after_a_reload() {
@@ -57,16 +41,22 @@ async fn a_module_toggled_on_the_guild_page_in_a_browser_is_still_off_after_a_re
     add_guild(&app, GUILD, "Toggles").await;
     let path = format!("/guilds/{GUILD}");
     sign_in_at(&browser, &app, &[("admin", 0)], &path).await;
-    wait_for_text(&browser, "#modules", "Turn moderation off").await;
+    browser
+        .wait_for_text("#modules", "Turn moderation off")
+        .await;
     browser.check_page("guild").await;
 
     browser
         .click(r#"#modules button[data-module="moderation"]"#)
         .await;
-    wait_for_text(&browser, "main", "Module moderation turned off").await;
+    browser
+        .wait_for_text("main", "Module moderation turned off")
+        .await;
     browser.check_page("toggled").await;
     browser.client.refresh().await.expect("reload");
-    wait_for_text(&browser, "#modules", "Turn moderation on").await;
+    browser
+        .wait_for_text("#modules", "Turn moderation on")
+        .await;
     browser.check_page("reloaded").await;
     let config = app.state.guild_config.get(GUILD).await.unwrap();
     assert!(!config.module_enabled(guildhall::domain::settings::ModuleName::Moderation));
@@ -105,7 +95,7 @@ async fn a_settings_error_shows_beside_its_field_in_a_browser_then_a_correct_sav
     browser.fill("#log_channel", "123456789012345678").await;
     browser.fill("#welcome_message", "Hello {user}").await;
     browser.click(r#"#settings button[type="submit"]"#).await;
-    wait_for_text(&browser, "main", "Settings saved").await;
+    browser.wait_for_text("main", "Settings saved").await;
     browser.check_page("settings-saved").await;
     let saved = app
         .state
@@ -139,7 +129,9 @@ async fn a_console_command_typed_in_a_browser_reaches_the_fake_rcon_server_and_i
     browser.check_page("server").await;
     browser.fill("#command", "list").await;
     browser.click(r#"#console button[type="submit"]"#).await;
-    wait_for_text(&browser, "#console-output", "players online").await;
+    browser
+        .wait_for_text("#console-output", "players online")
+        .await;
     assert_eq!(fake.commands(), ["list"]);
     // htmx appended the line: the page itself was not reloaded.
     assert_eq!(browser.path().await, "/minecraft/servers/default");
@@ -178,7 +170,7 @@ async fn an_api_key_created_in_a_browser_is_shown_once_and_revoked_from_the_list
     );
     browser.check_page("listed").await;
     browser.click(r#"button[data-revoke="ci"]"#).await;
-    wait_for_text(&browser, "main", "revoked").await;
+    browser.wait_for_text("main", "revoked").await;
     assert!(!browser.text_of("main").await.contains("Revoke ci"));
     browser.check_page("revoked").await;
     assert!(

@@ -7,17 +7,14 @@
 //! console, CSP, screenshot) — the fake's consent page too, so a flow stops on no unchecked page
 //! but the callback's own one-line "continue" page, which moves on by itself at once.
 
-use std::time::Duration;
-
 use fantoccini::cookies::Cookie;
-use serde_json::Value;
 use serial_test::serial;
 
-use super::{Browser, WAIT};
+use super::Browser;
 use crate::common::auth::{PASSWORD, create_user};
 use crate::common::fake_discord::oauth::Consent;
 use crate::common::fake_discord::{ADMIN, FakeDiscord, MEMBER, MODERATOR, standard_guild};
-use crate::common::{TestApp, eventually, free_port, spawn_app, spawn_app_with};
+use crate::common::{TestApp, audit_details, count, free_port, spawn_app, spawn_app_with};
 
 /// The bot is in both; the signing-in user administers the first and is a plain member of the
 /// second.
@@ -52,43 +49,10 @@ async fn discord_app() -> (FakeDiscord, TestApp) {
         app.port, port,
         "the app listens where Discord sends browsers"
     );
-    let recorded = eventually(WAIT, || async {
-        let mut both = true;
-        for guild in [MANAGED, MEMBER_ONLY] {
-            both &= app
-                .state
-                .store
-                .guild(guild as i64)
-                .await
-                .ok()
-                .flatten()
-                .is_some();
-        }
-        both
-    })
-    .await;
-    assert!(recorded, "the bot never reported both guilds");
+    for guild in [MANAGED, MEMBER_ONLY] {
+        crate::discord::wait_until_connected(&app, guild).await;
+    }
     (fake, app)
-}
-
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(app.state.store.pool())
-        .await
-        .expect("count")
-}
-
-async fn audit_details(app: &TestApp, action: &str) -> Vec<Value> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = $1 ORDER BY created_at, id",
-    )
-    .bind(action)
-    .fetch_all(app.state.store.pool())
-    .await
-    .expect("audit");
-    rows.iter()
-        .map(|d| serde_json::from_str(d).expect("details"))
-        .collect()
 }
 
 async fn cookie_names(browser: &Browser) -> Vec<String> {
@@ -100,22 +64,6 @@ async fn cookie_names(browser: &Browser) -> Vec<String> {
         .iter()
         .map(|c: &Cookie<'_>| c.name().to_owned())
         .collect()
-}
-
-/// Waits (bounded) until the text of `css` contains `needle`.
-async fn wait_for_text(browser: &Browser, css: &str, needle: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = browser.text_of(css).await;
-        if text.contains(needle) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{css} never showed {needle:?}; it shows {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// On the fake's consent screen (checked like any page), presses `button` ("approve" or
@@ -151,7 +99,7 @@ async fn signing_in_with_discord_in_a_browser_lands_on_the_overview_seeing_only_
 
     // Back through the callback, signed in, where the sign-in began.
     browser.wait_for_path("/").await;
-    wait_for_text(&browser, "h1", "Overview").await;
+    browser.wait_for_text("h1", "Overview").await;
     browser.check_page("overview").await;
     let cookies = cookie_names(&browser).await;
     assert!(
@@ -179,7 +127,7 @@ async fn signing_in_with_discord_in_a_browser_lands_on_the_overview_seeing_only_
     // The guild list (from the navigation) holds the managed guild and not the other one.
     browser.click(r#"a[href="/guilds"]"#).await;
     browser.wait_for_path("/guilds").await;
-    wait_for_text(&browser, "main", MANAGED_NAME).await;
+    browser.wait_for_text("main", MANAGED_NAME).await;
     assert!(
         !browser.text_of("main").await.contains(MEMBER_ONLY_NAME),
         "a guild where Discord gives nothing is not listed"
@@ -235,12 +183,9 @@ async fn cancelling_discord_consent_in_a_browser_ends_on_the_sign_in_page_with_t
     on_discord_consent(&mut browser, &fake, "deny").await;
 
     browser.wait_for_path("/sign-in").await;
-    wait_for_text(
-        &browser,
-        r#"[role="alert"]"#,
-        "Discord sign-in was cancelled.",
-    )
-    .await;
+    browser
+        .wait_for_text(r#"[role="alert"]"#, "Discord sign-in was cancelled.")
+        .await;
     browser.check_page("cancelled").await;
     let cookies = cookie_names(&browser).await;
     assert!(
@@ -274,12 +219,12 @@ async fn without_its_settings_the_sign_in_page_in_a_browser_says_discord_sign_in
     };
     let app = spawn_app().await;
     browser.goto(&app.url("/sign-in")).await;
-    wait_for_text(
-        &browser,
-        "main",
-        "Sign in with Discord is not configured on this instance.",
-    )
-    .await;
+    browser
+        .wait_for_text(
+            "main",
+            "Sign in with Discord is not configured on this instance.",
+        )
+        .await;
     assert!(
         browser
             .client
@@ -292,12 +237,12 @@ async fn without_its_settings_the_sign_in_page_in_a_browser_says_discord_sign_in
     // The start address typed by hand says so too, on the sign-in page.
     browser.goto(&app.url("/auth/discord/start")).await;
     browser.wait_for_path("/sign-in").await;
-    wait_for_text(
-        &browser,
-        r#"[role="alert"]"#,
-        "Sign in with Discord is not configured on this instance.",
-    )
-    .await;
+    browser
+        .wait_for_text(
+            r#"[role="alert"]"#,
+            "Sign in with Discord is not configured on this instance.",
+        )
+        .await;
     browser.check_page("start-refused").await;
     browser.close().await;
 }
@@ -318,7 +263,7 @@ async fn the_account_page_in_a_browser_links_a_discord_account_and_unlinks_it() 
         .click(r#"form[action="/sign-in"] button[type="submit"]"#)
         .await;
     browser.wait_for_path("/account").await;
-    wait_for_text(&browser, "#discord", "Link Discord").await;
+    browser.wait_for_text("#discord", "Link Discord").await;
     browser.check_page("account").await;
 
     fake.set_consent(Consent::Ask(MODERATOR));
@@ -327,7 +272,7 @@ async fn the_account_page_in_a_browser_links_a_discord_account_and_unlinks_it() 
         .await;
     on_discord_consent(&mut browser, &fake, "approve").await;
     browser.wait_for_path("/account").await;
-    wait_for_text(&browser, "#discord", "Unlink Discord").await;
+    browser.wait_for_text("#discord", "Unlink Discord").await;
     assert!(
         browser.text_of("#discord").await.contains("moderator"),
         "the linked Discord account is named"
@@ -346,8 +291,8 @@ async fn the_account_page_in_a_browser_links_a_discord_account_and_unlinks_it() 
     browser
         .click(r#"form[action="/account/discord/unlink"] button[type="submit"]"#)
         .await;
-    wait_for_text(&browser, "main", "Discord is unlinked").await;
-    wait_for_text(&browser, "#discord", "Link Discord").await;
+    browser.wait_for_text("main", "Discord is unlinked").await;
+    browser.wait_for_text("#discord", "Link Discord").await;
     browser.check_page("unlinked").await;
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM discord_accounts").await,

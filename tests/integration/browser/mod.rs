@@ -277,6 +277,23 @@ impl Browser {
         self.wait_for(css).await.click().await.expect("click");
     }
 
+    /// Waits (bounded) until the text of `css` contains `needle`.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text_of(css).await;
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {css} never showed {needle:?}; it shows {text:?}",
+                self.flow
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The text content of the first element matching `css` ("" when there is none).
     pub async fn text_of(&self, css: &str) -> String {
         self.client

@@ -7,19 +7,7 @@ use super::*;
 async fn kick_from_discord_deletes_the_member_replies_and_records_case_audit_and_log_embed() {
     let (fake, app) = connected().await;
     let log_channel = GUILD + 11;
-    let reply = invoke(
-        &fake,
-        ADMIN,
-        "settings",
-        vec![Opt::sub(
-            "set",
-            vec![
-                Opt::string("key", "log_channel"),
-                Opt::string("value", &format!("<#{log_channel}>")),
-            ],
-        )],
-    )
-    .await;
+    let reply = set_setting(&fake, "log_channel", &format!("<#{log_channel}>")).await;
     assert!(is_ephemeral(&reply), "{reply}");
 
     let reply = invoke(
@@ -339,20 +327,7 @@ async fn a_temporary_ban_expires_by_itself_even_after_a_restart() {
     let fake = FakeDiscord::start().await;
     fake.add_guild(standard_guild(GUILD));
     let first = spawn_bot(&fake).await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&first).await.status.label() == "connected"
-                && first
-                    .state
-                    .store
-                    .guild(GUILD as i64)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-        })
-        .await
-    );
+    wait_until_connected(&first, GUILD).await;
     let reply = invoke(
         &fake,
         MODERATOR,
@@ -608,13 +583,7 @@ async fn a_reply_discord_does_not_take_is_counted_as_an_error_not_ok() {
 #[actix_web::test]
 async fn the_ban_sweeper_is_supervised_and_keeps_lifting_bans_after_a_restart() {
     let (fake, app) = connected().await;
-    app.state
-        .ban_sweeper
-        .send(guildhall::actors::Restart {
-            reason: "test".into(),
-        })
-        .await
-        .unwrap();
+    restart(&app.state.ban_sweeper, "test").await;
     assert!(
         eventually(WAIT, || async {
             app.metric("guildhall_actor_restarts_total{actor=\"ban_sweeper\"}")

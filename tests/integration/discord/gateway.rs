@@ -79,14 +79,7 @@ async fn an_invalid_token_marks_the_gateway_failed_without_a_reconnect_storm() {
     let fake = FakeDiscord::start().await;
     fake.set_on_identify(OnIdentify::Close(4004));
     let app = spawn_bot(&fake).await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "failed"
-        })
-        .await,
-        "{:?}",
-        bot_status(&app).await
-    );
+    wait_for_gateway(&app, "failed").await;
     let (status, ready) = app.get_json("/ready").await;
     assert_eq!(status, 200, "the rest of the daemon keeps running");
     assert_eq!(ready["gateway"]["status"], "failed");
@@ -108,12 +101,7 @@ async fn disallowed_intents_mark_the_gateway_failed_with_that_reason() {
         env.insert("GUILDHALL_DISCORD_MEMBERS_INTENT".into(), "true".into());
     })
     .await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "failed"
-        })
-        .await
-    );
+    wait_for_gateway(&app, "failed").await;
     let status = bot_status(&app).await;
     assert!(status.status.reason().unwrap().contains("4014"));
     // The identify asked for GUILD_MEMBERS (1 << 1).
@@ -134,12 +122,7 @@ async fn a_dropped_connection_resumes_the_session() {
     );
     assert_eq!(fake.identifies(), 1, "resumed, not re-identified");
     assert!(eventually(WAIT, || async { events(&app, "RESUMED").await >= 1.0 }).await);
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-        })
-        .await
-    );
+    wait_for_gateway(&app, "connected").await;
     // Events after the resume reach the handler.
     let g = standard_guild(GUILD);
     let author = g.member(MEMBER).unwrap().clone();
@@ -322,32 +305,8 @@ async fn a_new_member_is_welcomed_when_a_welcome_message_is_set() {
     })
     .await;
     let welcome = GUILD + 10;
-    invoke(
-        &fake,
-        ADMIN,
-        "settings",
-        vec![Opt::sub(
-            "set",
-            vec![
-                Opt::string("key", "welcome_channel"),
-                Opt::string("value", &welcome.to_string()),
-            ],
-        )],
-    )
-    .await;
-    invoke(
-        &fake,
-        ADMIN,
-        "settings",
-        vec![Opt::sub(
-            "set",
-            vec![
-                Opt::string("key", "welcome_message"),
-                Opt::string("value", "Welcome, {user}!"),
-            ],
-        )],
-    )
-    .await;
+    set_setting(&fake, "welcome_channel", &welcome.to_string()).await;
+    set_setting(&fake, "welcome_message", "Welcome, {user}!").await;
     let newcomer = fake_discord::FakeMember {
         id: 800_000_000_000_000_099,
         username: "newcomer".into(),
@@ -388,24 +347,13 @@ async fn a_new_member_is_welcomed_when_a_welcome_message_is_set() {
 #[actix_web::test]
 async fn a_restart_of_the_gateway_actor_reconnects_with_a_new_session() {
     let (fake, app) = connected().await;
-    app.state
-        .gateway
-        .send(guildhall::actors::Restart {
-            reason: "operator".into(),
-        })
-        .await
-        .unwrap();
+    restart(&app.state.gateway, "operator").await;
     assert!(
         eventually(Duration::from_secs(20), || async { fake.identifies() == 2 }).await,
         "identifies: {}",
         fake.identifies()
     );
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-        })
-        .await
-    );
+    wait_for_gateway(&app, "connected").await;
     // The old session was closed, not leaked: one live session.
     assert!(eventually(WAIT, || async { fake.connected_shards() == vec![0] }).await);
     assert!(
@@ -438,26 +386,9 @@ impl actix::Handler<guildhall::actors::broadcaster::Broadcast> for StatusCollect
 
 #[actix_web::test]
 async fn gateway_status_changes_go_to_the_status_stream_and_ping_reports_latency() {
-    use actix::Actor;
-    use guildhall::actors::broadcaster::{Subscribe, Topic};
     let (fake, app) = connected().await;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let collector = StatusCollector(seen.clone()).start();
-    app.state
-        .broadcaster
-        .send(Subscribe {
-            topic: Topic::Status,
-            recipient: collector.recipient(),
-        })
-        .await
-        .unwrap();
-    app.state
-        .gateway
-        .send(guildhall::actors::Restart {
-            reason: "test".into(),
-        })
-        .await
-        .unwrap();
+    let seen = collect_gateway_status(&app).await;
+    restart(&app.state.gateway, "test").await;
     assert!(
         eventually(WAIT, || async {
             let seen = seen.lock().unwrap();
@@ -490,6 +421,18 @@ async fn ready_gateway(app: &TestApp) -> String {
 async fn shard_connected_metric(app: &TestApp) -> Option<f64> {
     app.metric("guildhall_discord_shard_connected{shard=\"0\"}")
         .await
+}
+
+/// Cuts the gateway with `cut` and returns how long the bot took to report it
+/// (`reconnecting`); `/ready` and the shard metric must say so too by then.
+async fn time_until_reported_down(app: &TestApp, cut: impl FnOnce()) -> Duration {
+    let cut_at = std::time::Instant::now();
+    cut();
+    wait_for_gateway(app, "reconnecting").await;
+    let detected = cut_at.elapsed();
+    assert_eq!(ready_gateway(app).await, "reconnecting");
+    assert_eq!(shard_connected_metric(app).await, Some(0.0));
+    detected
 }
 
 /// Subscribes to the status stream and collects the gateway's events.
@@ -533,25 +476,13 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
     assert_eq!(shard_connected_metric(&app).await, Some(1.0));
     assert!(bot_status(&app).await.uptime_secs.is_some());
 
-    let silent_at = std::time::Instant::now();
-    fake.gateway_outage();
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "reconnecting"
-        })
-        .await,
-        "still {:?} during the outage",
-        bot_status(&app).await
-    );
-    let detected = silent_at.elapsed();
+    let detected = time_until_reported_down(&app, || fake.gateway_outage()).await;
     eprintln!("silent gateway detected after {detected:?} (heartbeat interval {HEARTBEAT:?})");
     assert!(
         detected < SILENCE_DETECTION_BOUND,
         "detected after {detected:?}"
     );
-    // Everything that reports the gateway agrees, and keeps saying so while it lasts.
-    assert_eq!(ready_gateway(&app).await, "reconnecting");
-    assert_eq!(shard_connected_metric(&app).await, Some(0.0));
+    // Everything that reports the gateway agrees (above), and keeps saying so while it lasts.
     let status = bot_status(&app).await;
     assert_eq!(status.uptime_secs, None, "{status:?}");
     assert_eq!(status.shards[0].stage, ShardStage::Resuming, "{status:?}");
@@ -573,14 +504,7 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
     assert_eq!(ready_gateway(&app).await, "reconnecting");
 
     fake.gateway_back();
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-        })
-        .await,
-        "{:?}",
-        bot_status(&app).await
-    );
+    wait_for_gateway(&app, "connected").await;
     assert_eq!(ready_gateway(&app).await, "connected");
     assert!(
         eventually(WAIT, || async {
@@ -608,23 +532,12 @@ async fn a_dropped_connection_is_reported_at_once_and_the_session_resumed_when_d
     let seen = collect_gateway_status(&app).await;
 
     let dropped_at = std::time::Instant::now();
-    fake.gateway_refuses();
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "reconnecting"
-        })
-        .await,
-        "{:?}",
-        bot_status(&app).await
-    );
-    let detected = dropped_at.elapsed();
+    let detected = time_until_reported_down(&app, || fake.gateway_refuses()).await;
     eprintln!("dropped connection reported after {detected:?}");
     assert!(
         detected < DROP_DETECTION_BOUND,
         "reported after {detected:?}"
     );
-    assert_eq!(ready_gateway(&app).await, "reconnecting");
-    assert_eq!(shard_connected_metric(&app).await, Some(0.0));
 
     // Discord refuses connections for a while: the shard retries, backing off, not in a storm.
     let outage = Duration::from_secs(5);
@@ -657,14 +570,7 @@ async fn a_dropped_connection_is_reported_at_once_and_the_session_resumed_when_d
         gaps.iter().skip(2).map(|g| g.as_millis() / 10).collect();
     assert!(distinct.len() > 1 || gaps.len() < 4, "{gaps:?}");
 
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-        })
-        .await,
-        "{:?}",
-        bot_status(&app).await
-    );
+    wait_for_gateway(&app, "connected").await;
     let recovery = fake
         .recovery_after_back()
         .expect("resumed after it was back");
@@ -709,12 +615,7 @@ async fn when_discord_asks_for_a_reconnect_the_shard_resumes_at_once() {
     let resumed_after = requested_at.elapsed();
     eprintln!("RESUME {resumed_after:?} after Discord asked for a reconnect");
     assert!(resumed_after < DROP_DETECTION_BOUND, "{resumed_after:?}");
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-        })
-        .await
-    );
+    wait_for_gateway(&app, "connected").await;
     assert_eq!(fake.identifies(), 1, "resumed, not re-identified");
     assert_eq!(fake.connections(), connections + 1, "one new connection");
     // The old connection was left with a non-1000 code: Discord keeps the session.
@@ -735,12 +636,7 @@ async fn a_refused_resume_makes_the_bot_identify_afresh_exactly_once() {
         fake.resumes()
     );
     assert!(fake.refused_resumes() >= 1);
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-        })
-        .await
-    );
+    wait_for_gateway(&app, "connected").await;
     assert!(eventually(WAIT, || async { fake.connected_shards() == vec![0] }).await);
     let reply = invoke(&fake, MEMBER, "help", vec![]).await;
     assert!(is_ephemeral(&reply));
@@ -754,12 +650,7 @@ async fn a_refused_resume_makes_the_bot_identify_afresh_exactly_once() {
 async fn after_a_reconnect_shutdown_returns_only_once_discord_saw_close_code_1000() {
     let (fake, app) = connected().await;
     fake.gateway_outage();
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "reconnecting"
-        })
-        .await
-    );
+    wait_for_gateway(&app, "reconnecting").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     fake.gateway_back();
     assert!(

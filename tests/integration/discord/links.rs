@@ -9,13 +9,13 @@ use guildhall::store::audit::{self, AuditEntry, AuditFilter};
 use guildhall::store::minecraft_links::{self as links, NewLink};
 use serde_json::{Value, json};
 
-use super::{GUILD, WAIT, bot_status, content, invoke};
+use reqwest::StatusCode;
+
+use super::{GUILD, WAIT, connected_at, content, invoke};
 use crate::common::auth::admin_token;
-use crate::common::fake_discord::{
-    FakeDiscord, MEMBER, MODERATOR, OTHER_MEMBER, Opt, standard_guild,
-};
+use crate::common::fake_discord::{FakeDiscord, MEMBER, MODERATOR, OTHER_MEMBER, Opt};
 use crate::common::fake_rcon::FakeRcon;
-use crate::common::{TestApp, eventually, spawn_app_with_clock};
+use crate::common::{TestApp, eventually};
 
 /// The standard guild's `member` role: the Minecraft role in these tests.
 const ROLE: u64 = GUILD + 1;
@@ -33,32 +33,14 @@ struct World {
 async fn world(clock: Clock) -> World {
     let rcon = FakeRcon::start(PASSWORD);
     rcon.set_players(&["Steve", "Alex"]);
-    let fake = FakeDiscord::start().await;
-    fake.add_guild(standard_guild(GUILD));
-    let (vars, port) = (fake.env(), rcon.port.to_string());
-    let app = spawn_app_with_clock(clock, move |env| {
-        env.extend(vars);
+    let port = rcon.port.to_string();
+    let (fake, app) = connected_at(clock, move |env| {
         env.insert("RCON_HOST".into(), "127.0.0.1".into());
         env.insert("RCON_PORT".into(), port);
         env.insert("RCON_PASSWORD".into(), PASSWORD.into());
         env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "2000".into());
     })
     .await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-                && app
-                    .state
-                    .store
-                    .guild(GUILD as i64)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-        })
-        .await,
-        "bot did not connect"
-    );
     invoke(
         &fake,
         crate::common::fake_discord::ADMIN,
@@ -82,6 +64,49 @@ async fn world(clock: Clock) -> World {
         rcon,
         admin,
     }
+}
+
+impl World {
+    /// `/mc <sub>` from the member `who`, with string options; the text of the bot's reply.
+    async fn mc(&self, who: u64, sub: &str, options: &[(&str, &str)]) -> String {
+        let options = options.iter().map(|(k, v)| Opt::string(k, v)).collect();
+        content(&invoke(&self.fake, who, "mc", vec![Opt::sub(sub, options)]).await)
+    }
+
+    /// `PUT /api/v1/guilds/{guild}/minecraft/links/{user}` as the admin: links `name`.
+    async fn put_link(&self, user: u64, name: &str) -> (StatusCode, Value) {
+        self.app
+            .call(
+                "PUT",
+                &link_path(user),
+                Some(&self.admin),
+                Some(json!({"minecraft_name": name})),
+            )
+            .await
+    }
+
+    /// `DELETE` of the same: unlinks the member.
+    async fn delete_link(&self, user: u64) -> (StatusCode, Value) {
+        self.app
+            .call("DELETE", &link_path(user), Some(&self.admin), None)
+            .await
+    }
+
+    /// `POST .../minecraft/whitelist/reconcile` as the admin.
+    async fn reconcile(&self) -> (StatusCode, Value) {
+        self.app
+            .call(
+                "POST",
+                &format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile"),
+                Some(&self.admin),
+                None,
+            )
+            .await
+    }
+}
+
+fn link_path(user: u64) -> String {
+    format!("/api/v1/guilds/{GUILD}/minecraft/links/{user}")
 }
 
 async fn entries(app: &TestApp, action: &str) -> Vec<AuditEntry> {
@@ -108,10 +133,6 @@ async fn causes(app: &TestApp, action: &str, name: &str) -> Vec<String> {
     found
 }
 
-fn mc(sub: &str, options: Vec<Opt>) -> Vec<Opt> {
-    vec![Opt::sub(sub, options)]
-}
-
 async fn links_of(w: &World) -> Value {
     let (status, body) = w
         .app
@@ -129,14 +150,8 @@ async fn links_of(w: &World) -> Value {
 #[actix_web::test]
 async fn a_member_links_with_the_code_whispered_in_game_and_is_whitelisted_for_holding_the_role() {
     let w = world(Clock::System).await;
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("link", vec![Opt::string("name", "steve")]),
-    )
-    .await;
-    assert!(content(&reply).contains("whispered"), "{reply}");
+    let reply = w.mc(MEMBER, "link", &[("name", "steve")]).await;
+    assert!(reply.contains("whispered"), "{reply}");
     let code = w
         .rcon
         .whispered_code("Steve")
@@ -149,19 +164,14 @@ async fn a_member_links_with_the_code_whispered_in_game_and_is_whitelisted_for_h
         .expect("pending code");
     assert!(!stored.code_hash.contains(&code));
 
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("verify", vec![Opt::string("code", &code.to_lowercase())]),
-    )
-    .await;
-    let text = content(&reply);
+    let text = w
+        .mc(MEMBER, "verify", &[("code", &code.to_lowercase())])
+        .await;
     assert!(
         text.contains("Linked to the Minecraft account `Steve`"),
-        "{reply}"
+        "{text}"
     );
-    assert!(text.contains("added to the whitelist"), "{reply}");
+    assert!(text.contains("added to the whitelist"), "{text}");
     assert!(w.rcon.is_whitelisted("Steve"));
     assert_eq!(
         causes(&w.app, "minecraft.whitelist_add", "Steve").await,
@@ -179,24 +189,12 @@ async fn a_member_links_with_the_code_whispered_in_game_and_is_whitelisted_for_h
     assert_eq!(body["minecraft_role"], ROLE.to_string());
 
     // A code is single-use.
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("verify", vec![Opt::string("code", &code)]),
-    )
-    .await;
-    assert!(
-        content(&reply).contains("no link code is pending"),
-        "{reply}"
-    );
+    let reply = w.mc(MEMBER, "verify", &[("code", &code)]).await;
+    assert!(reply.contains("no link code is pending"), "{reply}");
 
     // `/mc unlink` takes the name off the whitelist first, then forgets the link.
-    let reply = invoke(&w.fake, MEMBER, "mc", mc("unlink", vec![])).await;
-    assert!(
-        content(&reply).contains("removed from the whitelist"),
-        "{reply}"
-    );
+    let reply = w.mc(MEMBER, "unlink", &[]).await;
+    assert!(reply.contains("removed from the whitelist"), "{reply}");
     assert!(!w.rcon.is_whitelisted("Steve"));
     assert_eq!(
         causes(&w.app, "minecraft.whitelist_remove", "Steve").await,
@@ -214,28 +212,13 @@ async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
 
     // Not a Minecraft name: refused before anything reaches the server.
     let before = w.rcon.commands().len();
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("link", vec![Opt::string("name", "no way")]),
-    )
-    .await;
-    assert!(
-        content(&reply).contains("is not a Minecraft player name"),
-        "{reply}"
-    );
+    let reply = w.mc(MEMBER, "link", &[("name", "no way")]).await;
+    assert!(reply.contains("is not a Minecraft player name"), "{reply}");
     assert_eq!(w.rcon.commands().len(), before);
 
     // A player who is not online gets no code.
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("link", vec![Opt::string("name", "Notch")]),
-    )
-    .await;
-    assert!(content(&reply).contains("Notch is not online"), "{reply}");
+    let reply = w.mc(MEMBER, "link", &[("name", "Notch")]).await;
+    assert!(reply.contains("Notch is not online"), "{reply}");
     assert!(w.rcon.whispers().is_empty());
     assert!(
         links::code(store, GUILD as i64, MEMBER as i64)
@@ -245,36 +228,15 @@ async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
     );
 
     // A wrong code says how many tries are left; the right one still works after it.
-    invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("link", vec![Opt::string("name", "Alex")]),
-    )
-    .await;
+    w.mc(MEMBER, "link", &[("name", "Alex")]).await;
     let code = w.rcon.whispered_code("Alex").expect("code");
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("verify", vec![Opt::string("code", "WRONG1")]),
-    )
-    .await;
-    assert!(
-        content(&reply).contains("wrong (4 attempts left)"),
-        "{reply}"
-    );
+    let reply = w.mc(MEMBER, "verify", &[("code", "WRONG1")]).await;
+    assert!(reply.contains("wrong (4 attempts left)"), "{reply}");
 
     // Ten minutes later the code has expired: no link.
     clock.advance(Duration::from_secs(601));
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("verify", vec![Opt::string("code", &code)]),
-    )
-    .await;
-    assert!(content(&reply).contains("expired"), "{reply}");
+    let reply = w.mc(MEMBER, "verify", &[("code", &code)]).await;
+    assert!(reply.contains("expired"), "{reply}");
     assert!(
         links::of_member(store, GUILD as i64, MEMBER as i64)
             .await
@@ -284,36 +246,11 @@ async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
     assert!(!w.rcon.is_whitelisted("Alex"));
 
     // A name linked to one member cannot be linked to another.
-    let (status, body) = w
-        .app
-        .call(
-            "PUT",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{OTHER_MEMBER}"),
-            Some(&w.admin),
-            Some(json!({"minecraft_name": "Alex"})),
-        )
-        .await;
+    let (status, body) = w.put_link(OTHER_MEMBER, "Alex").await;
     assert_eq!(status, 201, "{body}");
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("link", vec![Opt::string("name", "ALEX")]),
-    )
-    .await;
-    assert!(
-        content(&reply).contains("already linked to a member"),
-        "{reply}"
-    );
-    let (status, body) = w
-        .app
-        .call(
-            "PUT",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{MODERATOR}"),
-            Some(&w.admin),
-            Some(json!({"minecraft_name": "alex"})),
-        )
-        .await;
+    let reply = w.mc(MEMBER, "link", &[("name", "ALEX")]).await;
+    assert!(reply.contains("already linked to a member"), "{reply}");
+    let (status, body) = w.put_link(MODERATOR, "alex").await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "minecraft_name_taken");
     // Bad names and strangers through the API, each with its own code.
@@ -322,27 +259,11 @@ async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
         (MODERATOR, "has space", 400, "invalid_minecraft_name"),
         (4_242_424_242_424_242, "Nobody", 404, "member_not_found"),
     ] {
-        let (status, body) = w
-            .app
-            .call(
-                "PUT",
-                &format!("/api/v1/guilds/{GUILD}/minecraft/links/{user}"),
-                Some(&w.admin),
-                Some(json!({"minecraft_name": name})),
-            )
-            .await;
+        let (status, body) = w.put_link(user, name).await;
         assert_eq!(status, status_code, "{name}: {body}");
         assert_eq!(body["error"]["code"], code, "{name}: {body}");
     }
-    let (status, body) = w
-        .app
-        .call(
-            "DELETE",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{MODERATOR}"),
-            Some(&w.admin),
-            None,
-        )
-        .await;
+    let (status, body) = w.delete_link(MODERATOR).await;
     assert_eq!(
         (status.as_u16(), body["error"]["code"].clone()),
         (404, json!("not_linked"))
@@ -351,14 +272,8 @@ async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
     // `/mc link` is rate-limited per member (the clock stands still, so the window too).
     let mut limited = false;
     for _ in 0..4 {
-        let reply = invoke(
-            &w.fake,
-            MODERATOR,
-            "mc",
-            mc("link", vec![Opt::string("name", "Steve")]),
-        )
-        .await;
-        limited |= content(&reply).contains("too many attempts");
+        let reply = w.mc(MODERATOR, "link", &[("name", "Steve")]).await;
+        limited |= reply.contains("too many attempts");
     }
     assert!(limited, "four /mc link in a window were all accepted");
 }
@@ -366,15 +281,7 @@ async fn bad_link_input_gets_a_clear_answer_and_changes_nothing() {
 #[actix_web::test]
 async fn role_changes_and_leaving_move_the_member_on_and_off_the_whitelist_with_their_cause() {
     let w = world(Clock::System).await;
-    let (status, body) = w
-        .app
-        .call(
-            "PUT",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/links/{MEMBER}"),
-            Some(&w.admin),
-            Some(json!({"minecraft_name": "Steve"})),
-        )
-        .await;
+    let (status, body) = w.put_link(MEMBER, "Steve").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["whitelisted"], true, "{body}");
     assert!(w.rcon.is_whitelisted("Steve"));
@@ -426,51 +333,27 @@ async fn role_changes_and_leaving_move_the_member_on_and_off_the_whitelist_with_
 #[actix_web::test]
 async fn an_rcon_outage_refuses_links_and_unlinks_and_leaves_nothing_half_done() {
     let mut w = world(Clock::System).await;
-    let path = format!("/api/v1/guilds/{GUILD}/minecraft/links/{MEMBER}");
     w.rcon.refuse();
-    let (status, body) = w
-        .app
-        .call(
-            "PUT",
-            &path,
-            Some(&w.admin),
-            Some(json!({"minecraft_name": "Steve"})),
-        )
-        .await;
+    let (status, body) = w.put_link(MEMBER, "Steve").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "unavailable");
     assert_eq!(links_of(&w).await["links"], json!([]));
     assert!(entries(&w.app, "minecraft.whitelist_add").await.is_empty());
     assert!(entries(&w.app, "minecraft.link").await.is_empty());
     // `/mc link` says the server is unavailable rather than that the player is offline.
-    let reply = invoke(
-        &w.fake,
-        MEMBER,
-        "mc",
-        mc("link", vec![Opt::string("name", "Steve")]),
-    )
-    .await;
-    assert!(content(&reply).contains("unavailable"), "{reply}");
+    let reply = w.mc(MEMBER, "link", &[("name", "Steve")]).await;
+    assert!(reply.contains("unavailable"), "{reply}");
 
     w.rcon.come_back();
     assert!(
         eventually(WAIT, || async {
-            w.app
-                .call(
-                    "PUT",
-                    &path,
-                    Some(&w.admin),
-                    Some(json!({"minecraft_name": "Steve"})),
-                )
-                .await
-                .0
-                == 201
+            w.put_link(MEMBER, "Steve").await.0 == 201
         })
         .await
     );
     assert!(w.rcon.is_whitelisted("Steve"));
     w.rcon.refuse();
-    let (status, body) = w.app.call("DELETE", &path, Some(&w.admin), None).await;
+    let (status, body) = w.delete_link(MEMBER).await;
     assert_eq!(status, 503, "{body}");
     // Still linked and still recorded as whitelisted: nothing was half-done.
     let body = links_of(&w).await;
@@ -506,15 +389,7 @@ async fn a_reconciliation_sends_only_the_difference_and_leaves_unmanaged_names_a
     seed(&w.app, 3, "Kept", vec![role], true).await;
     w.rcon.set_whitelist(&["Leaver", "Kept", "Operator"]);
     let before = w.rcon.commands().len();
-    let (status, report) = w
-        .app
-        .call(
-            "POST",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile"),
-            Some(&w.admin),
-            None,
-        )
-        .await;
+    let (status, report) = w.reconcile().await;
     assert_eq!(status, 200, "{report}");
     let sent = w.rcon.commands()[before..].to_vec();
     assert_eq!(
@@ -561,15 +436,7 @@ async fn a_reconciliation_sends_only_the_difference_and_leaves_unmanaged_names_a
 
     // A second run finds nothing to do: one `whitelist list`, nothing else.
     let before = w.rcon.commands().len();
-    let (_, report) = w
-        .app
-        .call(
-            "POST",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile"),
-            Some(&w.admin),
-            None,
-        )
-        .await;
+    let (_, report) = w.reconcile().await;
     assert_eq!(
         w.rcon.commands()[before..],
         ["whitelist list".to_owned()],
@@ -582,8 +449,7 @@ async fn a_server_that_was_down_is_reconciled_by_itself_when_it_comes_back() {
     let mut w = world(Clock::System).await;
     seed(&w.app, 1, "Holder", vec![ROLE as i64], false).await;
     w.rcon.refuse();
-    let path = format!("/api/v1/guilds/{GUILD}/minecraft/whitelist/reconcile");
-    let (status, body) = w.app.call("POST", &path, Some(&w.admin), None).await;
+    let (status, body) = w.reconcile().await;
     assert_eq!(status, 503, "{body}");
     let links = links_of(&w).await;
     assert_eq!(links["last_reconciliation"]["outcome"], "failed", "{links}");

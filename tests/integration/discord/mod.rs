@@ -1,6 +1,7 @@
 //! The Discord bot end to end: guildhall's real serenity client against the fake Discord.
-//! This module holds the helpers the three suites share; the tests sit in `gateway`, `commands`
-//! (slash commands) and `api` (the Discord resources of the HTTP API).
+//! This module holds the fixtures the suites share (a connected bot, waits on the gateway, an
+//! actor restart); the tests sit in `gateway`, `commands` (slash commands), `api` (the Discord
+//! resources of the HTTP API), `oauth` (Discord sign-in) and `links` (Minecraft accounts).
 
 mod api;
 mod commands;
@@ -10,7 +11,9 @@ mod oauth;
 
 use std::time::Duration;
 
+use guildhall::actors::Restart;
 use guildhall::actors::gateway::{BotStatus, GetBotStatus};
+use guildhall::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -18,7 +21,7 @@ use crate::common::fake_discord::{
     self, ADMIN, BOT_ID, FakeDiscord, MEMBER, MODERATOR, OTHER_MEMBER, OWNER, OnIdentify, Opt,
     standard_guild,
 };
-use crate::common::{TestApp, eventually, spawn_app_with};
+use crate::common::{TestApp, eventually, spawn_app_with, spawn_app_with_clock};
 
 const GUILD: u64 = 1_200_000_000_000_000_000;
 const WAIT: Duration = Duration::from_secs(15);
@@ -39,12 +42,70 @@ async fn spawn_bot_with(
     fake: &FakeDiscord,
     customise: impl FnOnce(&mut std::collections::HashMap<String, String>),
 ) -> TestApp {
+    spawn_bot_at(fake, Clock::System, customise).await
+}
+
+/// The app as a bot of `fake`, with `clock` (rate-limit windows, expiries) and extra
+/// environment.
+async fn spawn_bot_at(
+    fake: &FakeDiscord,
+    clock: Clock,
+    customise: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> TestApp {
     let vars = fake.env();
-    spawn_app_with(move |env| {
+    spawn_app_with_clock(clock, move |env| {
         env.extend(vars);
         customise(env);
     })
     .await
+}
+
+/// Waits until the bot is connected and has recorded `guild` (its GUILD_CREATE was handled).
+pub(crate) async fn wait_until_connected(app: &TestApp, guild: u64) {
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(app).await.status.label() == "connected"
+                && app
+                    .state
+                    .store
+                    .guild(guild as i64)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+        })
+        .await,
+        "bot did not connect: {:?}",
+        bot_status(app).await
+    );
+}
+
+/// Waits until the gateway reports `label` ("connected", "reconnecting"); fails naming the
+/// status it reports instead.
+async fn wait_for_gateway(app: &TestApp, label: &str) {
+    assert!(
+        eventually(WAIT, || async {
+            bot_status(app).await.status.label() == label
+        })
+        .await,
+        "the gateway never became {label}: {:?}",
+        bot_status(app).await
+    );
+}
+
+/// Asks a supervised actor to restart, as an operator (or a fault it cannot recover from in
+/// place) does.
+async fn restart<A>(actor: &actix::Addr<A>, reason: &str)
+where
+    A: actix::Actor + actix::Handler<Restart>,
+    A::Context: actix::dev::ToEnvelope<A, Restart>,
+{
+    actor
+        .send(Restart {
+            reason: reason.into(),
+        })
+        .await
+        .expect("the actor answers");
 }
 
 /// Starts a fake with the standard guild and the app, and waits for the guild to be recorded.
@@ -56,25 +117,18 @@ async fn connected() -> (FakeDiscord, TestApp) {
 async fn connected_with(
     customise: impl FnOnce(&mut std::collections::HashMap<String, String>),
 ) -> (FakeDiscord, TestApp) {
+    connected_at(Clock::System, customise).await
+}
+
+/// `connected`, with `clock` and extra environment for the app.
+async fn connected_at(
+    clock: Clock,
+    customise: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> (FakeDiscord, TestApp) {
     let fake = FakeDiscord::start().await;
     fake.add_guild(standard_guild(GUILD));
-    let app = spawn_bot_with(&fake, customise).await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-                && app
-                    .state
-                    .store
-                    .guild(GUILD as i64)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-        })
-        .await,
-        "bot did not connect: {:?}",
-        bot_status(&app).await
-    );
+    let app = spawn_bot_at(&fake, clock, customise).await;
+    wait_until_connected(&app, GUILD).await;
     (fake, app)
 }
 
@@ -105,6 +159,20 @@ async fn invoke_in(
         "no reply to /{command}"
     );
     fake.replies_to(id).remove(0)
+}
+
+/// `/settings set <key> <value>` from the guild's administrator; the bot's reply.
+async fn set_setting(fake: &FakeDiscord, key: &str, value: &str) -> Value {
+    invoke(
+        fake,
+        ADMIN,
+        "settings",
+        vec![Opt::sub(
+            "set",
+            vec![Opt::string("key", key), Opt::string("value", value)],
+        )],
+    )
+    .await
 }
 
 fn content(reply: &Value) -> String {

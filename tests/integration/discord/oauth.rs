@@ -9,11 +9,13 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
-use super::{GUILD, WAIT, bot_status};
+use guildhall::clock::Clock;
+
+use super::{GUILD, WAIT, connected_at};
 use crate::common::auth::{PASSWORD, admin_token, create_user, grant};
-use crate::common::fake_discord::oauth::Consent;
+use crate::common::fake_discord::oauth::{Consent, oauth_vars};
 use crate::common::fake_discord::{ADMIN, FakeDiscord, MEMBER, MODERATOR, OWNER, standard_guild};
-use crate::common::{TestApp, eventually, spawn_app_with_clock};
+use crate::common::{TestApp, audit_details as audit_actions, count, eventually};
 
 /// Where browsers reach guildhall, as configured; the test maps it to the app's real address.
 const PUBLIC: &str = "http://guildhall.test";
@@ -30,35 +32,16 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
-async fn oauth_app_with_clock(
-    clock: guildhall::shared::ratelimit::Clock,
-    extra: &[(&str, &str)],
-) -> (FakeDiscord, TestApp) {
-    let fake = FakeDiscord::start().await;
-    fake.add_guild(standard_guild(GUILD));
-    let vars = fake.oauth_env(PUBLIC);
+async fn oauth_app_with_clock(clock: Clock, extra: &[(&str, &str)]) -> (FakeDiscord, TestApp) {
     let extra: Vec<(String, String)> = extra
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let app = spawn_app_with_clock(clock, move |env| {
-        env.extend(vars);
+    let (fake, app) = connected_at(clock, move |env| {
+        env.extend(oauth_vars(PUBLIC));
         env.extend(extra);
     })
     .await;
-    let ready = eventually(WAIT, || async {
-        bot_status(&app).await.status.label() == "connected"
-            && app
-                .state
-                .store
-                .guild(GUILD as i64)
-                .await
-                .ok()
-                .flatten()
-                .is_some()
-    })
-    .await;
-    assert!(ready, "bot did not connect");
     // In the fake after the bot connected, so the bot never hears of it.
     let mut other = standard_guild(OTHER_GUILD);
     other.owner_id = ADMIN;
@@ -68,7 +51,7 @@ async fn oauth_app_with_clock(
 }
 
 async fn oauth_app() -> (FakeDiscord, TestApp) {
-    oauth_app_with_clock(guildhall::shared::ratelimit::Clock::System, &[]).await
+    oauth_app_with_clock(Clock::System, &[]).await
 }
 
 fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -150,6 +133,23 @@ async fn session_of(fake: &FakeDiscord, app: &TestApp, who: u64) -> String {
     cookie_value(&response, "guildhall_session").expect("session cookie")
 }
 
+/// Signs `who` in with Discord: the session, what `/api/v1/auth/me` says, and the user's id.
+async fn signed_in(fake: &FakeDiscord, app: &TestApp, who: u64) -> (String, Value, i64) {
+    let session = session_of(fake, app, who).await;
+    let (_, me) = whoami(app, &session).await;
+    let id = me["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("a user id");
+    (session, me, id)
+}
+
+/// `DELETE /api/v1/auth/discord/link` with `token`.
+async fn unlink(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    app.call("DELETE", "/api/v1/auth/discord/link", Some(token), None)
+        .await
+}
+
 async fn whoami(app: &TestApp, session: &str) -> (StatusCode, Value) {
     let response = browser()
         .get(app.url("/api/v1/auth/me"))
@@ -170,26 +170,6 @@ fn guild_permissions(me: &Value, guild: u64) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(app.state.store.pool())
-        .await
-        .expect("count")
-}
-
-async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = $1 ORDER BY created_at, id",
-    )
-    .bind(action)
-    .fetch_all(app.state.store.pool())
-    .await
-    .expect("audit");
-    rows.iter()
-        .map(|d| serde_json::from_str(d).expect("details"))
-        .collect()
 }
 
 async fn set_mod_role(app: &TestApp, role: u64) {
@@ -346,7 +326,7 @@ async fn the_guilds_moderator_role_gives_moderation_and_a_plain_member_gets_noth
 #[actix_web::test]
 async fn bad_callbacks_end_on_the_sign_in_page_with_no_session_and_nothing_stored() {
     let (fake, app) = oauth_app_with_clock(
-        guildhall::shared::ratelimit::Clock::System,
+        Clock::System,
         &[("GUILDHALL_DISCORD_OAUTH_TIMEOUT_MS", "2000")],
     )
     .await;
@@ -492,7 +472,7 @@ async fn bad_callbacks_end_on_the_sign_in_page_with_no_session_and_nothing_store
 #[actix_web::test]
 async fn discord_callbacks_are_rate_limited_per_client() {
     let window = guildhall::services::discord_sign_in::CALLBACK_PER_IP.window;
-    let clock = guildhall::shared::ratelimit::ManualClock::at_window_start(window);
+    let clock = guildhall::clock::ManualClock::at_window_start(window);
     let (_fake, app) = oauth_app_with_clock(clock.into(), &[]).await;
     let limit = guildhall::services::discord_sign_in::CALLBACK_PER_IP.limit;
     let mut last = String::new();
@@ -513,14 +493,7 @@ async fn discord_callbacks_are_rate_limited_per_client() {
 async fn a_local_account_links_and_unlinks_discord_and_its_password_keeps_working() {
     let (fake, app) = oauth_app().await;
     let (user_id, username) = create_user(&app, "local", &[]).await;
-    let (status, tokens) = app
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": username, "password": PASSWORD})),
-        )
-        .await;
+    let (status, tokens) = app.login(&username, PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let token = tokens["access_token"].as_str().unwrap().to_owned();
 
@@ -552,32 +525,20 @@ async fn a_local_account_links_and_unlinks_discord_and_its_password_keeps_workin
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(again["error"]["code"], "discord_already_linked");
-    let session = session_of(&fake, &app, ADMIN).await;
-    let (_, me) = whoami(&app, &session).await;
+    let (_, me, _) = signed_in(&fake, &app, ADMIN).await;
     assert_eq!(me["id"], user_id.to_string());
     assert!(guild_permissions(&me, GUILD).contains(&"settings.write".to_owned()));
 
     // Unlinked: the access Discord gave goes, the password still signs in.
-    let (status, _) = app
-        .call("DELETE", "/api/v1/auth/discord/link", Some(&token), None)
-        .await;
+    let (status, _) = unlink(&app, &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM discord_grants").await, 0);
     let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
     assert!(guild_permissions(&me, GUILD).is_empty(), "{me}");
-    let (status, _) = app
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": username, "password": PASSWORD})),
-        )
-        .await;
+    let (status, _) = app.login(&username, PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(audit_actions(&app, "auth.discord_unlinked").await.len(), 1);
-    let (status, body) = app
-        .call("DELETE", "/api/v1/auth/discord/link", Some(&token), None)
-        .await;
+    let (status, body) = unlink(&app, &token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "discord_not_linked");
 }
@@ -585,13 +546,9 @@ async fn a_local_account_links_and_unlinks_discord_and_its_password_keeps_workin
 #[actix_web::test]
 async fn an_account_made_by_discord_sign_in_cannot_unlink_without_a_password() {
     let (fake, app) = oauth_app().await;
-    let session = session_of(&fake, &app, MEMBER).await;
-    let (_, me) = whoami(&app, &session).await;
-    let id: i64 = me["id"].as_str().unwrap().parse().unwrap();
+    let (_, _, id) = signed_in(&fake, &app, MEMBER).await;
     let token = crate::common::auth::access_token(&app, id);
-    let (status, body) = app
-        .call("DELETE", "/api/v1/auth/discord/link", Some(&token), None)
-        .await;
+    let (status, body) = unlink(&app, &token).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "password_required");
 }
@@ -646,9 +603,7 @@ async fn an_admin_turns_discord_sign_in_off_for_a_role_that_requires_mfa() {
     assert_eq!(audit_actions(&app, "roles.discord_sign_in").await.len(), 1);
 
     // A Discord user whose account holds the role is sent to the password sign-in.
-    let first = session_of(&fake, &app, OWNER).await;
-    let (_, me) = whoami(&app, &first).await;
-    let owner_id: i64 = me["id"].as_str().unwrap().parse().unwrap();
+    let (_, _, owner_id) = signed_in(&fake, &app, OWNER).await;
     grant(&app, owner_id, "ops", 0).await;
     let refused = sign_in_as(&fake, &app, OWNER).await;
     assert_eq!(
@@ -658,23 +613,14 @@ async fn an_admin_turns_discord_sign_in_off_for_a_role_that_requires_mfa() {
     assert!(cookie_value(&refused, "guildhall_session").is_none());
     // Password sign-in of other users is untouched.
     let (_, name) = create_user(&app, "pw", &[]).await;
-    let (status, _) = app
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": name, "password": PASSWORD})),
-        )
-        .await;
+    let (status, _) = app.login(&name, PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn a_user_with_mfa_who_signs_in_with_discord_still_gives_the_second_factor() {
     let (fake, app) = oauth_app().await;
-    let session = session_of(&fake, &app, MEMBER).await;
-    let (_, me) = whoami(&app, &session).await;
-    let id: i64 = me["id"].as_str().unwrap().parse().unwrap();
+    let (_, _, id) = signed_in(&fake, &app, MEMBER).await;
     let secret = guildhall::auth::totp::new_secret();
     sqlx::query("UPDATE users SET mfa_enabled = 1, mfa_secret = $2 WHERE id = $1")
         .bind(id)
@@ -724,10 +670,8 @@ async fn a_user_with_mfa_who_signs_in_with_discord_still_gives_the_second_factor
 async fn losing_the_moderator_role_on_discord_removes_moderation_but_keeps_grants_made_by_hand() {
     let (fake, app) = oauth_app().await;
     set_mod_role(&app, GUILD + 2).await;
-    let session = session_of(&fake, &app, MODERATOR).await;
-    let (_, me_before) = whoami(&app, &session).await;
+    let (session, me_before, id) = signed_in(&fake, &app, MODERATOR).await;
     assert!(guild_permissions(&me_before, GUILD).contains(&"moderation.act".to_owned()));
-    let id: i64 = me_before["id"].as_str().unwrap().parse().unwrap();
     grant(&app, id, "viewer", GUILD as i64).await;
     app.state.auth_cache.forget_user(id).await;
 
@@ -769,8 +713,7 @@ async fn losing_the_moderator_role_on_discord_removes_moderation_but_keeps_grant
 #[actix_web::test]
 async fn gaining_administrator_on_discord_grants_management_and_leaving_the_guild_removes_it() {
     let (fake, app) = oauth_app().await;
-    let session = session_of(&fake, &app, MEMBER).await;
-    let (_, me_before) = whoami(&app, &session).await;
+    let (session, me_before, _) = signed_in(&fake, &app, MEMBER).await;
     assert!(guild_permissions(&me_before, GUILD).is_empty());
 
     fake.update_member_roles(0, GUILD, MEMBER, vec![GUILD + 1, GUILD + 4]);
