@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use sqlx::Row;
 
 use super::roles::parse_permission_list;
-use super::{Store, StoreError};
+use super::{Lookup, Store, StoreError, find_by};
 use crate::auth::rbac::Permission;
 use crate::ids::now_ms;
 
@@ -47,14 +47,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, StoreError> {
 }
 
 pub async fn find_by_prefix(store: &Store, prefix: &str) -> Result<Option<ApiKey>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(prefix)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    let lookup = Lookup::new(COLUMNS, "api_keys", "prefix");
+    find_by(store, lookup, prefix, from_row).await
 }
 
 /// Records use, unless it was recorded less than a minute ago (by this or another instance).
@@ -145,14 +139,7 @@ pub async fn list(store: &Store, user_id: Option<i64>) -> Result<Vec<ApiKey>, St
 }
 
 pub async fn find(store: &Store, id: i64) -> Result<Option<ApiKey>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    find_by(store, Lookup::new(COLUMNS, "api_keys", "id"), id, from_row).await
 }
 
 /// Revokes a key; false when it was already revoked.

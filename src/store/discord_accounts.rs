@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::users::{self, User};
-use super::{Store, StoreError};
+use super::{Lookup, Store, StoreError, find_by};
 use crate::auth::discord_access::DiscordAccess;
 use crate::ids::now_ms;
 
@@ -35,25 +35,13 @@ pub async fn by_discord_id(
     store: &Store,
     discord_user_id: i64,
 ) -> Result<Option<Link>, StoreError> {
-    let sql = format!("SELECT {LINK_COLUMNS} FROM discord_accounts WHERE discord_user_id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(discord_user_id)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(link_from_row)
-        .transpose()
+    let lookup = Lookup::new(LINK_COLUMNS, "discord_accounts", "discord_user_id");
+    find_by(store, lookup, discord_user_id, link_from_row).await
 }
 
 pub async fn by_user(store: &Store, user_id: i64) -> Result<Option<Link>, StoreError> {
-    let sql = format!("SELECT {LINK_COLUMNS} FROM discord_accounts WHERE user_id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(user_id)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(link_from_row)
-        .transpose()
+    let lookup = Lookup::new(LINK_COLUMNS, "discord_accounts", "user_id");
+    find_by(store, lookup, user_id, link_from_row).await
 }
 
 async fn insert_link(

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, flag};
+use super::{Lookup, Store, StoreError, find_by, flag};
 use crate::domain::Snowflake;
 use crate::domain::settings::{
     GuildSettings, MinecraftServerRef, SettingChange, SettingKey, WelcomeMessage,
@@ -215,14 +215,8 @@ impl Store {
     }
 
     pub async fn guild(&self, guild_id: i64) -> Result<Option<GuildRow>, StoreError> {
-        let sql = format!("SELECT {GUILD_COLUMNS} FROM guilds WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(guild_id)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(guild_from_row)
-            .transpose()
+        let lookup = Lookup::new(GUILD_COLUMNS, "guilds", "id");
+        find_by(self, lookup, guild_id, guild_from_row).await
     }
 
     /// The guilds the bot is in now (`include_left` adds the ones it left).

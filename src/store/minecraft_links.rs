@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, flag};
+use super::{Lookup, Store, StoreError, find_by, flag};
 use crate::ids::{next_id, now_ms};
 
 /// One linked member on one server.
@@ -165,14 +165,10 @@ pub async fn insert_many(store: &Store, new: &[NewLink]) -> Result<(), StoreErro
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<StoredLink, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM minecraft_links WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(store.pool())
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    from_row(&row)
+    let lookup = Lookup::new(COLUMNS, "minecraft_links", "id");
+    find_by(store, lookup, id, from_row)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// The member's link in a guild, if any.
@@ -424,13 +420,8 @@ const SYNC_COLUMNS: &str =
     "server_name, next_run_at, kick_on_remove, last_run_at, last_outcome, last_result";
 
 pub async fn sync_state(store: &Store, server: &str) -> Result<Option<SyncState>, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SYNC_COLUMNS} FROM minecraft_whitelist_sync WHERE server_name = $1"
-    )))
-    .bind(server)
-    .fetch_optional(store.pool())
-    .await?;
-    row.as_ref().map(sync_from_row).transpose()
+    let lookup = Lookup::new(SYNC_COLUMNS, "minecraft_whitelist_sync", "server_name");
+    find_by(store, lookup, server, sync_from_row).await
 }
 
 /// Creates the server's row when missing (due at `next_run_at`).

@@ -162,3 +162,51 @@ fn prepare_sqlite(raw: &str) -> Result<String, StoreError> {
 pub(crate) fn flag(b: bool) -> i32 {
     i32::from(b)
 }
+
+/// Where a `*_by_*` reader looks: the columns it reads, from which table, matched on which
+/// column. `'static` because each is one of the store's own constants: never input, so the SQL
+/// built from them is safe to format.
+#[derive(Clone, Copy)]
+struct Lookup {
+    columns: &'static str,
+    table: &'static str,
+    key: &'static str,
+}
+
+impl Lookup {
+    /// `SELECT columns FROM table WHERE key = $1`.
+    const fn new(columns: &'static str, table: &'static str, key: &'static str) -> Self {
+        Lookup {
+            columns,
+            table,
+            key,
+        }
+    }
+}
+
+/// The row of `lookup.table` whose `lookup.key` equals `value`, read by `map`, or `None`. The
+/// value is bound as `$1`, which both engines accept through `Any`, so the one SQL text serves
+/// SQLite and PostgreSQL. For a key that is unique (an id, a prefix, a username).
+async fn find_by<'v, T, V>(
+    store: &Store,
+    lookup: Lookup,
+    value: V,
+    map: fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError>
+where
+    V: sqlx::Encode<'v, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    let Lookup {
+        columns,
+        table,
+        key,
+    } = lookup;
+    let sql = format!("SELECT {columns} FROM {table} WHERE {key} = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(map)
+        .transpose()
+}

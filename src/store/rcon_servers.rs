@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, StoreError, flag};
+use super::{Lookup, Store, StoreError, find_by, flag};
 use crate::ids::{next_id, now_ms};
 
 #[derive(Debug, Clone)]
@@ -68,14 +68,10 @@ pub async fn list(store: &Store) -> Result<Vec<StoredServer>, StoreError> {
 }
 
 pub async fn get(store: &Store, name: &str) -> Result<StoredServer, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM rcon_servers WHERE name = $1"
-    )))
-    .bind(name)
-    .fetch_optional(store.pool())
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    server_from_row(&row)
+    let lookup = Lookup::new(COLUMNS, "rcon_servers", "name");
+    find_by(store, lookup, name, server_from_row)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Inserts the server and its guild links in one transaction.

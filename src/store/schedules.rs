@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, flag};
+use super::{Lookup, Store, StoreError, find_by, flag};
 use crate::ids::{next_id, now_ms};
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,14 +91,10 @@ pub async fn insert(store: &Store, new: &NewSchedule) -> Result<StoredSchedule, 
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<StoredSchedule, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM minecraft_schedules WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(store.pool())
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    from_row(&row)
+    let lookup = Lookup::new(COLUMNS, "minecraft_schedules", "id");
+    find_by(store, lookup, id, from_row)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 pub async fn list(store: &Store, server: &str) -> Result<Vec<StoredSchedule>, StoreError> {

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Lookup, Store, StoreError, find_by};
 use crate::ids::{next_id, now_ms};
 
 #[derive(Debug, Clone)]
@@ -85,19 +85,22 @@ pub(crate) async fn insert(
     })
 }
 
-pub async fn find_by_username(store: &Store, username: &str) -> Result<User, StoreError> {
-    let row =
-        sqlx::query("SELECT id, username, disabled, created_at FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(store.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+const USER_COLUMNS: &str = "id, username, disabled, created_at";
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: row.try_get("created_at")?,
     })
+}
+
+pub async fn find_by_username(store: &Store, username: &str) -> Result<User, StoreError> {
+    let lookup = Lookup::new(USER_COLUMNS, "users", "username");
+    find_by(store, lookup, username, user_from_row)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// The names of the roles granted to a user, global grants only.
@@ -155,25 +158,13 @@ pub async fn credentials_by_username(
     store: &Store,
     username: &str,
 ) -> Result<Option<Credentials>, StoreError> {
-    let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM users WHERE username = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(username)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(credentials_from_row)
-        .transpose()
+    let lookup = Lookup::new(CREDENTIAL_COLUMNS, "users", "username");
+    find_by(store, lookup, username, credentials_from_row).await
 }
 
 pub async fn credentials_by_id(store: &Store, id: i64) -> Result<Option<Credentials>, StoreError> {
-    let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM users WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(credentials_from_row)
-        .transpose()
+    let lookup = Lookup::new(CREDENTIAL_COLUMNS, "users", "id");
+    find_by(store, lookup, id, credentials_from_row).await
 }
 
 /// Invalidates every outstanding token of the user (and their refresh families).
