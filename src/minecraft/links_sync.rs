@@ -248,6 +248,9 @@ pub struct WhitelistSync {
     tick: Duration,
     scanning: bool,
     stopped: bool,
+    /// Scans finished since start: lets a caller (a test, an operator's probe) know that this
+    /// instance has looked at the due rounds again after some point.
+    scans: u64,
 }
 
 impl WhitelistSync {
@@ -258,6 +261,7 @@ impl WhitelistSync {
             tick,
             scanning: false,
             stopped: false,
+            scans: 0,
         }
     }
 }
@@ -272,6 +276,32 @@ impl Handler<StopSyncing> for WhitelistSync {
 
     fn handle(&mut self, _: StopSyncing, _ctx: &mut Self::Context) {
         self.stopped = true;
+    }
+}
+
+/// This instance's runner: the owner tag it claims rounds under and how many scans it has
+/// finished (a scan that starts after a round was claimed sees the round's new due time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncInfo {
+    pub owner: String,
+    pub scans: u64,
+    /// True once it stopped claiming rounds (shutdown).
+    pub stopped: bool,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "SyncInfo")]
+pub struct GetSyncInfo;
+
+impl Handler<GetSyncInfo> for WhitelistSync {
+    type Result = MessageResult<GetSyncInfo>;
+
+    fn handle(&mut self, _: GetSyncInfo, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(SyncInfo {
+            owner: self.owner.clone(),
+            scans: self.scans,
+            stopped: self.stopped,
+        })
     }
 }
 
@@ -326,7 +356,10 @@ impl Actor for WhitelistSync {
                     }
                 }
                 .into_actor(act)
-                .map(|(), act, _| act.scanning = false),
+                .map(|(), act, _| {
+                    act.scanning = false;
+                    act.scans += 1;
+                }),
             );
         });
     }

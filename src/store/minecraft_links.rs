@@ -402,6 +402,9 @@ pub struct SyncState {
     pub last_outcome: Option<String>,
     /// What the last run did (added, removed, unmanaged names, or the error).
     pub last_result: Option<serde_json::Value>,
+    /// The instance (its runner's owner tag) that claimed the latest round; `None` before any
+    /// round was claimed by a runner (a reconciliation asked through the API claims nothing).
+    pub claimed_by: Option<String>,
 }
 
 fn sync_from_row(row: &AnyRow) -> Result<SyncState, StoreError> {
@@ -413,11 +416,12 @@ fn sync_from_row(row: &AnyRow) -> Result<SyncState, StoreError> {
         last_run_at: row.try_get("last_run_at")?,
         last_outcome: row.try_get("last_outcome")?,
         last_result: result.and_then(|r| serde_json::from_str(&r).ok()),
+        claimed_by: row.try_get("claimed_by")?,
     })
 }
 
 const SYNC_COLUMNS: &str =
-    "server_name, next_run_at, kick_on_remove, last_run_at, last_outcome, last_result";
+    "server_name, next_run_at, kick_on_remove, last_run_at, last_outcome, last_result, claimed_by";
 
 pub async fn sync_state(store: &Store, server: &str) -> Result<Option<SyncState>, StoreError> {
     let lookup = Lookup::new(SYNC_COLUMNS, "minecraft_whitelist_sync", "server_name");

@@ -249,6 +249,8 @@ struct GuildPage {
     can_modules: bool,
     can_view_cases: bool,
     can_act: bool,
+    /// May see the guild's linked Minecraft accounts (their page is linked from here).
+    can_view_links: bool,
     cases: Vec<CaseRow>,
     query: HashMap<String, String>,
     forms: GuildForms,
@@ -319,6 +321,7 @@ async fn render_guild(
             can_modules: page.can(P::ModulesManage, g),
             can_view_cases,
             can_act: page.can(P::ModerationAct, g),
+            can_view_links: page.can(P::MinecraftView, g),
             cases,
             query,
             forms,

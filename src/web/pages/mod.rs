@@ -17,6 +17,7 @@ pub mod guilds;
 pub mod index;
 pub mod logs;
 pub mod minecraft;
+pub mod minecraft_links;
 pub mod nav;
 pub mod page;
 pub mod sign_in;
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(minecraft::configure);
     cfg.configure(account::configure);
     cfg.configure(guilds::configure);
+    cfg.configure(minecraft_links::configure);
     cfg.configure(admin::configure);
 }
 

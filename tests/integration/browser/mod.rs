@@ -12,6 +12,7 @@
 mod dash_flows;
 mod discord_flows;
 mod flows;
+mod links_flow;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;

@@ -7,6 +7,8 @@ mod api;
 mod commands;
 mod gateway;
 mod links;
+mod links_instances;
+pub(crate) mod links_pages;
 mod oauth;
 
 use std::time::Duration;
