@@ -9,6 +9,12 @@ let
   cfg = config.services.guildhall;
   inherit (lib) mkEnableOption mkOption mkPackageOption mkIf mkMerge mkDefault types;
 
+  # A secret is a path to a file outside the store (checked below), never a value; unset by default.
+  mkSecretFileOption = attrs: mkOption ({
+    type = types.nullOr (types.either types.path types.str);
+    default = null;
+  } // attrs);
+
   settingsFormat = pkgs.formats.toml { };
   exe = lib.getExe cfg.package;
   defaultDataDir = "/var/lib/guildhall";
@@ -208,16 +214,12 @@ in
       '';
     };
 
-    discordTokenFile = mkOption {
-      type = types.nullOr (types.either types.path types.str);
-      default = null;
+    discordTokenFile = mkSecretFileOption {
       example = "/run/secrets/guildhall/discord_token";
       description = "File (outside the Nix store) holding the Discord bot token. Unset: the bot is disabled and the dashboard says so.";
     };
 
-    discordClientSecretFile = mkOption {
-      type = types.nullOr (types.either types.path types.str);
-      default = null;
+    discordClientSecretFile = mkSecretFileOption {
       example = "/run/secrets/guildhall/discord_client_secret";
       description = ''
         File (outside the Nix store) holding the Discord application's OAuth2 client secret, for
@@ -227,15 +229,11 @@ in
       '';
     };
 
-    jwtSecretKeyFile = mkOption {
-      type = types.nullOr (types.either types.path types.str);
-      default = null;
+    jwtSecretKeyFile = mkSecretFileOption {
       description = "File holding JWT_SECRET_KEY (32+ characters). Unset: generated once into the data directory. Set the same one on every host that shares a database.";
     };
 
-    secretKeyFile = mkOption {
-      type = types.nullOr (types.either types.path types.str);
-      default = null;
+    secretKeyFile = mkSecretFileOption {
       description = "File holding SECRET_KEY (API key HMACs, RCON password encryption). Unset: generated once into the data directory. Set the same one on every host that shares a database.";
     };
 
@@ -262,9 +260,7 @@ in
         defaultText = lib.literalExpression "config.services.guildhall.user";
         description = "Database role with createLocally; peer authentication requires it to be the service user.";
       };
-      urlFile = mkOption {
-        type = types.nullOr (types.either types.path types.str);
-        default = null;
+      urlFile = mkSecretFileOption {
         description = "File holding DATABASE_URL of an external PostgreSQL server (it may carry a password).";
       };
     };
@@ -275,9 +271,7 @@ in
         default = true;
         description = "Run a local Redis (services.redis.servers.guildhall) on a Unix socket only, for rate limits, caches and cross-host invalidation.";
       };
-      urlFile = mkOption {
-        type = types.nullOr (types.either types.path types.str);
-        default = null;
+      urlFile = mkSecretFileOption {
         description = "File holding REDIS_URL of an external Redis.";
       };
     };
@@ -293,9 +287,7 @@ in
         default = 25575;
         description = "Its RCON port (never opened in the firewall by this module).";
       };
-      passwordFile = mkOption {
-        type = types.nullOr (types.either types.path types.str);
-        default = null;
+      passwordFile = mkSecretFileOption {
         description = "File holding its RCON password.";
       };
     };
@@ -334,14 +326,10 @@ in
           default = false;
           description = "Also serve Grafana at https://<nginx.domain>/grafana/.";
         };
-        secretKeyFile = mkOption {
-          type = types.nullOr (types.either types.path types.str);
-          default = null;
+        secretKeyFile = mkSecretFileOption {
           description = "File holding Grafana's secret key (signing), outside the store; required with monitoring.enable.";
         };
-        adminPasswordFile = mkOption {
-          type = types.nullOr (types.either types.path types.str);
-          default = null;
+        adminPasswordFile = mkSecretFileOption {
           description = "File holding the Grafana admin password. Unset: Grafana's default, to be changed at first sign-in.";
         };
       };

@@ -8,27 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 
 pub const MINUTES: usize = 24 * 60;
 const MINUTE_MS: i64 = 60_000;
 /// Players are charted for this many servers at most (a misconfiguration cannot grow memory).
 const MAX_SERVERS: usize = 32;
-
-/// Wall-clock milliseconds; injected so tests can move time.
-pub trait Clock: Send + Sync + 'static {
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Series {
@@ -131,7 +117,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct History {
     inner: Arc<Mutex<Inner>>,
-    clock: Arc<dyn Clock>,
+    clock: Clock,
 }
 
 fn minute_of(ms: i64) -> i64 {
@@ -146,7 +132,7 @@ fn increment(now: u64, before: Option<u64>) -> Option<f64> {
 }
 
 impl History {
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
+    pub fn new(clock: Clock) -> Self {
         Self {
             inner: Arc::default(),
             clock,
@@ -231,28 +217,23 @@ impl History {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicI64, Ordering};
-
     use super::*;
+    use crate::clock::ManualClock;
 
-    struct FakeClock(AtomicI64);
+    trait AdvanceMinutes {
+        fn advance_minutes(&self, n: u64);
+    }
 
-    impl Clock for FakeClock {
-        fn now_ms(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
+    impl AdvanceMinutes for ManualClock {
+        fn advance_minutes(&self, n: u64) {
+            self.advance(Duration::from_secs(60 * n));
         }
     }
 
-    impl FakeClock {
-        fn advance_minutes(&self, n: i64) {
-            self.0.fetch_add(n * MINUTE_MS, Ordering::SeqCst);
-        }
-    }
-
-    fn history() -> (History, Arc<FakeClock>) {
+    fn history() -> (History, ManualClock) {
         // Mid-minute, so a minute's readings never straddle a boundary.
-        let clock = Arc::new(FakeClock(AtomicI64::new(1_700_000_000_000 + 30_000)));
-        (History::new(clock.clone()), clock)
+        let clock = ManualClock::at(1_700_000_000_000 + 30_000);
+        (History::new(clock.clone().into()), clock)
     }
 
     fn reading(commands: u64, latency: Option<f64>, players: &[(&str, f64)]) -> Reading {
@@ -296,7 +277,7 @@ mod tests {
         history.record(reading(5, Some(11.0), &[]));
         assert_eq!(history.series(&Series::Commands)[MINUTES - 1], Some(5.0));
         // A day later the same slots are reused; what they held is not reported as today's.
-        clock.advance_minutes(MINUTES as i64);
+        clock.advance_minutes(MINUTES as u64);
         let commands = history.series(&Series::Commands);
         assert!(commands.iter().all(Option::is_none), "{commands:?}");
         history.record(reading(7, Some(12.0), &[]));

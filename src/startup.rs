@@ -175,7 +175,7 @@ impl Application {
             announce_initial_admin(&password);
         }
         let guild_config =
-            GuildConfigCache::with_clock(store.clone(), invalidations.clone(), clock);
+            GuildConfigCache::with_clock(store.clone(), invalidations.clone(), clock.clone());
         let discord = DiscordLink::default();
         let discord_oauth = settings
             .discord_oauth
@@ -258,7 +258,7 @@ impl Application {
             authenticator,
             accounts,
             discord_sign_in,
-            history: crate::history::History::new(std::sync::Arc::new(crate::history::SystemClock)),
+            history: crate::history::History::new(clock),
             health,
         };
         state.history.start_sampling(state.metrics.clone());
