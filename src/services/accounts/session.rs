@@ -172,24 +172,8 @@ impl Accounts {
                 return Err(AccountError::Unauthenticated);
             }
         };
-        if user.mfa_enabled {
-            let (mfa_token, _) = tokens::issue(
-                &self.keys.jwt_secret_key,
-                TokenType::MfaChallenge,
-                user.id,
-                user.token_version,
-                tokens::MFA_CHALLENGE_TTL,
-                Extra::default(),
-            )
-            .map_err(AccountError::internal)?;
-            return Ok(SignIn::SecondFactorNeeded {
-                mfa_token,
-                expires_in: tokens::MFA_CHALLENGE_TTL,
-            });
-        }
-        self.signed_in(&user, origin, json!({}))
+        self.second_factor_or_session(&user, origin, json!({}))
             .await
-            .map(SignIn::Session)
     }
 
     /// Signs in a user whose identity another party vouched for (Discord's OAuth2): no
@@ -205,24 +189,7 @@ impl Accounts {
             .await?
             .filter(|u| !u.disabled)
             .ok_or(AccountError::Unauthenticated)?;
-        if user.mfa_enabled {
-            let (mfa_token, _) = tokens::issue(
-                &self.keys.jwt_secret_key,
-                TokenType::MfaChallenge,
-                user.id,
-                user.token_version,
-                tokens::MFA_CHALLENGE_TTL,
-                Extra::default(),
-            )
-            .map_err(AccountError::internal)?;
-            return Ok(SignIn::SecondFactorNeeded {
-                mfa_token,
-                expires_in: tokens::MFA_CHALLENGE_TTL,
-            });
-        }
-        self.signed_in(&user, origin, details)
-            .await
-            .map(SignIn::Session)
+        self.second_factor_or_session(&user, origin, details).await
     }
 
     /// The second step of a sign-in with MFA: the challenge token from [`Accounts::sign_in`]
@@ -268,6 +235,34 @@ impl Accounts {
         let second_factor = if recovery { "recovery_code" } else { "totp" };
         self.signed_in(&user, origin, json!({ "mfa": second_factor }))
             .await
+    }
+
+    /// A verified first factor: a challenge for the second when the user enrolled one, otherwise
+    /// the session.
+    async fn second_factor_or_session(
+        &self,
+        user: &Credentials,
+        origin: &AuditOrigin,
+        details: serde_json::Value,
+    ) -> Result<SignIn, AccountError> {
+        if user.mfa_enabled {
+            let (mfa_token, _) = tokens::issue(
+                &self.keys.jwt_secret_key,
+                TokenType::MfaChallenge,
+                user.id,
+                user.token_version,
+                tokens::MFA_CHALLENGE_TTL,
+                Extra::default(),
+            )
+            .map_err(AccountError::internal)?;
+            return Ok(SignIn::SecondFactorNeeded {
+                mfa_token,
+                expires_in: tokens::MFA_CHALLENGE_TTL,
+            });
+        }
+        self.signed_in(user, origin, details)
+            .await
+            .map(SignIn::Session)
     }
 
     /// The end of every successful sign-in (password alone, or password then second factor):
