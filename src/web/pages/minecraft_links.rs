@@ -10,7 +10,7 @@ use actix_web::web;
 use sailfish::TemplateSimple;
 use serde::Deserialize;
 
-use super::{Chrome, FieldErrors, Flash, PageForm, PageResult, SignedIn};
+use super::{Chrome, FieldErrors, Flash, PageError, PageForm, PageResult, SignedIn, form};
 use crate::auth::rbac::Permission as P;
 use crate::domain::Snowflake;
 use crate::minecraft::links::{GuildLinks, LinkActor, LinkError};
@@ -144,7 +144,7 @@ pub async fn links_page(
 
 /// The refusals that belong beside a field of the link form; anything else goes through
 /// [`FieldErrors::from_api`] (above the form, or an error page for an outage).
-fn link_errors(e: LinkError) -> Result<FieldErrors, ApiError> {
+fn link_errors(e: LinkError) -> Result<FieldErrors, PageError> {
     let mut errors = FieldErrors::new();
     match e {
         LinkError::InvalidName(_) | LinkError::NameTaken(_) => {
@@ -157,17 +157,9 @@ fn link_errors(e: LinkError) -> Result<FieldErrors, ApiError> {
             );
         }
         LinkError::NotAMember => errors.add("user_id", e.to_string()),
-        other => return FieldErrors::from_api(ApiError::from(other)).map_err(page_api),
+        other => return FieldErrors::from_api(ApiError::from(other)),
     }
     Ok(errors)
-}
-
-/// `FieldErrors::from_api` answers a non-form error as a `PageError`; back to its `ApiError`.
-fn page_api(e: super::PageError) -> ApiError {
-    match e {
-        super::PageError::Api(api) => api,
-        super::PageError::SignIn { .. } => ApiError::Unauthorized,
-    }
 }
 
 pub async fn link(
@@ -184,35 +176,33 @@ pub async fn link(
             .admin_link(guild.as_i64(), user, &input.minecraft_name, &by(&page))
             .await
             .map_err(link_errors),
-        Err(e) => Err(FieldErrors::from_api(e).map_err(page_api)),
+        Err(e) => Err(FieldErrors::from_api(e)),
     };
-    let errors = match result {
-        Ok(link) => {
-            let whitelisted = if link.whitelisted {
-                " and added to the whitelist"
-            } else {
-                ""
-            };
-            return Ok(page.redirect_with(
-                &format!("/guilds/{guild}/minecraft/links"),
-                Flash::ok(format!(
-                    "Linked {} to member {}{whitelisted}",
-                    link.minecraft_name, link.discord_user_id
-                )),
-            ));
-        }
-        Err(Ok(errors)) => errors,
-        Err(Err(e)) => return Err(e.into()),
+    let done = |link: StoredLink| {
+        let whitelisted = if link.whitelisted {
+            " and added to the whitelist"
+        } else {
+            ""
+        };
+        page.redirect_with(
+            &format!("/guilds/{guild}/minecraft/links"),
+            Flash::ok(format!(
+                "Linked {} to member {}{whitelisted}",
+                link.minecraft_name, link.discord_user_id
+            )),
+        )
     };
-    render_links(
-        &page,
-        &state,
-        guild,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        input,
-        errors,
-    )
-    .await
+    let again = |errors| {
+        render_links(
+            &page,
+            &state,
+            guild,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            input.clone(),
+            errors,
+        )
+    };
+    form::answer_with(result, |refusal| refusal, done, again).await
 }
 
 #[derive(TemplateSimple)]

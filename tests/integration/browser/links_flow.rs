@@ -11,7 +11,8 @@ use super::{Browser, WAIT};
 use crate::common::TestApp;
 use crate::common::auth::{PASSWORD, create_user};
 use crate::common::fake_discord::MEMBER;
-use crate::discord::links_pages::{GUILD_ID, links_world};
+use crate::discord::links::world;
+use crate::discord::links_pages::GUILD_ID;
 
 /// WebDriver's Enter key.
 const ENTER: &str = "\u{E007}";
@@ -55,7 +56,7 @@ async fn an_admin_links_a_member_in_a_browser_sees_them_whitelisted_then_unlinks
     let Some(mut browser) = Browser::start("minecraft-links").await else {
         return;
     };
-    let w = links_world(Clock::System).await;
+    let w = world(Clock::System).await;
     browser.emulate(360, "dark").await;
     let path = format!("/guilds/{GUILD_ID}/minecraft/links");
     sign_in_at(&browser, &w.app, &path).await;

@@ -18,19 +18,20 @@ use crate::common::fake_rcon::FakeRcon;
 use crate::common::{TestApp, eventually};
 
 /// The standard guild's `member` role: the Minecraft role in these tests.
-const ROLE: u64 = GUILD + 1;
+pub(crate) const ROLE: u64 = GUILD + 1;
 const PASSWORD: &str = "links-rcon-pw";
 
-struct World {
-    fake: FakeDiscord,
-    app: TestApp,
-    rcon: FakeRcon,
-    admin: String,
+/// Also the setting of the links page's tests (`links_pages`, `browser::links_flow`).
+pub(crate) struct World {
+    pub(crate) fake: FakeDiscord,
+    pub(crate) app: TestApp,
+    pub(crate) rcon: FakeRcon,
+    pub(crate) admin: String,
 }
 
 /// The bot connected to a guild whose Minecraft module is on and whose Minecraft role is
 /// set, with `default` pointing at a fake server where Steve and Alex are online.
-async fn world(clock: Clock) -> World {
+pub(crate) async fn world(clock: Clock) -> World {
     let rcon = FakeRcon::start(PASSWORD);
     rcon.set_players(&["Steve", "Alex"]);
     let port = rcon.port.to_string();

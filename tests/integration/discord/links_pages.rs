@@ -10,83 +10,16 @@ use guildhall::store::minecraft_links as links;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{GUILD, WAIT, bot_status, invoke};
-use crate::common::auth::{PASSWORD, admin_token, create_user};
-use crate::common::fake_discord::{
-    ADMIN, FakeDiscord, MEMBER, MODERATOR, OTHER_MEMBER, Opt, standard_guild,
-};
+use super::GUILD;
+use super::links::{ROLE, world};
+use crate::common::TestApp;
+use crate::common::auth::{PASSWORD, create_user};
+use crate::common::fake_discord::{MEMBER, MODERATOR, OTHER_MEMBER};
 use crate::common::fake_rcon::FakeRcon;
 use crate::common::pages::{Visitor, hidden_value, location};
-use crate::common::{TestApp, eventually, spawn_app_with_clock};
 
-/// The standard guild's `member` role (MEMBER holds it): the guild's Minecraft role here.
-pub(crate) const ROLE: u64 = GUILD + 1;
-pub(crate) const PASSWORD_RCON: &str = "links-pages-rcon-pw";
+/// The guild's id, for the browser flow (the `discord` module's `GUILD`).
 pub(crate) const GUILD_ID: u64 = GUILD;
-
-pub(crate) struct LinksWorld {
-    /// Kept alive for the test: the bot is connected to it.
-    pub _fake: FakeDiscord,
-    pub app: TestApp,
-    pub rcon: FakeRcon,
-    pub admin: String,
-}
-
-/// The bot connected to the standard guild with the Minecraft module on and its Minecraft role
-/// set, `default` pointing at a fake server where Steve and Alex are online.
-pub(crate) async fn links_world(clock: Clock) -> LinksWorld {
-    let rcon = FakeRcon::start(PASSWORD_RCON);
-    rcon.set_players(&["Steve", "Alex"]);
-    let fake = FakeDiscord::start().await;
-    fake.add_guild(standard_guild(GUILD));
-    let (vars, port) = (fake.env(), rcon.port.to_string());
-    let app = spawn_app_with_clock(clock, move |env| {
-        env.extend(vars);
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), PASSWORD_RCON.into());
-        env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "2000".into());
-    })
-    .await;
-    assert!(
-        eventually(WAIT, || async {
-            bot_status(&app).await.status.label() == "connected"
-                && app
-                    .state
-                    .store
-                    .guild(GUILD as i64)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-        })
-        .await,
-        "bot did not connect"
-    );
-    invoke(
-        &fake,
-        ADMIN,
-        "module",
-        vec![Opt::sub("enable", vec![Opt::string("module", "minecraft")])],
-    )
-    .await;
-    let admin = admin_token(&app).await;
-    let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/settings/{GUILD}"),
-            Some(&admin),
-            Some(json!({"minecraft_role": ROLE.to_string()})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    LinksWorld {
-        _fake: fake,
-        app,
-        rcon,
-        admin,
-    }
-}
 
 /// A visitor signed in as a fresh user holding `roles`, and their CSRF token.
 async fn signed_in<'a>(app: &'a TestApp, roles: &[(&str, i64)]) -> (Visitor<'a>, String) {
@@ -128,7 +61,7 @@ async fn audit_count(app: &TestApp, action: &str) -> usize {
 
 #[actix_web::test]
 async fn an_admin_links_a_member_from_the_page_and_unlinks_them_after_a_confirmation_step() {
-    let w = links_world(Clock::System).await;
+    let w = world(Clock::System).await;
     let (mut admin, csrf) = signed_in(&w.app, &[("admin", 0)]).await;
 
     // The guild page leads to the links page, which starts empty with the link form.
@@ -237,7 +170,7 @@ async fn an_admin_links_a_member_from_the_page_and_unlinks_them_after_a_confirma
 
 #[actix_web::test]
 async fn a_refused_link_shows_its_error_beside_the_field_with_the_input_kept() {
-    let mut w = links_world(Clock::System).await;
+    let mut w = world(Clock::System).await;
     let (mut admin, csrf) = signed_in(&w.app, &[("admin", 0)]).await;
     // Alex is linked to another member through the API.
     let (status, body) = w
@@ -345,7 +278,7 @@ fn pages_escape(text: &str) -> String {
 
 #[actix_web::test]
 async fn a_viewer_sees_the_links_without_controls_and_the_server_refuses_their_posts() {
-    let w = links_world(Clock::System).await;
+    let w = world(Clock::System).await;
     let (status, body) = w
         .app
         .call(

@@ -6,7 +6,7 @@
 mod api;
 mod commands;
 mod gateway;
-mod links;
+pub(crate) mod links;
 mod links_instances;
 pub(crate) mod links_pages;
 mod oauth;
