@@ -100,8 +100,12 @@ impl Application {
             .map_err(|e| StartupError::Other(format!("metrics: {e}")))?;
 
         let broadcaster = {
-            let (metrics, redis) = (metrics.clone(), redis.clone());
-            Supervisor::start(move |_| LogBroadcaster::new(metrics).with_redis(redis))
+            let (metrics, redis, clock) = (metrics.clone(), redis.clone(), clock.clone());
+            Supervisor::start(move |_| {
+                LogBroadcaster::new(metrics)
+                    .with_redis(redis)
+                    .with_clock(clock.clone())
+            })
         };
         telemetry::global_sink().attach(broadcaster.clone().recipient());
         let audit = {

@@ -43,6 +43,9 @@ document.addEventListener("alpine:init", function () {
   var MAX_DELAY_MS = 10000;
 
   window.Alpine.data("logViewer", function () {
+    // Items made since the last frame, shown together at the next one (outside Alpine's
+    // reactive data: nothing in the template reads them).
+    var pending = [];
     return {
       level: "",
       search: "",
@@ -54,6 +57,8 @@ document.addEventListener("alpine:init", function () {
       socket: null,
       attempts: 0,
       lastSeq: {},
+      unaccounted: 0,
+      flushQueued: false,
       stopped: false,
 
       init: function () {
@@ -103,8 +108,12 @@ document.addEventListener("alpine:init", function () {
           self.state = "closed";
           var delay = Math.min(MAX_DELAY_MS, 500 * Math.pow(2, self.attempts));
           self.attempts += 1;
-          var why = event.code === 4008 ? " (this viewer fell too far behind)" : "";
-          self.notice("Connection lost" + why + "; reconnecting in " + Math.round(delay / 1000) + " s.");
+          var when = "reconnecting in " + Math.max(1, Math.round(delay / 1000)) + " s.";
+          // 4008: the server gave up on this viewer after it stayed behind; a fresh connection
+          // starts again from the recent backlog, so reconnecting is the right answer here.
+          self.notice(event.code === 4008
+            ? "Disconnected: this viewer fell too far behind the log stream; " + when
+            : "Connection lost; " + when);
           window.setTimeout(function () { self.connect(); }, delay);
         };
       },
@@ -140,30 +149,44 @@ document.addEventListener("alpine:init", function () {
           // A reconnect replays the backlog: lines already shown are skipped.
           if (last !== undefined && frame.seq <= last) return;
           var unfiltered = !this.level && !this.search;
-          if (last !== undefined && unfiltered && frame.seq > last + 1) {
-            this.notice((frame.seq - last - 1) + " lines were missed while disconnected.");
+          if (last !== undefined && frame.seq > last + 1) {
+            // A gap in the sequence is lines this viewer never got: those a "missed" event
+            // already counted, else lost while disconnected (the backlog replayed on
+            // reconnecting did not reach back far enough). With a filter, gaps are normal.
+            var gap = frame.seq - last - 1;
+            var known = Math.min(gap, this.unaccounted);
+            this.unaccounted -= known;
+            if (unfiltered && gap > known) {
+              this.notice("Missed " + (gap - known) + " lines while disconnected.");
+            }
           }
           this.lastSeq[instance] = frame.seq;
           if (this.paused) {
             this.held.push(frame);
+            // Only the newest KEEP would be shown on resuming anyway.
+            if (this.held.length > KEEP) this.held.splice(0, this.held.length - KEEP);
           } else {
             this.append(frame);
           }
         } else if (frame.type === "missed") {
-          this.notice(frame.count + " lines were missed: the viewer fell behind.");
+          // The server skipped lines this viewer could not take in time and continues with the
+          // newest: the gaps that follow in the sequence numbers are these lines.
+          this.unaccounted += frame.count;
+          this.notice("Missed " + frame.count + " lines: this viewer fell behind; continuing with the newest.");
         } else if (frame.type === "error") {
           this.notice("The stream refused the filter: " + frame.message);
         }
       },
 
       append: function (frame) {
-        var list = this.$refs.list;
         var item = document.createElement("li");
         var level = (frame.level || "").toLowerCase();
         var when = new Date(frame.timestamp_ms).toISOString().replace("T", " ").replace("Z", "");
         var text = [frame.message, frame.target, frame.request_id || "", frame.instance || ""].join(" ").toLowerCase();
         item.dataset.level = level;
         item.dataset.text = text;
+        item.dataset.seq = String(frame.seq);
+        item.dataset.instance = frame.instance || "";
         var lvl = document.createElement("span");
         lvl.className = "lvl lvl-" + level;
         lvl.textContent = (frame.level || "").toUpperCase();
@@ -171,20 +194,46 @@ document.addEventListener("alpine:init", function () {
         item.appendChild(lvl);
         item.appendChild(document.createTextNode(
           frame.message + "  " + frame.target + (frame.request_id ? "  request_id=" + frame.request_id : "")));
-        item.hidden = !this.matches(level, text);
-        list.appendChild(item);
-        while (list.children.length > KEEP) list.removeChild(list.firstChild);
-        this.scrollIfFollowing();
+        this.add(item);
       },
 
       notice: function (text) {
         this.note = text;
-        var list = this.$refs.list;
-        if (!list) return;
         var item = document.createElement("li");
         item.className = "notice";
         item.textContent = "— " + text;
-        list.appendChild(item);
+        this.add(item);
+      },
+
+      // Lines and notices reach the list once per frame, in the order they came: a burst of a
+      // thousand lines then costs one layout and one scroll, not a thousand (reading
+      // scrollHeight forces a layout). A hidden page gets no frames, so what waits is bounded
+      // like the list itself.
+      add: function (item) {
+        pending.push(item);
+        if (pending.length > KEEP) pending.splice(0, pending.length - KEEP);
+        if (this.flushQueued) return;
+        this.flushQueued = true;
+        var self = this;
+        window.requestAnimationFrame(function () { self.flush(); });
+      },
+
+      flush: function () {
+        this.flushQueued = false;
+        var list = this.$refs.list;
+        var items = pending;
+        pending = [];
+        var fragment = document.createDocumentFragment();
+        for (var i = 0; i < items.length; i++) {
+          var item = items[i];
+          // The filter may have changed since the item was made.
+          if (item.dataset.level !== undefined) {
+            item.hidden = !this.matches(item.dataset.level, item.dataset.text);
+          }
+          fragment.appendChild(item);
+        }
+        list.appendChild(fragment);
+        while (list.children.length > KEEP) list.removeChild(list.firstChild);
         this.scrollIfFollowing();
       },
 
@@ -194,10 +243,13 @@ document.addEventListener("alpine:init", function () {
           var held = this.held;
           this.held = [];
           for (var i = 0; i < held.length; i++) this.append(held[i]);
+          // Shown now, in answer to the click, rather than at the next frame.
+          this.flush();
         }
       },
 
       clearLines: function () {
+        pending = [];
         var list = this.$refs.list;
         while (list.firstChild) list.removeChild(list.firstChild);
       },

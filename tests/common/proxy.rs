@@ -1,11 +1,12 @@
 //! A loopback TCP proxy that can be cut, made to hang and restored, to make a real dependency
 //! (Redis, PostgreSQL) go away, stop answering and come back without touching the shared
-//! server.
+//! server; and paused and resumed, to make a client stop reading (a browser behind a stalled
+//! network) without losing a byte.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -33,6 +34,32 @@ pub struct Proxy {
     pub port: u16,
     mode: Arc<AtomicU8>,
     changes: watch::Sender<u64>,
+    paused: watch::Sender<bool>,
+}
+
+/// Copies `from` to `to` until `from` ends (then shuts `to`'s write side), reading nothing
+/// while `paused` holds: the sender's buffers then fill as they would for a peer that stopped
+/// reading.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut paused: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if paused.wait_for(|p| !*p).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Bytes read just before a pause are still delivered: nothing is lost, only held.
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Proxy {
@@ -44,6 +71,7 @@ impl Proxy {
         let port = std_listener.local_addr().expect("addr").port();
         let mode = Arc::new(AtomicU8::new(Mode::Up as u8));
         let (changes, changes_rx) = watch::channel(0u64);
+        let (paused, paused_rx) = watch::channel(false);
         let shared = mode.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -76,12 +104,21 @@ impl Proxy {
                     }
                     let target = target.clone();
                     let shared = shared.clone();
+                    let paused = paused_rx.clone();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(&target).await else {
                             return;
                         };
+                        let copied = async {
+                            let (in_read, in_write) = inbound.split();
+                            let (out_read, out_write) = outbound.split();
+                            tokio::join!(
+                                pump(in_read, out_write, paused.clone()),
+                                pump(out_read, in_write, paused.clone()),
+                            );
+                        };
                         tokio::select! {
-                            _ = copy_bidirectional(&mut inbound, &mut outbound) => return,
+                            _ = copied => return,
                             _ = changed.changed() => {}
                         }
                         if Mode::from_u8(shared.load(Ordering::SeqCst)) == Mode::Hang {
@@ -98,7 +135,19 @@ impl Proxy {
             port,
             mode,
             changes,
+            paused,
         }
+    }
+
+    /// Open connections stop forwarding in both directions, holding what is sent (the sender's
+    /// socket buffers fill, as for a peer that stopped reading); nothing is dropped.
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Forwards what was held, then everything after it.
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
     }
 
     fn set(&self, mode: Mode) {

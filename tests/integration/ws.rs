@@ -458,3 +458,236 @@ async fn with_redis_a_viewer_sees_every_instances_lines_marked_with_their_instan
     // Each line once: b's own line is not echoed back through Redis.
     assert_eq!(lines.iter().filter(|l| l["message"] == "from b").count(), 1);
 }
+
+// ---- a viewer that stays behind is closed with 4008 (the injected clock decides when) ------
+
+use guildhall::actors::broadcaster::{ViewerStat, ViewerStats};
+use guildhall::clock::ManualClock;
+use guildhall::web::ws::CLOSE_TOO_SLOW;
+
+use crate::common::{eventually, spawn_app_with_clock};
+
+/// The log viewers' queues, by id.
+async fn log_viewers(app: &TestApp) -> Vec<ViewerStat> {
+    let stats = app.state.broadcaster.send(ViewerStats).await.unwrap();
+    stats
+        .into_iter()
+        .filter(|s| s.topic == Topic::Logs)
+        .collect()
+}
+
+/// The id of the log viewer that joined after `before` was taken.
+async fn joined_after(app: &TestApp, before: &[ViewerStat]) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let joined = log_viewers(app)
+            .await
+            .iter()
+            .map(|s| s.id)
+            .find(|id| before.iter().all(|b| b.id != *id));
+        if let Some(id) = joined {
+            return id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the viewer never joined the broadcaster"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a reading viewer has seen of the `ws_test` lines: their numbers (`line N …`), the sum
+/// of `missed` counts, and the close code if it closed.
+#[derive(Default)]
+struct Seen {
+    numbers: Vec<u64>,
+    last_message: String,
+    missed: u64,
+    closed: Option<Option<u16>>,
+}
+
+/// Reads `socket` to its end in the background, recording what it sees.
+fn read_in_background(mut socket: Socket) -> std::sync::Arc<std::sync::Mutex<Seen>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let shared = seen.clone();
+    actix_web::rt::spawn(async move {
+        loop {
+            let frame = socket.next().await;
+            let mut seen = shared.lock().unwrap();
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    if frame["type"] == "missed" {
+                        seen.missed += frame["count"].as_u64().unwrap();
+                    } else if frame["type"] == "line" && frame["target"] == "ws_test" {
+                        let message = frame["message"].as_str().unwrap().to_owned();
+                        if let Some(n) = message
+                            .strip_prefix("line ")
+                            .and_then(|rest| rest.split(' ').next())
+                            .and_then(|n| n.parse().ok())
+                        {
+                            seen.numbers.push(n);
+                        }
+                        seen.last_message = message;
+                    }
+                }
+                Some(Ok(Message::Close(close))) => {
+                    seen.closed = Some(close.map(|CloseFrame { code, .. }| u16::from(code)));
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    seen.closed = Some(None);
+                    return;
+                }
+            }
+        }
+    });
+    seen
+}
+
+/// Publishes `count` more lines (`line N xxx…`, numbered on from `published`) and waits until
+/// the reading viewer has the last of them, so that it keeps up however slow the machine is;
+/// then checks that no viewer's queue holds more than its capacity, and returns them all.
+async fn step(
+    app: &TestApp,
+    filler: &str,
+    reading: &std::sync::Mutex<Seen>,
+    published: &mut u64,
+    count: u64,
+) -> Vec<ViewerStat> {
+    let first = *published;
+    *published += count;
+    for i in first..first + count {
+        app.state
+            .broadcaster
+            .do_send(PublishLog(tagged("INFO", &format!("line {i} {filler}"))));
+    }
+    let last = format!("line {} {filler}", first + count - 1);
+    let kept_up = eventually(Duration::from_secs(20), || async {
+        reading.lock().unwrap().last_message == last
+    })
+    .await;
+    assert!(
+        kept_up,
+        "the reading viewer never got line {}",
+        first + count - 1
+    );
+    let viewers = log_viewers(app).await;
+    for viewer in &viewers {
+        assert!(
+            viewer.queue.queued <= viewer.queue.capacity,
+            "viewer {} holds {} of {}",
+            viewer.id,
+            viewer.queue.queued,
+            viewer.queue.capacity
+        );
+    }
+    viewers
+}
+
+/// A `/ws/logs` connection over a socket with a small receive buffer, so that a viewer which
+/// never reads backs up into the daemon after a few kilobytes rather than megabytes.
+async fn connect_small_buffer(app: &TestApp, token: &str) -> Socket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4 * 1024).unwrap();
+    let stream = socket
+        .connect(format!("127.0.0.1:{}", app.port).parse().unwrap())
+        .await
+        .unwrap();
+    let mut request = format!("ws://127.0.0.1:{}/ws/logs", app.port)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (socket, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    socket
+}
+
+#[actix_web::test]
+async fn a_viewer_that_never_reads_is_closed_with_4008_after_ten_seconds_behind_and_the_others_keep_every_line()
+ {
+    let clock = ManualClock::at(guildhall::ids::now_ms());
+    let app = spawn_app_with_clock(clock.clone().into(), |_| {}).await;
+    let token = admin_token(&app).await;
+
+    let before = log_viewers(&app).await;
+    let reader = connect(&app, "/ws/logs", Some(&token)).await.unwrap();
+    let reader_id = joined_after(&app, &before).await;
+    let reading = read_in_background(reader);
+    let before = log_viewers(&app).await;
+    let mut stalled = connect_small_buffer(&app, &token).await;
+    let stalled_id = joined_after(&app, &before).await;
+
+    // Lines go out in steps; each step waits until the reading viewer has every line of it, so
+    // that viewer keeps up however slow the machine is, while the stalled one's socket, then its
+    // session, then its queue fill up. 2 KiB lines fill the socket buffers in a few hundred.
+    let filler = "x".repeat(2048);
+    let mut published = 0u64;
+    // Until the stalled viewer's queue overflows: it is then behind, from the clock's now.
+    let mut behind_since = None;
+    for _ in 0..400 {
+        let viewers = step(&app, &filler, &reading, &mut published, 50).await;
+        let stalled_queue = viewers
+            .iter()
+            .find(|v| v.id == stalled_id)
+            .expect("still registered")
+            .queue;
+        if let Some(since) = stalled_queue.behind_since_ms {
+            assert_eq!(stalled_queue.queued, VIEWER_CAPACITY, "full, and no more");
+            behind_since = Some(since);
+            break;
+        }
+    }
+    let behind_since = behind_since.expect("the stalled viewer never fell behind");
+    assert_eq!(behind_since, clock.now_ms(), "behind since the clock's now");
+
+    // Just short of the limit it stays (more lines keep overflowing its queue, nothing more).
+    clock.advance(VIEWER_MAX_BEHIND - Duration::from_millis(1));
+    let viewers = step(&app, &filler, &reading, &mut published, 50).await;
+    let still = viewers.iter().find(|v| v.id == stalled_id);
+    assert_eq!(still.map(|v| v.queue.queued), Some(VIEWER_CAPACITY));
+    assert!(still.is_some_and(|v| v.queue.closed.is_none()));
+
+    // At the limit the next overflow closes it: the broadcaster forgets it, its queue freed.
+    clock.advance(Duration::from_millis(1));
+    let viewers = step(&app, &filler, &reading, &mut published, 50).await;
+    assert!(
+        viewers.iter().all(|v| v.id != stalled_id),
+        "the stalled viewer is dropped"
+    );
+    assert!(viewers.iter().any(|v| v.id == reader_id));
+
+    // The reading viewer got every line, in order, and was never told it missed any.
+    {
+        let seen = reading.lock().unwrap();
+        assert_eq!(seen.missed, 0);
+        assert_eq!(seen.closed, None);
+        assert_eq!(
+            seen.numbers,
+            (0..published).collect::<Vec<u64>>(),
+            "every line, in order"
+        );
+    }
+
+    // The stalled socket, read at last: what was buffered, then how many lines it missed, then
+    // close code 4008.
+    let (mut lines, mut missed) = (0u64, 0u64);
+    let code = loop {
+        match next(&mut stalled, Duration::from_secs(20)).await {
+            Got::Json(frame) if frame["type"] == "missed" => {
+                missed += frame["count"].as_u64().unwrap();
+            }
+            Got::Json(frame) if frame["target"] == "ws_test" => lines += 1,
+            Got::Json(_) => {}
+            Got::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(CLOSE_TOO_SLOW));
+    assert!(missed > 0, "told it missed lines before closing");
+    assert!(lines < published, "{lines} of {published}");
+}

@@ -21,10 +21,11 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use super::Restart;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::shared::redis::Redis;
 
-pub use queue::{Closed, Drained, Pushed, ViewerQueue};
+pub use queue::{Closed, Drained, Pushed, QueueState, ViewerQueue};
 pub use wire::{Body, Entry, Level};
 
 /// Recent lines kept for a viewer that connects late.
@@ -34,7 +35,8 @@ pub const RING_CAPACITY: usize = 1_000;
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// Lines a viewer may have waiting before it is reported as behind.
 pub const VIEWER_CAPACITY: usize = 512;
-/// A viewer behind for this long (no drain without missed lines) is closed as too slow.
+/// A viewer behind for this long (no drain without missed lines) is closed as too slow; counted
+/// by the broadcaster's clock (`with_clock`).
 pub const VIEWER_MAX_BEHIND: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,6 +129,19 @@ pub struct Wake;
 #[rtype(result = "()")]
 pub struct Relayed(pub Vec<Entry>);
 
+/// Every viewer's queue as it stands (how many frames it holds, whether it is behind): what
+/// a viewer costs the daemon, for tests and diagnostics.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<ViewerStat>")]
+pub struct ViewerStats;
+
+#[derive(Debug, Clone)]
+pub struct ViewerStat {
+    pub id: u64,
+    pub topic: Topic,
+    pub queue: QueueState,
+}
+
 /// This instance's name, as its frames carry it.
 #[derive(Debug, Message)]
 #[rtype(result = "Arc<str>")]
@@ -154,6 +169,8 @@ pub struct LogBroadcaster {
     redis: Option<Redis>,
     relay: Option<relay::Relay>,
     metrics: Metrics,
+    /// Times how long a viewer has been behind (tests hold it still and advance it).
+    clock: Clock,
 }
 
 /// `hostname-1a2b3c`: readable in a viewer, distinct for two instances on one host.
@@ -191,7 +208,14 @@ impl LogBroadcaster {
             redis: None,
             relay: None,
             metrics,
+            clock: Clock::System,
         }
+    }
+
+    /// The clock a viewer's time behind is counted by (see [`VIEWER_MAX_BEHIND`]).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// With Redis, lines and status events are shared with the other instances.
@@ -283,7 +307,7 @@ impl LogBroadcaster {
             .filter(|(e, _)| !e.is_line())
             .map(|(e, _)| e.clone())
             .collect();
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         let mut gone = Vec::new();
         for (id, viewer) in &self.viewers {
             let entries = match viewer.topic {
@@ -433,6 +457,24 @@ impl Handler<Recent> for LogBroadcaster {
                 .filter_map(|e| line_of(e))
                 .collect(),
         )
+    }
+}
+
+impl Handler<ViewerStats> for LogBroadcaster {
+    type Result = MessageResult<ViewerStats>;
+
+    fn handle(&mut self, _: ViewerStats, _ctx: &mut Self::Context) -> Self::Result {
+        let mut stats: Vec<ViewerStat> = self
+            .viewers
+            .iter()
+            .map(|(id, viewer)| ViewerStat {
+                id: *id,
+                topic: viewer.topic,
+                queue: viewer.queue.state(),
+            })
+            .collect();
+        stats.sort_by_key(|s| s.id);
+        MessageResult(stats)
     }
 }
 

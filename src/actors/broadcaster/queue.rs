@@ -5,11 +5,12 @@
 //! behind continues from the newest. One that stays behind (every drain missing something) for
 //! `max_behind` is closed as too slow and its buffer freed; a burst that overflows a viewer once
 //! does not close it, since its next drain is clean. Memory per viewer is `capacity` shared
-//! entries at most, whatever the viewer does.
+//! entries at most, whatever the viewer does. Time is what the broadcaster's injected clock
+//! says (Unix milliseconds), so a test decides when `max_behind` has passed.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::wire::Entry;
 
@@ -38,8 +39,9 @@ pub struct Drained {
 struct State {
     entries: VecDeque<Arc<Entry>>,
     missed: u64,
-    /// When the viewer first overflowed since its last clean drain (one that missed nothing).
-    behind_since: Option<Instant>,
+    /// When (Unix ms) the viewer first overflowed since its last clean drain (one that missed
+    /// nothing).
+    behind_since: Option<i64>,
     closed: Option<Closed>,
     /// A wake-up is on its way and the session has not drained since.
     notified: bool,
@@ -48,7 +50,19 @@ struct State {
 pub struct ViewerQueue {
     state: Mutex<State>,
     capacity: usize,
-    max_behind: Duration,
+    max_behind_ms: i64,
+}
+
+/// What a queue holds right now, for the broadcaster's [`super::ViewerStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueState {
+    pub queued: usize,
+    pub capacity: usize,
+    /// Lines dropped since the viewer's last drain.
+    pub missed: u64,
+    /// Since when (Unix ms) it has been behind, if it is.
+    pub behind_since_ms: Option<i64>,
+    pub closed: Option<Closed>,
 }
 
 impl ViewerQueue {
@@ -62,7 +76,7 @@ impl ViewerQueue {
                 notified: false,
             }),
             capacity: capacity.max(1),
-            max_behind,
+            max_behind_ms: i64::try_from(max_behind.as_millis()).unwrap_or(i64::MAX),
         })
     }
 
@@ -74,12 +88,13 @@ impl ViewerQueue {
         !std::mem::replace(&mut state.notified, true)
     }
 
-    pub fn push(&self, entry: Arc<Entry>, now: Instant) -> Pushed {
-        self.push_all(std::iter::once(entry), now)
+    pub fn push(&self, entry: Arc<Entry>, now_ms: i64) -> Pushed {
+        self.push_all(std::iter::once(entry), now_ms)
     }
 
-    /// Pushes a batch under one lock (the broadcaster fans out in batches).
-    pub fn push_all(&self, entries: impl IntoIterator<Item = Arc<Entry>>, now: Instant) -> Pushed {
+    /// Pushes a batch under one lock (the broadcaster fans out in batches); `now_ms` is the
+    /// broadcaster's clock.
+    pub fn push_all(&self, entries: impl IntoIterator<Item = Arc<Entry>>, now_ms: i64) -> Pushed {
         let mut state = self.lock();
         if state.closed.is_some() {
             return Pushed::Closed { wake: false };
@@ -94,8 +109,8 @@ impl ViewerQueue {
             state.entries.push_back(entry);
         }
         if overflowed {
-            let since = *state.behind_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= self.max_behind {
+            let since = *state.behind_since.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) >= self.max_behind_ms {
                 state.closed = Some(Closed::TooSlow);
                 // Nothing it held will be sent: free it now, not when the session runs.
                 state.entries = VecDeque::new();
@@ -128,6 +143,17 @@ impl ViewerQueue {
         self.lock().entries.len()
     }
 
+    pub fn state(&self) -> QueueState {
+        let state = self.lock();
+        QueueState {
+            queued: state.entries.len(),
+            capacity: self.capacity,
+            missed: state.missed,
+            behind_since_ms: state.behind_since,
+            closed: state.closed,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -157,10 +183,15 @@ mod tests {
     }
 
     const BEHIND: Duration = Duration::from_secs(10);
+    const T0: i64 = 1_700_000_000_000;
+
+    fn at(seconds: u64) -> i64 {
+        T0 + i64::try_from(seconds).unwrap() * 1_000
+    }
 
     #[test]
     fn a_viewer_is_woken_once_per_drain_not_once_per_line() {
-        let (queue, now) = (ViewerQueue::new(8, BEHIND), Instant::now());
+        let (queue, now) = (ViewerQueue::new(8, BEHIND), T0);
         assert_eq!(queue.push(entry(1), now), Pushed::Queued { wake: true });
         assert_eq!(queue.push(entry(2), now), Pushed::Queued { wake: false });
         assert_eq!(seqs(&queue.drain()), vec![1, 2]);
@@ -169,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_viewer_that_falls_behind_is_told_how_many_it_missed_and_gets_the_newest() {
-        let (queue, now) = (ViewerQueue::new(4, BEHIND), Instant::now());
+        let (queue, now) = (ViewerQueue::new(4, BEHIND), T0);
         assert!(matches!(
             queue.push_all((1..=6).map(entry), now),
             Pushed::Queued { wake: true }
@@ -185,11 +216,11 @@ mod tests {
 
     #[test]
     fn a_viewer_that_stays_behind_is_closed_and_its_buffer_freed() {
-        let (queue, start) = (ViewerQueue::new(4, BEHIND), Instant::now());
+        let queue = ViewerQueue::new(4, BEHIND);
         let mut seq = 0;
         // Behind from the first overflow on; still open until `BEHIND` has passed.
         for second in 0..10 {
-            let now = start + Duration::from_secs(second);
+            let now = at(second);
             for _ in 0..10 {
                 seq += 1;
                 assert!(matches!(queue.push(entry(seq), now), Pushed::Queued { .. }));
@@ -201,7 +232,10 @@ mod tests {
                 queue.push_all((0..5).map(|_| entry(0)), now);
             }
         }
-        let late = start + BEHIND;
+        let state = queue.state();
+        assert_eq!(state.behind_since_ms, Some(T0));
+        assert!(state.queued <= state.capacity);
+        let late = at(BEHIND.as_secs());
         assert!(matches!(queue.push(entry(99), late), Pushed::Closed { .. }));
         assert!(queue.is_empty(), "freed at once");
         assert_eq!(queue.push(entry(100), late), Pushed::Closed { wake: false });
@@ -212,9 +246,9 @@ mod tests {
 
     #[test]
     fn a_burst_that_overflows_once_is_forgiven_by_a_clean_drain() {
-        let (queue, start) = (ViewerQueue::new(2, BEHIND), Instant::now());
+        let queue = ViewerQueue::new(2, BEHIND);
         for second in 0..30 {
-            let now = start + Duration::from_secs(second);
+            let now = at(second);
             queue.push_all((0..5).map(entry), now);
             assert_eq!(queue.drain().missed, 3);
             assert!(matches!(queue.push(entry(100), now), Pushed::Queued { .. }));

@@ -13,6 +13,7 @@ mod dash_flows;
 mod discord_flows;
 mod flows;
 mod links_flow;
+mod ws_flows;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
