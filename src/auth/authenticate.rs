@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use subtle::ConstantTimeEq;
 
 use super::api_keys;
 use super::cache::{AuthCache, UserAuth};
@@ -135,7 +134,7 @@ impl Authenticator {
         };
         if let Some(presented) = csrf {
             let expected = claims.csrf.as_deref().unwrap_or_default();
-            if expected.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+            if !super::csrf::matches(presented, expected) {
                 return Err(AuthError::CsrfFailed);
             }
         }

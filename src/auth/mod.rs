@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod authenticate;
 pub mod cache;
+pub mod csrf;
 pub mod digest;
 pub mod discord_access;
 pub mod discord_oauth;

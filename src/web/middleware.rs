@@ -1,5 +1,5 @@
-//! Cross-cutting request handling: request ids, the body size limit, rate limits and the JSON
-//! shape of framework-generated errors.
+//! Cross-cutting request handling: request ids, the body size limit, rate limits, the JSON
+//! shape of framework-generated errors and the compression of pages and JSON (`compress`).
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -27,8 +27,9 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 /// applies the default per-client rate limit (not to probes or static assets), gives every
 /// error response the JSON error shape (see `json_errors`) and echoes the request id that
 /// `TracingLogger` assigned (and put on the request's log lines) as `X-Request-Id` on every
-/// answer, refusals included, with the security and caching headers of `headers`; routes
-/// HEAD as GET. Bodies without a declared length (chunked) are held to the same
+/// answer, refusals included, with the security and caching headers of `headers`; compresses
+/// HTML and JSON bodies for clients that accept it (`compress`); routes HEAD as GET. Bodies
+/// without a declared length (chunked) are held to the same
 /// limit by the payload extractors' configuration.
 ///
 /// Hand-written rather than `from_fn`: probes (polled many times a second) pass through
@@ -148,7 +149,7 @@ fn finish<B: MessageBody + 'static>(
     let res = if res.status().is_client_error() || res.status().is_server_error() {
         reshape_error(res)
     } else {
-        res.map_into_left_body()
+        super::compress::response(res)
     };
     with_request_id(res, id)
 }
@@ -206,7 +207,7 @@ fn reshape_error<B: MessageBody + 'static>(
         v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
     });
     if already_shaped {
-        return res.map_into_left_body();
+        return super::compress::response(res);
     }
     let status = res.status();
     let detail = res.response().error().map(ToString::to_string);

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod assets;
 pub mod client;
+pub mod compress;
 pub mod error;
 pub mod extract;
 pub mod headers;

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod binary;
 mod browser;
+mod compression;
 mod dash_pages;
 mod deploy;
 mod discord;

@@ -196,7 +196,7 @@ pub async fn confirm_mfa(
         Ok(enabled) => {
             let mut chrome = page.chrome("Account");
             // The page's forms must carry the new session's token: the old one is revoked.
-            chrome.csrf = enabled.session.csrf_token.clone();
+            chrome.csrf = crate::auth::csrf::mask(&enabled.session.csrf_token);
             chrome.flash = vec![Flash::ok("MFA is on. Every other session was signed out.")];
             let mut response = page.render(AccountPage {
                 chrome,

@@ -106,9 +106,11 @@ impl SignedIn {
             Err(ApiError::Unauthorized) => return Err(PageError::sign_in(req)),
             Err(e) => return Err(e.into()),
         };
+        // Masked afresh for each page, since pages are sent compressed (see `auth::csrf`).
         let csrf = req
             .cookie(SESSION_COOKIE)
             .and_then(|c| state.authenticator.session_csrf(c.value()))
+            .map(|token| crate::auth::csrf::mask(&token))
             .unwrap_or_default();
         Ok(SignedIn {
             principal,
