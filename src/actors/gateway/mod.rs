@@ -17,6 +17,7 @@
 //! runner has seen Discord's answer (`Session::close`).
 
 mod backoff;
+mod member_order;
 mod pacing;
 mod shard;
 mod status;

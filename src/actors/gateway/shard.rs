@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
+use super::member_order::MemberOrder;
 use super::pacing::IdentifyPacer;
 use super::status::ShardStage;
 use super::wire::{CloseMeaning, Connection, Incoming, close_meaning};
@@ -98,6 +99,8 @@ struct Progress {
     down_since: Option<Instant>,
     /// RESUMEs and IDENTIFYs sent since `down_since`.
     attempts: u32,
+    /// One member's events are handled one after another, in the order they came.
+    members: MemberOrder,
 }
 
 /// How a connection ended.
@@ -145,6 +148,7 @@ impl ShardRunner {
             reported: None,
             down_since: None,
             attempts: 0,
+            members: MemberOrder::default(),
         };
         self.report_stage(&mut progress, ShardStage::Connecting, None);
         loop {
@@ -410,8 +414,10 @@ impl ShardRunner {
             shard_id: ShardId(self.id),
         };
         // Each event is handled in its own task, so a slow handler (a command waiting on
-        // Discord's REST API) never delays heartbeats or the next event.
-        tokio::spawn(async move { handler.dispatch(ctx, event).await });
+        // Discord's REST API) never delays heartbeats or the next event; only the events of
+        // one member wait for each other (`MemberOrder`), since each builds on the last.
+        let turn = progress.members.turn(&event);
+        tokio::spawn(turn.run(async move { handler.dispatch(ctx, event).await }));
     }
 
     fn connected(&mut self, progress: &mut Progress, how: &str) {

@@ -331,6 +331,34 @@ async fn role_changes_and_leaving_move_the_member_on_and_off_the_whitelist_with_
     assert_eq!(body["links"][0]["in_guild"], false, "{body}");
 }
 
+/// The role taken away and given back with no pause between the two events: they are
+/// applied in the order Discord sent them, so the second wins. (Handled at the same time,
+/// the second read the whitelist state the first had not recorded yet and did nothing.)
+#[actix_web::test]
+async fn a_role_taken_away_and_given_back_at_once_leaves_the_member_whitelisted() {
+    let w = world(Clock::System).await;
+    let (status, body) = w.put_link(MEMBER, "Steve").await;
+    assert_eq!(status, 201, "{body}");
+    w.fake.change_member_roles(0, GUILD, MEMBER, vec![]);
+    w.fake.change_member_roles(0, GUILD, MEMBER, vec![ROLE]);
+    assert!(
+        eventually(WAIT, || async {
+            causes(&w.app, "minecraft.whitelist_add", "Steve").await == ["link", "role_added"]
+        })
+        .await,
+        "adds {:?}, removes {:?}",
+        causes(&w.app, "minecraft.whitelist_add", "Steve").await,
+        causes(&w.app, "minecraft.whitelist_remove", "Steve").await
+    );
+    assert_eq!(
+        causes(&w.app, "minecraft.whitelist_remove", "Steve").await,
+        ["role_removed"]
+    );
+    assert!(w.rcon.is_whitelisted("Steve"));
+    let body = links_of(&w).await;
+    assert_eq!(body["links"][0]["whitelisted"], true, "{body}");
+}
+
 #[actix_web::test]
 async fn an_rcon_outage_refuses_links_and_unlinks_and_leaves_nothing_half_done() {
     let mut w = world(Clock::System).await;
