@@ -129,7 +129,16 @@ async fn first_load(
         .bytes()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&html).into_owned();
+    // Pages are sent compressed when the client accepts it; the asset links are read from the
+    // decoded HTML, the bytes counted as sent.
+    let text = if html.starts_with(&[0x1f, 0x8b]) {
+        let mut decoded = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&html[..]), &mut decoded)
+            .unwrap();
+        decoded
+    } else {
+        String::from_utf8_lossy(&html).into_owned()
+    };
     let mut assets = 0;
     for link in text.split('"').filter(|s| s.starts_with("/static/")) {
         assets += client
