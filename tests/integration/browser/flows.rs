@@ -64,6 +64,12 @@ async fn signing_in_with_mfa_in_a_browser_comes_back_to_the_page_asked_for() {
         ("/", "overview-360-dark"),
         ("/audit", "audit-360-dark"),
         ("/logs", "logs-360-dark"),
+        ("/guilds", "guilds-360-dark"),
+        ("/minecraft", "minecraft-360-dark"),
+        ("/account", "account-360-dark"),
+        ("/admin", "admin-360-dark"),
+        ("/admin/roles", "roles-360-dark"),
+        ("/admin/api-keys", "api-keys-360-dark"),
     ] {
         browser.goto(&app.url(path)).await;
         browser.wait_for("h1").await;
