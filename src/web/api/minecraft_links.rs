@@ -41,6 +41,17 @@ pub fn configure(cfg: &mut aweb::ServiceConfig) {
     );
 }
 
+/// The guild (from the authorised path) and the member a member-scoped route names, recorded
+/// on the request's span.
+fn guild_and_member(auth: &Auth, path: &(String, String)) -> Result<(i64, i64), ApiError> {
+    let guild = auth.guild()?.as_i64();
+    let user = parse_snowflake("user_id", &path.1)?;
+    tracing::Span::current()
+        .record("guild", guild)
+        .record("user", user);
+    Ok((guild, user))
+}
+
 fn by(auth: &Auth) -> LinkActor {
     LinkActor {
         actor: auth.actor.clone(),
@@ -93,11 +104,7 @@ pub async fn put_link(
     path: aweb::Path<(String, String)>,
     body: Json<LinkBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild = auth.guild()?.as_i64();
-    let user = parse_snowflake("user_id", &path.1)?;
-    tracing::Span::current()
-        .record("guild", guild)
-        .record("user", user);
+    let (guild, user) = guild_and_member(&auth, &path)?;
     let link = state
         .links
         .admin_link(guild, user, &body.minecraft_name, &by(&auth))
@@ -119,11 +126,7 @@ pub async fn delete_link(
     auth: Auth,
     path: aweb::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild = auth.guild()?.as_i64();
-    let user = parse_snowflake("user_id", &path.1)?;
-    tracing::Span::current()
-        .record("guild", guild)
-        .record("user", user);
+    let (guild, user) = guild_and_member(&auth, &path)?;
     state.links.unlink(guild, user, &by(&auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
