@@ -30,6 +30,25 @@ async fn signed_in<'a>(app: &'a TestApp, roles: &[(&str, i64)]) -> (Visitor<'a>,
     (visitor, csrf)
 }
 
+/// Posts the page's link form as `visitor` would.
+async fn post_link(
+    visitor: &mut Visitor<'_>,
+    csrf: &str,
+    user: &str,
+    minecraft_name: &str,
+) -> reqwest::Response {
+    visitor
+        .post_form(
+            &page_path(),
+            &[
+                ("csrf_token", csrf),
+                ("user_id", user),
+                ("minecraft_name", minecraft_name),
+            ],
+        )
+        .await
+}
+
 fn page_path() -> String {
     format!("/guilds/{GUILD}/minecraft/links")
 }
@@ -73,16 +92,7 @@ async fn an_admin_links_a_member_from_the_page_and_unlinks_them_after_a_confirma
     assert!(page.contains(&ROLE.to_string()), "the Minecraft role shown");
     assert!(page.contains("not run yet"), "no reconciliation yet");
 
-    let response = admin
-        .post_form(
-            &page_path(),
-            &[
-                ("csrf_token", &csrf),
-                ("user_id", &MEMBER.to_string()),
-                ("minecraft_name", "Steve"),
-            ],
-        )
-        .await;
+    let response = post_link(&mut admin, &csrf, &MEMBER.to_string(), "Steve").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), page_path());
     assert!(w.rcon.is_whitelisted("Steve"), "{:?}", w.rcon.commands());
@@ -214,16 +224,7 @@ async fn a_refused_link_shows_its_error_beside_the_field_with_the_input_kept() {
             "not a member of the guild",
         ),
     ] {
-        let response = admin
-            .post_form(
-                &page_path(),
-                &[
-                    ("csrf_token", &csrf),
-                    ("user_id", &user),
-                    ("minecraft_name", name),
-                ],
-            )
-            .await;
+        let response = post_link(&mut admin, &csrf, &user, name).await;
         assert_eq!(
             response.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -251,16 +252,7 @@ async fn a_refused_link_shows_its_error_beside_the_field_with_the_input_kept() {
 
     // The server down: an error page saying so, nothing stored.
     w.rcon.refuse();
-    let response = admin
-        .post_form(
-            &page_path(),
-            &[
-                ("csrf_token", &csrf),
-                ("user_id", &MEMBER.to_string()),
-                ("minecraft_name", "Steve"),
-            ],
-        )
-        .await;
+    let response = post_link(&mut admin, &csrf, &MEMBER.to_string(), "Steve").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         response
@@ -305,16 +297,7 @@ async fn a_viewer_sees_the_links_without_controls_and_the_server_refuses_their_p
         viewer.get(&unlink_path(MEMBER)).await.status(),
         StatusCode::FORBIDDEN
     );
-    let response = viewer
-        .post_form(
-            &page_path(),
-            &[
-                ("csrf_token", &csrf),
-                ("user_id", &MODERATOR.to_string()),
-                ("minecraft_name", "Alex"),
-            ],
-        )
-        .await;
+    let response = post_link(&mut viewer, &csrf, &MODERATOR.to_string(), "Alex").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response = viewer
         .post_form(
