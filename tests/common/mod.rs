@@ -234,8 +234,11 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Until `b` is subscribed, `a`'s invalidations do not reach it; probe with an entry of no user.
-pub async fn wait_for_subscription(a: &TestApp, b: &TestApp) {
+/// Waits until `b` is subscribed and every invalidation `a` published before this call has
+/// reached it. Redis delivers one publisher's messages in order and `a` awaits each publish, so
+/// a probe published now arrives after all of them. Without this, a message still in flight
+/// (say, from creating a user) can arrive after `b` cached an entry and silently remove it.
+pub async fn invalidations_delivered(a: &TestApp, b: &TestApp) {
     use guildhall::auth::cache::UserAuth;
     let probe = || UserAuth {
         id: -1,

@@ -821,7 +821,7 @@ async fn with_redis_a_revocation_on_one_instance_takes_effect_on_the_others_at_o
         return;
     };
     let (a, b) = two_instances_sharing_redis(redis).await;
-    crate::common::wait_for_subscription(&a, &b).await;
+    crate::common::invalidations_delivered(&a, &b).await;
     let admin = crate::common::auth::admin_token(&a).await;
     let (id, _) = create_user(&a, "roaming", &[("viewer", 0)]).await;
     let token = access_token(&a, id);
@@ -884,11 +884,18 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
     };
     let proxy = crate::common::proxy::Proxy::start(target);
     let (a, b) = two_instances_sharing_redis(format!("redis://127.0.0.1:{}/", proxy.port)).await;
-    crate::common::wait_for_subscription(&a, &b).await;
+    crate::common::invalidations_delivered(&a, &b).await;
     let (id, _) = create_user(&a, "outage", &[("viewer", 0)]).await;
+    // Creating the user published invalidations; once they have reached `b`, nothing in
+    // flight can remove the entry `b` caches next.
+    crate::common::invalidations_delivered(&a, &b).await;
     let token = access_token(&a, id);
     let (status, _) = b.call("GET", "/api/v1/auth/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        b.state.auth_cache.user(id).is_some(),
+        "b cached the user, so only a message can make it forget"
+    );
 
     let subscribed = "guildhall_cache_invalidation_subscribed";
     assert_eq!(b.metric(subscribed).await, Some(1.0));

@@ -35,7 +35,7 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         .await
         .unwrap();
     use guildhall::domain::settings::ModuleName;
-    crate::common::wait_for_subscription(&a, &b).await;
+    crate::common::invalidations_delivered(&a, &b).await;
     // Both instances read (and cache) the default: enabled.
     assert!(
         a.state
