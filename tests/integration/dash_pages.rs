@@ -330,6 +330,143 @@ async fn a_console_command_reaches_the_fake_rcon_server_and_its_output_shows() {
     assert_eq!(fake.commands(), ["list", "echo hello"]);
 }
 
+/// The password typed into either server form: it must never appear in a page.
+const RCON_SECRET: &str = "page-typed-rcon-secret";
+
+async fn stored_password(app: &TestApp, name: &str) -> String {
+    sqlx::query_scalar("SELECT password_encrypted FROM rcon_servers WHERE name = $1")
+        .bind(name)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_server_is_added_and_edited_from_the_pages_and_its_password_is_never_sent_back() {
+    let fake = FakeRcon::start(RCON_SECRET);
+    let app = spawn_app().await;
+    let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
+    let port = fake.port.to_string();
+    let add = |port: &'static str| {
+        [
+            ("name", "creative"),
+            ("host", "localhost"),
+            ("port", port),
+            ("password", RCON_SECRET),
+            ("guilds", "123456789012345678"),
+            ("enabled", "on"),
+        ]
+    };
+
+    // A bad port: named beside its field, the other input kept, the password not.
+    let mut fields = vec![("csrf_token", csrf.as_str())];
+    fields.extend(add("not a port"));
+    let refused = admin.post_form("/minecraft", &fields).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains(r#"id="port-error""#), "{html}");
+    assert!(html.contains(r#"value="creative""#), "the name is kept");
+    assert!(
+        html.contains(r#"value="123456789012345678""#),
+        "the guilds are kept"
+    );
+    assert!(!html.contains(RCON_SECRET), "the password is not sent back");
+    assert!(
+        app.state.minecraft.servers().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    let mut fields = vec![("csrf_token", csrf.as_str())];
+    fields.extend(add("25575"));
+    fields.retain(|(k, _)| *k != "port");
+    fields.push(("port", &port));
+    let added = admin.post_form("/minecraft", &fields).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&added), "/minecraft/servers/creative");
+    let stored = stored_password(&app, "creative").await;
+    assert!(!stored.contains(RCON_SECRET), "stored encrypted");
+    let page = admin.page("/minecraft/servers/creative").await;
+    assert!(page.contains("Server creative added"), "the flash");
+    assert!(
+        !page.contains(RCON_SECRET) && !page.contains(&stored),
+        "{page}"
+    );
+    assert!(page.contains(r#"id="edit-password""#), "the edit form");
+
+    // The stored password works: a console command reaches the server.
+    let response = admin
+        .post_form(
+            "/minecraft/servers/creative/console",
+            &[("csrf_token", &csrf), ("command", "list")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(fake.commands(), ["list"]);
+
+    // An edit with a bad port and a new password typed: refused, nothing changed, the
+    // password not sent back.
+    let refused = admin
+        .post_form(
+            "/minecraft/servers/creative",
+            &[
+                ("csrf_token", &csrf),
+                ("host", "localhost"),
+                ("port", "70000"),
+                ("password", "another-typed-secret"),
+                ("guilds", ""),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains(r#"id="edit-port-error""#), "{html}");
+    assert!(html.contains(r#"value="70000""#), "the typed port is kept");
+    assert!(!html.contains("another-typed-secret") && !html.contains(RCON_SECRET));
+    assert_eq!(stored_password(&app, "creative").await, stored);
+
+    // A blank password keeps the stored one; the guild link changes.
+    let saved = admin
+        .post_form(
+            "/minecraft/servers/creative",
+            &[
+                ("csrf_token", &csrf),
+                ("host", "localhost"),
+                ("port", &port),
+                ("password", ""),
+                ("guilds", "876543210987654321"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&saved), "/minecraft/servers/creative");
+    assert_eq!(stored_password(&app, "creative").await, stored, "kept");
+    let server = app
+        .state
+        .minecraft
+        .server_for_guild(876_543_210_987_654_321)
+        .await
+        .unwrap();
+    assert_eq!(server.as_str(), "creative");
+    let page = admin.page("/minecraft/servers/creative").await;
+    assert!(page.contains("Server saved"), "the flash");
+    assert!(page.contains(r#"value="876543210987654321""#), "{page}");
+    assert!(!page.contains(RCON_SECRET));
+    let response = admin
+        .post_form(
+            "/minecraft/servers/creative/console",
+            &[("csrf_token", &csrf), ("command", "list")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        fake.commands(),
+        ["list", "list"],
+        "the kept password still works"
+    );
+}
+
 #[actix_web::test]
 async fn a_viewer_sees_no_minecraft_controls_and_a_forged_command_from_their_session_is_refused() {
     let fake = FakeRcon::start(crate::minecraft::PASSWORD);
@@ -462,9 +599,13 @@ async fn schedules_are_created_paused_resumed_and_deleted_from_the_server_page()
 }
 
 #[actix_web::test]
-async fn mfa_is_enrolled_from_the_account_page_with_a_png_qr_code_and_recovery_codes_shown_once() {
+async fn mfa_is_enrolled_from_the_account_page_with_a_png_qr_code_and_recovery_codes_shown_once_and_turned_off_there()
+ {
     let app = spawn_app().await;
-    let (mut user, csrf) = signed_in(&app, &[("viewer", 0)]).await;
+    let (user_id, username) = create_user(&app, "page", &[("viewer", 0)]).await;
+    let mut user = Visitor::new(&app);
+    user.sign_in(&username, PASSWORD).await;
+    let csrf = user.csrf().await;
     let page = user.page("/account").await;
     assert!(page.contains("Set up MFA"));
     let qr = user.get("/account/mfa/qr.png").await;
@@ -513,6 +654,74 @@ async fn mfa_is_enrolled_from_the_account_page_with_a_png_qr_code_and_recovery_c
     let page = user.page("/account").await;
     assert!(page.contains("Turn MFA off"));
     assert!(!page.contains("shown only now"));
+
+    // Turning it off takes the password and a second factor; a recovery code will do.
+    let recovery = html
+        .split("<li><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    let csrf = user.csrf().await;
+    for (password, code, field) in [
+        ("not my password", recovery.as_str(), "password-error"),
+        (PASSWORD, "000000", "code-error"),
+    ] {
+        let refused = user
+            .post_form(
+                "/account/mfa/disable",
+                &[
+                    ("csrf_token", &csrf),
+                    ("password", password),
+                    ("code", code),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = refused.text().await.unwrap();
+        assert!(html.contains(&format!(r#"id="{field}""#)), "{html}");
+        assert!(
+            !html.contains("not my password"),
+            "a password is never sent back"
+        );
+        assert!(mfa_enabled(&app, user_id).await, "still on after a refusal");
+    }
+    let off = user
+        .post_form(
+            "/account/mfa/disable",
+            &[
+                ("csrf_token", &csrf),
+                ("password", PASSWORD),
+                ("code", &recovery),
+            ],
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&off), "/account");
+    assert!(!mfa_enabled(&app, user_id).await);
+    // The visitor holds the new session the answer set; the page offers enrolment again.
+    let page = user.page("/account").await;
+    assert!(page.contains("MFA is off"), "the flash");
+    assert!(page.contains("Set up MFA"), "{page}");
+    let actions = guildhall::store::audit::list(
+        &app.state.store,
+        &guildhall::store::audit::AuditFilter {
+            action: Some("auth.mfa_disabled".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(actions.len(), 1, "audited once");
+}
+
+async fn mfa_enabled(app: &TestApp, user_id: i64) -> bool {
+    guildhall::store::users::credentials_by_id(&app.state.store, user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .mfa_enabled
 }
 
 #[actix_web::test]
