@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use super::escape;
+
 /// An SVG `width`×`height` drawing `values` left (oldest) to right, labelled for screen readers
 /// with `label`. Longer series are reduced to one point per horizontal pixel, keeping each
 /// bucket's highest value so a short spike stays visible.
@@ -74,21 +76,6 @@ fn downsample(values: &[Option<f64>], buckets: usize) -> Vec<Option<f64>> {
                 })
         })
         .collect()
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

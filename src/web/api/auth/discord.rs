@@ -15,6 +15,7 @@ use crate::services::discord_sign_in::{self, Callback, Failure, Finished, Starte
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{Access, Auth, declare, path_id};
+use crate::web::pages::escape;
 use crate::web::validate::Json;
 
 /// Binds an authorization request to the browser that started it. `Lax`, because the callback
@@ -290,19 +291,6 @@ fn continue_page(next: &str) -> String {
          <meta http-equiv=\"refresh\" content=\"0; url={next}\"><title>Signed in</title></head>\
          <body><p>Signed in with Discord. <a href=\"{next}\">Continue</a></p></body></html>"
     )
-}
-
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 fn to_sign_in_page(req: &HttpRequest, failure: Failure) -> HttpResponse {
