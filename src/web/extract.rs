@@ -395,11 +395,15 @@ impl std::ops::Deref for Auth {
 }
 
 impl Auth {
-    /// The guild id from the path of a `Guild`-scoped route, already checked against the grant.
+    /// The guild id from the path of a `Guild`-scoped route, already checked against the grant;
+    /// also recorded as `guild` on the current span (the handler's, which declares the field).
     pub fn guild(&self) -> Result<Snowflake, ApiError> {
-        self.ctx
+        let guild = self
+            .ctx
             .guild
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route is not guild-scoped")))
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route is not guild-scoped")))?;
+        tracing::Span::current().record("guild", guild.as_i64());
+        Ok(guild)
     }
 
     /// Checks a further permission in the handler (e.g. one that depends on the body).

@@ -88,7 +88,6 @@ pub async fn list_route(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpR
 #[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
 pub async fn get_route(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     let overview = state.guilds.overview(guild).await?;
     Ok(HttpResponse::Ok().json(GuildDetail {
         guild: overview.guild,
@@ -111,7 +110,6 @@ pub async fn put_module_route(
     body: Json<ModuleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     let module = ModuleName::parse(&path.1).map_err(|p| ApiError::invalid_field("module", p))?;
     state
         .guilds

@@ -46,9 +46,7 @@ pub fn configure(cfg: &mut aweb::ServiceConfig) {
 fn guild_and_member(auth: &Auth, path: &(String, String)) -> Result<(i64, i64), ApiError> {
     let guild = auth.guild()?.as_i64();
     let user = parse_snowflake("user_id", &path.1)?;
-    tracing::Span::current()
-        .record("guild", guild)
-        .record("user", user);
+    tracing::Span::current().record("user", user);
     Ok((guild, user))
 }
 
@@ -82,7 +80,6 @@ pub struct WhitelistOptions {
 #[tracing::instrument(skip_all, fields(guild))]
 pub async fn list_links(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?.as_i64();
-    tracing::Span::current().record("guild", guild);
     Ok(HttpResponse::Ok().json(state.links.guild_links(guild).await?))
 }
 
@@ -141,7 +138,6 @@ pub async fn delete_link(
 #[tracing::instrument(skip_all, fields(guild))]
 pub async fn reconcile(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?.as_i64();
-    tracing::Span::current().record("guild", guild);
     let server = state.links.server_for(guild).await?;
     Ok(HttpResponse::Ok().json(state.links.reconcile(&server).await?))
 }
@@ -160,7 +156,6 @@ pub async fn put_options(
     body: Json<WhitelistOptions>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?.as_i64();
-    tracing::Span::current().record("guild", guild);
     state
         .links
         .set_kick_on_remove(guild, body.kick_on_remove, &by(&auth))

@@ -139,7 +139,6 @@ pub async fn post_action(
     body: Json<ModerationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     let (target, action, reason) = parse_action(&path.1, &body)?;
     let done = state
         .moderation
@@ -173,7 +172,6 @@ pub async fn list_cases(
     query: aweb::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     let filter = case_filter(&query)?;
     let cases = state.moderation.cases(guild, &filter, 100).await?;
     Ok(HttpResponse::Ok().json(CaseList { cases }))

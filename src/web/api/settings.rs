@@ -112,7 +112,6 @@ fn answer(guild: Snowflake, saved: VersionedSettings) -> HttpResponse {
 #[tracing::instrument(skip_all, fields(user = auth.user_id, guild))]
 pub async fn get_route(state: aweb::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     Ok(answer(guild, state.guilds.settings(guild).await?))
 }
 
@@ -132,7 +131,6 @@ pub async fn put_route(
     body: Json<SettingsDocument>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     if let Some(named) = body.guild_id
         && named != guild
     {
@@ -171,7 +169,6 @@ pub async fn patch_route(
     body: Json<SettingsPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let guild = auth.guild()?;
-    tracing::Span::current().record("guild", guild.as_i64());
     let expected = if_match(&req)?;
     let saved = state
         .guilds
