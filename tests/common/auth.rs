@@ -108,6 +108,66 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// `GET /api/v1/auth/me` with `token` (an access token, or whatever is to be refused as one).
+    pub async fn me(&self, token: Option<&str>) -> (reqwest::StatusCode, Value) {
+        self.call("GET", "/api/v1/auth/me", token, None).await
+    }
+
+    /// `POST /api/v1/auth/refresh` with `refresh_token` (a session's, or whatever is to be
+    /// refused as one).
+    pub async fn refresh(
+        &self,
+        refresh_token: impl serde::Serialize,
+    ) -> (reqwest::StatusCode, Value) {
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        self.call("POST", "/api/v1/auth/refresh", None, Some(body))
+            .await
+    }
+
+    /// What a session (the body of a sign-in) gets now: the status of `GET /api/v1/auth/me`
+    /// with its access token, then that of a refresh with its refresh token.
+    pub async fn session_statuses(
+        &self,
+        session: &Value,
+    ) -> (reqwest::StatusCode, reqwest::StatusCode) {
+        let access = session["access_token"]
+            .as_str()
+            .expect("a session's access token");
+        let refresh = session["refresh_token"]
+            .as_str()
+            .expect("a session's refresh token");
+        let (me, _) = self.me(Some(access)).await;
+        let (refresh, _) = self.refresh(refresh).await;
+        (me, refresh)
+    }
+
+    /// `POST /api/v1/roles` as `token`: creates the role `body` describes.
+    pub async fn create_role(&self, token: &str, body: Value) -> (reqwest::StatusCode, Value) {
+        self.call("POST", "/api/v1/roles", Some(token), Some(body))
+            .await
+    }
+
+    /// `PATCH /api/v1/users/{user}` as `token` with `body`.
+    pub async fn patch_user(
+        &self,
+        token: &str,
+        user: impl std::fmt::Display,
+        body: Value,
+    ) -> (reqwest::StatusCode, Value) {
+        let path = format!("/api/v1/users/{user}");
+        self.call("PATCH", &path, Some(token), Some(body)).await
+    }
+
+    /// `PUT /api/v1/instance/settings` as `token` with `body`.
+    pub async fn put_instance_settings(
+        &self,
+        token: &str,
+        body: Value,
+    ) -> (reqwest::StatusCode, Value) {
+        self.call("PUT", "/api/v1/instance/settings", Some(token), Some(body))
+            .await
+    }
+
     /// Signs in with username and password; returns status and body.
     pub async fn login(&self, username: &str, password: &str) -> (reqwest::StatusCode, Value) {
         self.call(

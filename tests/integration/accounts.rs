@@ -8,11 +8,13 @@ use crate::common::{TestApp, spawn_app};
 
 const GUILD: &str = "333333333333333333";
 
-async fn audit_actions(app: &TestApp) -> Vec<String> {
-    sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+/// Whether the audit log holds an entry for each of `actions`.
+async fn audited(app: &TestApp, actions: &[&str]) -> bool {
+    let recorded: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
         .fetch_all(app.state.store.pool())
         .await
-        .unwrap()
+        .unwrap();
+    actions.iter().all(|a| recorded.iter().any(|r| r == a))
 }
 
 #[actix_web::test]
@@ -35,14 +37,7 @@ async fn an_admin_creates_a_user_with_a_guild_scoped_role_who_can_then_sign_in()
     assert_eq!(user["roles"][0]["guild_id"], GUILD);
     let (status, session) = app.login("newmod", "a long enough passphrase").await;
     assert_eq!(status, StatusCode::OK);
-    let (_, me) = app
-        .call(
-            "GET",
-            "/api/v1/auth/me",
-            session["access_token"].as_str(),
-            None,
-        )
-        .await;
+    let (_, me) = app.me(session["access_token"].as_str()).await;
     assert_eq!(me["permissions"], json!([]));
     assert!(
         me["guild_permissions"][GUILD]
@@ -50,11 +45,7 @@ async fn an_admin_creates_a_user_with_a_guild_scoped_role_who_can_then_sign_in()
             .unwrap()
             .contains(&json!("moderation.act"))
     );
-    assert!(
-        audit_actions(&app)
-            .await
-            .contains(&"users.create".to_owned())
-    );
+    assert!(audited(&app, &["users.create"]).await);
 }
 
 #[actix_web::test]
@@ -64,38 +55,14 @@ async fn disabling_a_user_revokes_its_tokens_at_once() {
     let (id, name) = create_user(&app, "victim", &[("viewer", 0)]).await;
     let (_, session) = app.login(&name, PASSWORD).await;
     let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{id}"),
-            Some(&admin),
-            Some(json!({ "disabled": true })),
-        )
+        .patch_user(&admin, id, json!({ "disabled": true }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["disabled"], true);
-    let (status, _) = app
-        .call(
-            "GET",
-            "/api/v1/auth/me",
-            session["access_token"].as_str(),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": session["refresh_token"] })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(
-        audit_actions(&app)
-            .await
-            .contains(&"users.disable".to_owned())
-    );
+    let (me, refresh) = app.session_statuses(&session).await;
+    assert_eq!(me, StatusCode::UNAUTHORIZED);
+    assert_eq!(refresh, StatusCode::UNAUTHORIZED);
+    assert!(audited(&app, &["users.disable"]).await);
 }
 
 #[actix_web::test]
@@ -104,11 +71,9 @@ async fn nobody_can_grant_more_than_they_hold() {
     // A user manager who is not an admin.
     let admin = admin_token(&app).await;
     let (status, role) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(json!({ "name": "usermgr", "permissions": ["users.manage", "bot.view"] })),
+        .create_role(
+            &admin,
+            json!({ "name": "usermgr", "permissions": ["users.manage", "bot.view"] }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{role}");
@@ -120,33 +85,18 @@ async fn nobody_can_grant_more_than_they_hold() {
         json!({ "role": "moderator", "guild_id": GUILD }),
     ] {
         let (status, body) = app
-            .call(
-                "PATCH",
-                &format!("/api/v1/users/{target}"),
-                Some(&token),
-                Some(json!({ "roles": [grant] })),
-            )
+            .patch_user(&token, target, json!({ "roles": [grant] }))
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
     let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{target}"),
-            Some(&token),
-            Some(json!({ "roles": [{ "role": "usermgr" }] })),
-        )
+        .patch_user(&token, target, json!({ "roles": [{ "role": "usermgr" }] }))
         .await;
     assert_eq!(status, StatusCode::OK, "granting what one holds is fine");
     // Nor can the manager disable an admin.
     let (admin_id, _) = create_user(&app, "boss", &[("admin", 0)]).await;
     let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{admin_id}"),
-            Some(&token),
-            Some(json!({ "disabled": true })),
-        )
+        .patch_user(&token, admin_id, json!({ "disabled": true }))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -156,11 +106,9 @@ async fn roles_are_created_and_changed_with_checked_permission_names() {
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
     let (status, err) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(json!({ "name": "x", "permissions": ["bot.view", "bot.everything"] })),
+        .create_role(
+            &admin,
+            json!({ "name": "x", "permissions": ["bot.view", "bot.everything"] }),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -172,12 +120,7 @@ async fn roles_are_created_and_changed_with_checked_permission_names() {
         "{err}"
     );
     let (status, err) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(json!({ "name": "Bad Name", "permissions": [] })),
-        )
+        .create_role(&admin, json!({ "name": "Bad Name", "permissions": [] }))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -188,11 +131,9 @@ async fn roles_are_created_and_changed_with_checked_permission_names() {
         "{err}"
     );
     let (status, role) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(json!({ "name": "helper", "permissions": ["bot.view"] })),
+        .create_role(
+            &admin,
+            json!({ "name": "helper", "permissions": ["bot.view"] }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{role}");
@@ -208,12 +149,7 @@ async fn roles_are_created_and_changed_with_checked_permission_names() {
     assert_eq!(status, StatusCode::OK, "{role}");
     assert_eq!(role["permissions"], json!(["bot.view", "settings.read"]));
     let (status, again) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(json!({ "name": "helper", "permissions": [] })),
-        )
+        .create_role(&admin, json!({ "name": "helper", "permissions": [] }))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
     let (_, list) = app.call("GET", "/api/v1/roles", Some(&admin), None).await;
@@ -236,11 +172,7 @@ async fn roles_are_created_and_changed_with_checked_permission_names() {
         StatusCode::CONFLICT,
         "the admin role keeps every permission"
     );
-    let actions = audit_actions(&app).await;
-    assert!(
-        actions.contains(&"roles.create".to_owned())
-            && actions.contains(&"roles.update".to_owned())
-    );
+    assert!(audited(&app, &["roles.create", "roles.update"]).await);
 }
 
 #[actix_web::test]
@@ -276,25 +208,13 @@ async fn registration_is_closed_until_opened_or_an_invite_is_used_once() {
         "single use"
     );
     let (status, _) = app
-        .call(
-            "PUT",
-            "/api/v1/instance/settings",
-            Some(&admin),
-            Some(json!({ "registration_open": true })),
-        )
+        .put_instance_settings(&admin, json!({ "registration_open": true }))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, user) = register("walkin", None).await;
     assert_eq!(status, StatusCode::CREATED, "{user}");
     let (_, session) = app.login("walkin", "a long enough passphrase").await;
-    let (_, me) = app
-        .call(
-            "GET",
-            "/api/v1/auth/me",
-            session["access_token"].as_str(),
-            None,
-        )
-        .await;
+    let (_, me) = app.me(session["access_token"].as_str()).await;
     assert_eq!(
         me["permissions"],
         json!([]),
@@ -354,7 +274,7 @@ async fn an_api_key_is_shown_once_stored_hashed_and_works_until_revoked() {
         app.call("GET", "/api/v1/users", Some(&key), None).await.0,
         StatusCode::FORBIDDEN
     );
-    let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&key), None).await;
+    let (_, me) = app.me(Some(&key)).await;
     assert_eq!(me["via"], "api_key");
 
     let id = created["id"].as_str().unwrap();
@@ -372,11 +292,7 @@ async fn an_api_key_is_shown_once_stored_hashed_and_works_until_revoked() {
         StatusCode::UNAUTHORIZED,
         "revoked"
     );
-    let actions = audit_actions(&app).await;
-    assert!(
-        actions.contains(&"api_keys.create".to_owned())
-            && actions.contains(&"api_keys.revoke".to_owned())
-    );
+    assert!(audited(&app, &["api_keys.create", "api_keys.revoke"]).await);
     let (_, log) = app
         .call(
             "GET",
@@ -443,12 +359,7 @@ async fn a_key_cannot_exceed_its_creator_and_follows_the_creators_grants() {
     // Take admin away from the creator: the key loses it on the next request.
     let boss = crate::common::auth::admin_token(&app).await;
     let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{admin_id}"),
-            Some(&boss),
-            Some(json!({ "roles": [] })),
-        )
+        .patch_user(&boss, admin_id, json!({ "roles": [] }))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
@@ -740,12 +651,7 @@ async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_change
         .map(|(id, _)| id)
         .expect("the seeded admin");
     let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{seeded}"),
-            Some(&token),
-            Some(json!({ "disabled": true })),
-        )
+        .patch_user(&token, seeded, json!({ "disabled": true }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
@@ -757,14 +663,7 @@ async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_change
         json!({ "disabled": true }),
         json!({ "roles": [{ "role": "admin" }], "disabled": true }),
     ] {
-        let (status, body) = app
-            .call(
-                "PATCH",
-                &format!("/api/v1/users/{me}"),
-                Some(&token),
-                Some(change.clone()),
-            )
-            .await;
+        let (status, body) = app.patch_user(&token, me, change.clone()).await;
         assert_eq!(status, StatusCode::CONFLICT, "{change}: {body}");
         assert!(
             body["error"]["message"]
@@ -774,7 +673,7 @@ async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_change
         );
     }
     // Nothing was changed: the token still works and still manages users.
-    let (status, me_now) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (status, me_now) = app.me(Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         me_now["permissions"]
@@ -786,21 +685,14 @@ async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_change
 
     // A custom role that is the last one granting administration cannot be emptied either.
     let (status, role) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&token),
-            Some(json!({ "name": "keeper", "permissions": ["users.manage", "roles.manage"] })),
+        .create_role(
+            &token,
+            json!({ "name": "keeper", "permissions": ["users.manage", "roles.manage"] }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{role}");
     let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{me}"),
-            Some(&token),
-            Some(json!({ "roles": [{ "role": "keeper" }] })),
-        )
+        .patch_user(&token, me, json!({ "roles": [{ "role": "keeper" }] }))
         .await;
     assert_eq!(
         status,
@@ -821,14 +713,7 @@ async fn the_last_administrator_cannot_be_demoted_or_disabled_and_nothing_change
     // With a second administrator, the first may step down.
     let (other, _) = create_user(&app, "heir", &[("admin", 0)]).await;
     assert!(other > 0);
-    let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{me}"),
-            Some(&token),
-            Some(json!({ "roles": [] })),
-        )
-        .await;
+    let (status, body) = app.patch_user(&token, me, json!({ "roles": [] })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -837,7 +722,6 @@ async fn revoking_a_users_tokens_also_forgets_the_cached_user_so_no_instance_tru
     let app = spawn_app().await;
     let (id, name) = create_user(&app, "revoked", &[("viewer", 0)]).await;
     let (_, session) = app.login(&name, PASSWORD).await;
-    let access = session["access_token"].as_str().unwrap().to_owned();
     let cache = &app.state.auth_cache;
     // The user as the request path caches it, holding the version the token carries.
     let cached = app.state.authenticator.user(id).await.unwrap().unwrap();
@@ -850,20 +734,10 @@ async fn revoking_a_users_tokens_also_forgets_the_cached_user_so_no_instance_tru
         cache.user(id).is_none(),
         "forgotten with the new version, not left to expire"
     );
-    let (status, _) = app
-        .call("GET", "/api/v1/auth/me", Some(&access), None)
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": session["refresh_token"] })),
-        )
-        .await;
+    let (me, refresh) = app.session_statuses(&session).await;
+    assert_eq!(me, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        status,
+        refresh,
         StatusCode::UNAUTHORIZED,
         "the refresh family went too"
     );
@@ -874,12 +748,7 @@ async fn every_way_of_creating_a_user_applies_the_password_policy_and_stores_an_
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
     let (status, body) = app
-        .call(
-            "PUT",
-            "/api/v1/instance/settings",
-            Some(&admin),
-            Some(json!({ "registration_open": true })),
-        )
+        .put_instance_settings(&admin, json!({ "registration_open": true }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The CLI's path is covered by `binary::migrate_and_revert_round_trip_and_user_create_is_audited`.

@@ -21,7 +21,7 @@ async fn login_returns_tokens_that_me_accepts_with_the_roles_permissions() {
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["refresh_expires_in"], 7 * 24 * 3600);
     let access = body["access_token"].as_str().unwrap();
-    let (status, me) = app.call("GET", "/api/v1/auth/me", Some(access), None).await;
+    let (status, me) = app.me(Some(access)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["username"], name.as_str());
     assert_eq!(me["via"], "access_token");
@@ -42,7 +42,7 @@ async fn a_new_account_with_no_roles_holds_no_permissions() {
     let app = spawn_app().await;
     let (id, _) = create_user(&app, "plain", &[]).await;
     let token = access_token(&app, id);
-    let (status, me) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (status, me) = app.me(Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["permissions"], json!([]));
     assert_eq!(me["guild_permissions"], json!({}));
@@ -149,7 +149,7 @@ async fn a_disabled_user_cannot_sign_in_and_loses_its_tokens() {
         .unwrap();
     app.state.auth_cache.clear().await;
     assert_eq!(app.login(&name, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
-    let (status, _) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (status, _) = app.me(Some(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -167,7 +167,7 @@ async fn hostile_tokens_are_refused_with_401() {
         .to_vec();
     let hs256 = json!({ "alg": "HS256", "typ": "JWT" });
     let good = forge(&hs256.clone(), &claims(id, "access", 600), &key);
-    let (status, _) = app.call("GET", "/api/v1/auth/me", Some(&good), None).await;
+    let (status, _) = app.me(Some(&good)).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -249,7 +249,7 @@ async fn hostile_tokens_are_refused_with_401() {
         ),
     ];
     for (name, token) in cases {
-        let (status, body) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+        let (status, body) = app.me(Some(&token)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized", "{name}");
     }
@@ -263,7 +263,7 @@ async fn hostile_tokens_are_refused_with_401() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header}");
     }
-    let (status, _) = app.call("GET", "/api/v1/auth/me", None, None).await;
+    let (status, _) = app.me(None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no credentials");
 }
 
@@ -273,19 +273,10 @@ async fn an_access_token_is_refused_as_a_refresh_token() {
     let (_, name) = create_user(&app, "rt", &[]).await;
     let (_, body) = app.login(&name, PASSWORD).await;
     let access = body["access_token"].as_str().unwrap();
-    let (status, _) = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": access })),
-        )
-        .await;
+    let (status, _) = app.refresh(access).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let refresh = body["refresh_token"].as_str().unwrap();
-    let (status, _) = app
-        .call("GET", "/api/v1/auth/me", Some(refresh), None)
-        .await;
+    let (status, _) = app.me(Some(refresh)).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -293,7 +284,7 @@ async fn an_access_token_is_refused_as_a_refresh_token() {
     );
     // Verified tokens are remembered by their text: one accepted as an access token is still
     // refused as a session cookie, whose type differs.
-    let (status, _) = app.call("GET", "/api/v1/auth/me", Some(access), None).await;
+    let (status, _) = app.me(Some(access)).await;
     assert_eq!(status, StatusCode::OK);
     let status = app
         .client
@@ -318,28 +309,13 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_whole_family() 
     let r1 = first["refresh_token"].as_str().unwrap().to_owned();
     let refresh = |t: String| {
         let app = &app;
-        async move {
-            app.call(
-                "POST",
-                "/api/v1/auth/refresh",
-                None,
-                Some(json!({ "refresh_token": t })),
-            )
-            .await
-        }
+        async move { app.refresh(t).await }
     };
     let (status, second) = refresh(r1.clone()).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(r1, r2, "the refresh token rotates");
-    let (status, me) = app
-        .call(
-            "GET",
-            "/api/v1/auth/me",
-            second["access_token"].as_str(),
-            None,
-        )
-        .await;
+    let (status, me) = app.me(second["access_token"].as_str()).await;
     assert_eq!(status, StatusCode::OK, "{me}");
 
     // The old token comes back: the family dies, including the newest token.
@@ -398,25 +374,10 @@ async fn logout_invalidates_the_users_access_and_refresh_tokens() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    for token in [&a, &b] {
-        let (status, _) = app
-            .call(
-                "GET",
-                "/api/v1/auth/me",
-                token["access_token"].as_str(),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, _) = app
-            .call(
-                "POST",
-                "/api/v1/auth/refresh",
-                None,
-                Some(json!({ "refresh_token": token["refresh_token"] })),
-            )
-            .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for session in [&a, &b] {
+        let (me, refresh) = app.session_statuses(session).await;
+        assert_eq!(me, StatusCode::UNAUTHORIZED);
+        assert_eq!(refresh, StatusCode::UNAUTHORIZED);
     }
 }
 
@@ -458,19 +419,9 @@ async fn a_password_change_revokes_old_tokens_and_checks_the_policy() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert_eq!(app.me(Some(old)).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        app.call("GET", "/api/v1/auth/me", Some(old), None).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.call(
-            "GET",
-            "/api/v1/auth/me",
-            fresh["access_token"].as_str(),
-            None
-        )
-        .await
-        .0,
+        app.me(fresh["access_token"].as_str()).await.0,
         StatusCode::OK
     );
     assert_eq!(app.login(&name, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
@@ -651,7 +602,7 @@ async fn a_ten_mib_body_is_refused_before_it_is_read() {
 async fn tokens_issued_by_the_library_round_trip_through_the_api() {
     let app = spawn_app().await;
     let admin = token_with_role(&app, "admin", 0).await;
-    let (status, me) = app.call("GET", "/api/v1/auth/me", Some(&admin), None).await;
+    let (status, me) = app.me(Some(&admin)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(me["permissions"].as_array().unwrap().len() >= 13);
     let (mfa, _) = tokens::issue(
@@ -663,10 +614,7 @@ async fn tokens_issued_by_the_library_round_trip_through_the_api() {
         Extra::default(),
     )
     .unwrap();
-    assert_eq!(
-        app.call("GET", "/api/v1/auth/me", Some(&mfa), None).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.me(Some(&mfa)).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
@@ -745,11 +693,7 @@ async fn a_change_made_by_another_instance_is_seen_within_the_cache_lifetime() {
     let app = crate::common::spawn_app_with_clock(clock.clone().into(), |_| {}).await;
     let (id, _) = create_user(&app, "elsewhere", &[("viewer", 0)]).await;
     let token = access_token(&app, id);
-    let me = || async {
-        app.call("GET", "/api/v1/auth/me", Some(&token), None)
-            .await
-            .0
-    };
+    let me = || async { app.me(Some(&token)).await.0 };
     assert_eq!(me().await, StatusCode::OK);
     // Another instance disables the user: only the shared database changes.
     sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
@@ -854,14 +798,7 @@ async fn with_redis_a_revocation_on_one_instance_takes_effect_on_the_others_at_o
         refused_within(&b, &key, true, bound).await,
         "the revoked key still works on b"
     );
-    let (status, answer) = a
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{id}"),
-            Some(&admin),
-            Some(json!({ "disabled": true })),
-        )
-        .await;
+    let (status, answer) = a.patch_user(&admin, id, json!({ "disabled": true })).await;
     assert!(status.is_success(), "{status} {answer}");
     assert!(
         refused_within(&b, &token, false, bound).await,
@@ -890,7 +827,7 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
     // flight can remove the entry `b` caches next.
     crate::common::invalidations_delivered(&a, &b).await;
     let token = access_token(&a, id);
-    let (status, _) = b.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (status, _) = b.me(Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         b.state.auth_cache.user(id).is_some(),
@@ -915,7 +852,7 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
         .await
         .unwrap();
     a.state.auth_cache.forget_user(id).await;
-    let (status, _) = b.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (status, _) = b.me(Some(&token)).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -944,7 +881,7 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
         .unwrap();
     a.state.auth_cache.forget_user(id).await;
     let accepted = crate::common::eventually(Duration::from_secs(5), || async {
-        b.call("GET", "/api/v1/auth/me", Some(&token), None).await.0 == StatusCode::OK
+        b.me(Some(&token)).await.0 == StatusCode::OK
     })
     .await;
     assert!(accepted, "re-enabled, and the message arrived");

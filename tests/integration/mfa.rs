@@ -86,9 +86,7 @@ async fn with_mfa_a_password_alone_does_not_sign_in_and_a_code_is_accepted_once(
     assert_eq!(challenge["mfa_required"], true);
     assert!(challenge.get("access_token").is_none());
     let mfa_token = challenge["mfa_token"].as_str().unwrap();
-    let (status, _) = app
-        .call("GET", "/api/v1/auth/me", Some(mfa_token), None)
-        .await;
+    let (status, _) = app.me(Some(mfa_token)).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -206,14 +204,9 @@ async fn enabling_and_disabling_mfa_revokes_earlier_tokens_and_is_audited() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
-    assert_eq!(
-        app.call("GET", "/api/v1/auth/me", Some(&before), None)
-            .await
-            .0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.me(Some(&before)).await.0, StatusCode::UNAUTHORIZED);
     let after = done["tokens"]["access_token"].as_str().unwrap().to_owned();
-    let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&after), None).await;
+    let (_, me) = app.me(Some(&after)).await;
     assert_eq!(me["mfa_enabled"], true);
 
     let (status, err) = app
@@ -234,12 +227,7 @@ async fn enabling_and_disabling_mfa_revokes_earlier_tokens_and_is_audited() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{off}");
-    assert_eq!(
-        app.call("GET", "/api/v1/auth/me", Some(&after), None)
-            .await
-            .0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.me(Some(&after)).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.login(&name, PASSWORD).await.0,
         StatusCode::OK,
@@ -284,11 +272,11 @@ async fn a_role_that_requires_mfa_grants_nothing_until_mfa_is_enabled() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (id, _) = create_user(&app, "needs", &[("moderator", 0)]).await;
     let token = access_token(&app, id);
-    let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (_, me) = app.me(Some(&token)).await;
     assert_eq!(me["permissions"], json!([]));
     assert_eq!(me["mfa_required"], true);
     let (_, _, _, _, fresh) = enrolled_user(&app, &[("moderator", 0)]).await;
-    let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&fresh), None).await;
+    let (_, me) = app.me(Some(&fresh)).await;
     assert!(
         me["permissions"]
             .as_array()
@@ -367,14 +355,7 @@ async fn confirming_mfa_revokes_the_earlier_refresh_family_and_leaves_exactly_on
         "one new family alive, the sign-in's revoked, no other"
     );
     // The one alive is the one whose token the body carries.
-    let (status, refreshed) = app
-        .call(
-            "POST",
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": body["tokens"]["refresh_token"] })),
-        )
-        .await;
+    let (status, refreshed) = app.refresh(&body["tokens"]["refresh_token"]).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
 }
 

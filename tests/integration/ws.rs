@@ -372,14 +372,7 @@ async fn a_stream_closes_when_its_user_loses_the_permission_or_is_disabled() {
         let (id, _) = create_user(&app, "watcher", &[("admin", 0)]).await;
         let token = access_token(&app, id);
         let mut socket = connect(&app, path, Some(&token)).await.unwrap();
-        let (status, body) = app
-            .call(
-                "PATCH",
-                &format!("/api/v1/users/{id}"),
-                Some(&admin),
-                Some(change),
-            )
-            .await;
+        let (status, body) = app.patch_user(&admin, id, change).await;
         assert_eq!(status, reqwest::StatusCode::OK, "{body}");
         let changed = std::time::Instant::now();
         let closed = loop {
@@ -468,7 +461,7 @@ use guildhall::web::ws::CLOSE_TOO_SLOW;
 use crate::common::{eventually, spawn_app_with_clock};
 
 /// The log viewers' queues, by id.
-async fn log_viewers(app: &TestApp) -> Vec<ViewerStat> {
+pub(crate) async fn log_viewers(app: &TestApp) -> Vec<ViewerStat> {
     let stats = app.state.broadcaster.send(ViewerStats).await.unwrap();
     stats
         .into_iter()

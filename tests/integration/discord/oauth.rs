@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
 use guildhall::clock::Clock;
@@ -15,6 +15,7 @@ use super::{GUILD, WAIT, connected_at};
 use crate::common::auth::{PASSWORD, admin_token, create_user, grant};
 use crate::common::fake_discord::oauth::{Consent, oauth_vars};
 use crate::common::fake_discord::{ADMIN, FakeDiscord, MEMBER, MODERATOR, OWNER, standard_guild};
+use crate::common::pages::location;
 use crate::common::{TestApp, audit_details as audit_actions, count, eventually};
 
 /// Where browsers reach guildhall, as configured; the test maps it to the app's real address.
@@ -65,15 +66,6 @@ fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
             let (n, v) = pair.split_once('=')?;
             (n == name && !v.is_empty()).then(|| v.to_owned())
         })
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// `GET /auth/discord/start`: Discord's authorize URL and the binding cookie.
@@ -533,7 +525,7 @@ async fn a_local_account_links_and_unlinks_discord_and_its_password_keeps_workin
     let (status, _) = unlink(&app, &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM discord_grants").await, 0);
-    let (_, me) = app.call("GET", "/api/v1/auth/me", Some(&token), None).await;
+    let (_, me) = app.me(Some(&token)).await;
     assert!(guild_permissions(&me, GUILD).is_empty(), "{me}");
     let (status, _) = app.login(&username, PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
@@ -558,11 +550,9 @@ async fn an_admin_turns_discord_sign_in_off_for_a_role_that_requires_mfa() {
     let (fake, app) = oauth_app().await;
     let admin = admin_token(&app).await;
     let (status, role) = app
-        .call(
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(json!({"name": "ops", "permissions": ["bot.view"], "require_mfa": true})),
+        .create_role(
+            &admin,
+            json!({"name": "ops", "permissions": ["bot.view"], "require_mfa": true}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{role}");
@@ -774,7 +764,7 @@ async fn the_sign_in_page_offers_discord_when_configured_and_explains_a_failed_a
 
 #[actix_web::test]
 async fn the_account_page_links_and_unlinks_a_discord_account() {
-    use crate::common::pages::{Visitor, location as page_location};
+    use crate::common::pages::Visitor;
     let (fake, app) = oauth_app().await;
     let (_, username) = create_user(&app, "page", &[]).await;
     let mut visitor = Visitor::new(&app);
@@ -796,7 +786,7 @@ async fn the_account_page_links_and_unlinks_a_discord_account() {
         .post_form("/account/discord/link", &[("csrf_token", &csrf)])
         .await;
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let authorize = page_location(&started);
+    let authorize = location(&started);
     assert!(
         authorize.starts_with(&format!("{}/oauth2/authorize?", fake.url)),
         "{authorize} {:?}",
@@ -821,7 +811,7 @@ async fn the_account_page_links_and_unlinks_a_discord_account() {
     let unlinked = visitor
         .post_form("/account/discord/unlink", &[("csrf_token", &csrf)])
         .await;
-    assert_eq!(page_location(&unlinked), "/account#discord");
+    assert_eq!(location(&unlinked), "/account#discord");
     let html = visitor.page("/account").await;
     assert!(html.contains("Discord is unlinked") && html.contains("Link Discord"));
     assert_eq!(
