@@ -105,18 +105,21 @@ impl<'a> Visitor<'a> {
         response
     }
 
+    /// Posts the sign-in form with `username`, `password` and, when given, `next`.
+    pub async fn post_sign_in(
+        &mut self,
+        username: &str,
+        password: &str,
+        next: Option<&str>,
+    ) -> reqwest::Response {
+        let mut fields = vec![("username", username), ("password", password)];
+        fields.extend(next.map(|n| ("next", n)));
+        self.post_form("/sign-in", &fields).await
+    }
+
     /// Signs in through the sign-in form (no MFA); panics unless it redirects.
     pub async fn sign_in(&mut self, username: &str, password: &str) {
-        let response = self
-            .post_form(
-                "/sign-in",
-                &[
-                    ("username", username),
-                    ("password", password),
-                    ("next", "/"),
-                ],
-            )
-            .await;
+        let response = self.post_sign_in(username, password, Some("/")).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in");
         assert!(self.cookies.contains_key("guildhall_session"));
     }

@@ -51,14 +51,7 @@ async fn signing_in_through_the_form_comes_back_to_the_page_asked_for_and_only_t
     let (_, username) = create_user(&app, "page", &[("admin", 0)]).await;
     let mut visitor = Visitor::new(&app);
     let response = visitor
-        .post_form(
-            "/sign-in",
-            &[
-                ("username", &username),
-                ("password", PASSWORD),
-                ("next", "/audit"),
-            ],
-        )
+        .post_sign_in(&username, PASSWORD, Some("/audit"))
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/audit");
@@ -80,16 +73,7 @@ async fn signing_in_through_the_form_comes_back_to_the_page_asked_for_and_only_t
         "https://evil.example/",
         "/\\evil.example",
     ] {
-        let response = other
-            .post_form(
-                "/sign-in",
-                &[
-                    ("username", &username),
-                    ("password", PASSWORD),
-                    ("next", foreign),
-                ],
-            )
-            .await;
+        let response = other.post_sign_in(&username, PASSWORD, Some(foreign)).await;
         assert_eq!(location(&response), "/", "{foreign}");
     }
 }
@@ -101,12 +85,7 @@ async fn a_wrong_password_and_an_unknown_username_get_the_same_answer() {
     let mut visitor = Visitor::new(&app);
     let mut answers = Vec::new();
     for name in [username.as_str(), "nobody_by_this_name"] {
-        let response = visitor
-            .post_form(
-                "/sign-in",
-                &[("username", name), ("password", "not the password")],
-            )
-            .await;
+        let response = visitor.post_sign_in(name, "not the password", None).await;
         let status = response.status();
         let html = response.text().await.unwrap();
         assert!(html.contains("Wrong username or password."), "{html}");
@@ -125,9 +104,7 @@ async fn a_wrong_password_and_an_unknown_username_get_the_same_answer() {
 async fn an_empty_field_is_named_beside_the_field() {
     let app = spawn_app().await;
     let mut visitor = Visitor::new(&app);
-    let response = visitor
-        .post_form("/sign-in", &[("username", "someone"), ("password", "")])
-        .await;
+    let response = visitor.post_sign_in("someone", "", None).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let html = response.text().await.unwrap();
     assert!(html.contains(r#"id="password-error""#), "{html}");
@@ -142,12 +119,7 @@ async fn too_many_attempts_on_one_account_say_it_is_locked_for_a_while() {
     let mut last = None;
     // The per-account limit is 10 attempts in 15 minutes, for any name typed.
     for _ in 0..11 {
-        let response = visitor
-            .post_form(
-                "/sign-in",
-                &[("username", "someone_unknown"), ("password", "wrong")],
-            )
-            .await;
+        let response = visitor.post_sign_in("someone_unknown", "wrong", None).await;
         last = Some((response.status(), response.text().await.unwrap()));
     }
     let (status, html) = last.unwrap();
@@ -182,14 +154,7 @@ async fn with_mfa_the_password_leads_to_a_code_step_and_a_wrong_code_is_named_be
     let (username, secret, _) = enrol_mfa(&app).await;
     let mut visitor = Visitor::new(&app);
     let response = visitor
-        .post_form(
-            "/sign-in",
-            &[
-                ("username", &username),
-                ("password", PASSWORD),
-                ("next", "/audit"),
-            ],
-        )
+        .post_sign_in(&username, PASSWORD, Some("/audit"))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!visitor.cookies.contains_key("guildhall_session"));
@@ -233,10 +198,7 @@ async fn a_recovery_code_signs_in_once_when_the_authenticator_is_lost() {
     for attempt in 0..2 {
         let mut visitor = Visitor::new(&app);
         let html = visitor
-            .post_form(
-                "/sign-in",
-                &[("username", &username), ("password", PASSWORD)],
-            )
+            .post_sign_in(&username, PASSWORD, None)
             .await
             .text()
             .await
