@@ -32,6 +32,17 @@ pub(crate) async fn add_guild(app: &TestApp, id: i64, name: &str) {
 }
 
 /// A visitor signed in as a fresh user holding `roles`, and their CSRF token.
+/// The log channel stored in the settings of [`GUILD`].
+pub(crate) async fn saved_log_channel(app: &TestApp) -> Option<i64> {
+    let saved = app
+        .state
+        .guilds
+        .settings(guildhall::domain::Snowflake::new(GUILD as u64).unwrap())
+        .await
+        .unwrap();
+    saved.settings.log_channel.map(|s| s.as_i64())
+}
+
 async fn signed_in<'a>(app: &'a TestApp, roles: &[(&str, i64)]) -> (Visitor<'a>, String) {
     let (_, username) = create_user(app, "page", roles).await;
     let mut visitor = Visitor::new(app);
@@ -118,16 +129,7 @@ async fn a_settings_error_is_shown_beside_its_field_with_the_input_kept_then_a_c
     let page = admin.page(&format!("/guilds/{GUILD}")).await;
     assert!(page.contains("Settings saved"));
     assert!(page.contains("value=\"123456789012345678\""), "{page}");
-    let saved = app
-        .state
-        .guilds
-        .settings(guildhall::domain::Snowflake::new(GUILD as u64).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        saved.settings.log_channel.map(|s| s.as_i64()),
-        Some(123_456_789_012_345_678)
-    );
+    assert_eq!(saved_log_channel(&app).await, Some(123_456_789_012_345_678));
 
     // The form of a stale version is refused, not silently overwritten.
     let response = admin

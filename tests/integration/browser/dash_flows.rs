@@ -11,24 +11,17 @@ use serial_test::serial;
 
 use super::Browser;
 use crate::common::TestApp;
-use crate::common::auth::{PASSWORD, create_user};
+use crate::common::auth::create_user;
 use crate::common::fake_rcon::FakeRcon;
 use crate::common::spawn_app;
-use crate::dash_pages::{GUILD, add_guild};
+use crate::dash_pages::{GUILD, add_guild, saved_log_channel};
 use crate::minecraft::app_with;
 
 /// Signs in a fresh user holding `roles` through the form, starting from `path` (which
 /// redirects to sign-in), and waits to be back on `path`.
 async fn sign_in_at(browser: &Browser, app: &TestApp, roles: &[(&str, i64)], path: &str) {
     let (_, username) = create_user(app, "brw", roles).await;
-    browser.goto(&app.url(path)).await;
-    browser.wait_for_path("/sign-in").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", PASSWORD).await;
-    browser
-        .click(r#"form[action="/sign-in"] button[type="submit"]"#)
-        .await;
-    browser.wait_for_path(path).await;
+    browser.sign_in_at(&app.url(path), &username).await;
 }
 
 #[actix_web::test]
@@ -97,16 +90,7 @@ async fn a_settings_error_shows_beside_its_field_in_a_browser_then_a_correct_sav
     browser.click(r#"#settings button[type="submit"]"#).await;
     browser.wait_for_text("main", "Settings saved").await;
     browser.check_page("settings-saved").await;
-    let saved = app
-        .state
-        .guilds
-        .settings(guildhall::domain::Snowflake::new(GUILD as u64).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        saved.settings.log_channel.map(|s| s.as_i64()),
-        Some(123_456_789_012_345_678)
-    );
+    assert_eq!(saved_log_channel(&app).await, Some(123_456_789_012_345_678));
     browser.close().await;
 }
 

@@ -11,7 +11,7 @@ use fantoccini::cookies::Cookie;
 use serial_test::serial;
 
 use super::Browser;
-use crate::common::auth::{PASSWORD, create_user};
+use crate::common::auth::create_user;
 use crate::common::fake_discord::oauth::Consent;
 use crate::common::fake_discord::{ADMIN, FakeDiscord, MEMBER, MODERATOR, standard_guild};
 use crate::common::{TestApp, audit_details, count, free_port, spawn_app, spawn_app_with};
@@ -255,14 +255,7 @@ async fn the_account_page_in_a_browser_links_a_discord_account_and_unlinks_it() 
     };
     let (fake, app) = discord_app().await;
     let (user_id, username) = create_user(&app, "brd", &[]).await;
-    browser.goto(&app.url("/account")).await;
-    browser.wait_for_path("/sign-in").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", PASSWORD).await;
-    browser
-        .click(r#"form[action="/sign-in"] button[type="submit"]"#)
-        .await;
-    browser.wait_for_path("/account").await;
+    browser.sign_in_at(&app.url("/account"), &username).await;
     browser.wait_for_text("#discord", "Link Discord").await;
     browser.check_page("account").await;
 

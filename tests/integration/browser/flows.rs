@@ -21,15 +21,6 @@ const LIVE_LINE_BOUND: Duration = Duration::from_secs(3);
 /// loaded machine make up the rest.
 const STATUS_BOUND: Duration = Duration::from_secs(20);
 
-/// Signs in through the form (the browser is on the sign-in page).
-async fn sign_in_form(browser: &Browser, username: &str, password: &str) {
-    browser.fill("#username", username).await;
-    browser.fill("#password", password).await;
-    browser
-        .click(r#"form[action="/sign-in"] button[type="submit"]"#)
-        .await;
-}
-
 #[actix_web::test]
 #[serial(browser)]
 async fn signing_in_with_mfa_in_a_browser_comes_back_to_the_page_asked_for() {
@@ -41,7 +32,7 @@ async fn signing_in_with_mfa_in_a_browser_comes_back_to_the_page_asked_for() {
     browser.goto(&app.url("/audit")).await;
     browser.wait_for_path("/sign-in").await;
     browser.check_page("sign-in").await;
-    sign_in_form(&browser, &username, PASSWORD).await;
+    browser.submit_sign_in(&username, PASSWORD).await;
     browser.wait_for("#code").await;
     browser.check_page("second-step").await;
     let code = totp::code_at(&secret, jsonwebtoken::get_current_timestamp()).unwrap();
@@ -88,10 +79,7 @@ async fn a_page_refreshed_after_sign_out_goes_to_sign_in() {
     };
     let app = spawn_app().await;
     let (_, username) = create_user(&app, "br", &[("admin", 0)]).await;
-    browser.goto(&app.url("/audit")).await;
-    browser.wait_for_path("/sign-in").await;
-    sign_in_form(&browser, &username, PASSWORD).await;
-    browser.wait_for_path("/audit").await;
+    browser.sign_in_at(&app.url("/audit"), &username).await;
     browser.click(r#"form[action="/sign-out"] button"#).await;
     browser.wait_for_path("/sign-in").await;
     assert!(browser.text_of("main").await.contains("Signed out."));
@@ -149,10 +137,9 @@ async fn a_log_line_caused_by_an_api_call_appears_in_the_live_viewer_within_a_se
     assert!(created.status.success(), "{created:?}");
     let daemon = Daemon::start(dir.path(), &env);
     let base = daemon.url("");
-    browser.goto(&daemon.url("/logs")).await;
-    browser.wait_for_path("/sign-in").await;
-    sign_in_form(&browser, "viewer_admin", PASSWORD).await;
-    browser.wait_for_path("/logs").await;
+    browser
+        .sign_in_at(&daemon.url("/logs"), "viewer_admin")
+        .await;
     let live = Instant::now();
     while !browser.text_of("#log-state").await.starts_with("Live.") {
         assert!(live.elapsed() < WAIT, "the viewer never connected");
@@ -306,10 +293,7 @@ async fn the_fake_discord_dropping_the_bot_shows_on_the_overview_without_a_reloa
         "the bot never connected to the fake"
     );
     let (_, username) = create_user(&app, "br", &[("admin", 0)]).await;
-    browser.goto(&app.url("/")).await;
-    browser.wait_for_path("/sign-in").await;
-    sign_in_form(&browser, &username, PASSWORD).await;
-    browser.wait_for_path("/").await;
+    browser.sign_in_at(&app.url("/"), &username).await;
     browser.wait_for(r#"[data-field="gateway"]"#).await;
     assert_eq!(gateway_text(&browser).await, "connected");
     browser.check_page("overview-connected").await;

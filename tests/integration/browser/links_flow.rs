@@ -7,9 +7,8 @@
 use guildhall::clock::Clock;
 use serial_test::serial;
 
-use super::{Browser, WAIT};
-use crate::common::TestApp;
-use crate::common::auth::{PASSWORD, create_user};
+use super::Browser;
+use crate::common::auth::create_user;
 use crate::common::fake_discord::MEMBER;
 use crate::discord::links::world;
 use crate::discord::links_pages::GUILD_ID;
@@ -17,31 +16,15 @@ use crate::discord::links_pages::GUILD_ID;
 /// WebDriver's Enter key.
 const ENTER: &str = "\u{E007}";
 
-async fn sign_in_at(browser: &Browser, app: &TestApp, path: &str) {
-    let (_, username) = create_user(app, "brwl", &[("admin", 0)]).await;
-    browser.goto(&app.url(path)).await;
-    browser.wait_for_path("/sign-in").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", PASSWORD).await;
+/// Types `name` into the Minecraft name field and submits the form with Enter.
+async fn type_name_and_enter(browser: &Browser, name: &str) {
+    browser.fill("#minecraft_name", name).await;
     browser
-        .click(r#"form[action="/sign-in"] button[type="submit"]"#)
-        .await;
-    browser.wait_for_path(path).await;
-}
-
-async fn wait_for_text(browser: &Browser, css: &str, needle: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = browser.text_of(css).await;
-        if text.contains(needle) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{css} never showed {needle:?}; it shows {text:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        .wait_for("#minecraft_name")
+        .await
+        .send_keys(ENTER)
+        .await
+        .expect("enter");
 }
 
 async fn check_narrow(browser: &mut Browser, name: &str) {
@@ -59,19 +42,16 @@ async fn an_admin_links_a_member_in_a_browser_sees_them_whitelisted_then_unlinks
     let w = world(Clock::System).await;
     browser.emulate(360, "dark").await;
     let path = format!("/guilds/{GUILD_ID}/minecraft/links");
-    sign_in_at(&browser, &w.app, &path).await;
-    wait_for_text(&browser, "#links", "No Minecraft account is linked").await;
+    let (_, username) = create_user(&w.app, "brwl", &[("admin", 0)]).await;
+    browser.sign_in_at(&w.app.url(&path), &username).await;
+    browser
+        .wait_for_text("#links", "No Minecraft account is linked")
+        .await;
     check_narrow(&mut browser, "empty").await;
 
     // A bad name, typed and submitted with Enter: the error beside the field, input kept.
     browser.fill("#user_id", &MEMBER.to_string()).await;
-    browser.fill("#minecraft_name", "no way").await;
-    browser
-        .wait_for("#minecraft_name")
-        .await
-        .send_keys(ENTER)
-        .await
-        .expect("enter");
+    type_name_and_enter(&browser, "no way").await;
     let error = browser.wait_for("#minecraft_name-error").await;
     assert!(
         error
@@ -101,27 +81,29 @@ async fn an_admin_links_a_member_in_a_browser_sees_them_whitelisted_then_unlinks
     check_narrow(&mut browser, "link-error").await;
 
     // The right name: linked, and on the fake server's whitelist.
-    browser.fill("#minecraft_name", "Steve").await;
+    type_name_and_enter(&browser, "Steve").await;
     browser
-        .wait_for("#minecraft_name")
-        .await
-        .send_keys(ENTER)
-        .await
-        .expect("enter");
-    wait_for_text(&browser, "main", "Linked Steve to member").await;
-    wait_for_text(&browser, r#"tr[data-link="Steve"]"#, "yes").await;
+        .wait_for_text("main", "Linked Steve to member")
+        .await;
+    browser
+        .wait_for_text(r#"tr[data-link="Steve"]"#, "yes")
+        .await;
     assert!(w.rcon.is_whitelisted("Steve"), "{:?}", w.rcon.commands());
     check_narrow(&mut browser, "linked").await;
 
     // Unlink: a confirmation page first, which changes nothing.
     browser.click(r#"a[data-unlink="Steve"]"#).await;
-    wait_for_text(&browser, "h1", "Unlink Steve?").await;
+    browser.wait_for_text("h1", "Unlink Steve?").await;
     assert!(w.rcon.is_whitelisted("Steve"));
     check_narrow(&mut browser, "confirm").await;
     browser.click(r#"button[name="confirm"]"#).await;
-    wait_for_text(&browser, "main", "Unlinked Steve from member").await;
+    browser
+        .wait_for_text("main", "Unlinked Steve from member")
+        .await;
     assert!(!w.rcon.is_whitelisted("Steve"), "{:?}", w.rcon.commands());
-    wait_for_text(&browser, "#links", "No Minecraft account is linked").await;
+    browser
+        .wait_for_text("#links", "No Minecraft account is linked")
+        .await;
     check_narrow(&mut browser, "unlinked").await;
     browser.close().await;
 }

@@ -279,6 +279,26 @@ impl Browser {
         self.wait_for(css).await.click().await.expect("click");
     }
 
+    /// Fills the sign-in form (the browser is on the sign-in page) and submits it.
+    pub async fn submit_sign_in(&self, username: &str, password: &str) {
+        self.fill("#username", username).await;
+        self.fill("#password", password).await;
+        self.click(r#"form[action="/sign-in"] button[type="submit"]"#)
+            .await;
+    }
+
+    /// Opens `url` (a page that sends a visitor who is not signed in to the sign-in page),
+    /// signs in there as `username` with the test password, and waits to be back on `url`'s
+    /// path.
+    pub async fn sign_in_at(&self, url: &str, username: &str) {
+        let path = url::Url::parse(url).expect("url").path().to_owned();
+        self.goto(url).await;
+        self.wait_for_path("/sign-in").await;
+        self.submit_sign_in(username, crate::common::auth::PASSWORD)
+            .await;
+        self.wait_for_path(&path).await;
+    }
+
     /// Waits (bounded) until the text of `css` contains `needle`.
     pub async fn wait_for_text(&self, css: &str, needle: &str) {
         let deadline = Instant::now() + WAIT;

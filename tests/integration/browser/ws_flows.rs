@@ -10,18 +10,17 @@
 
 use std::time::Duration;
 
-use guildhall::actors::broadcaster::{
-    LogLine, PublishLog, Topic, VIEWER_CAPACITY, VIEWER_MAX_BEHIND, ViewerStat, ViewerStats,
-};
+use guildhall::actors::broadcaster::{LogLine, PublishLog, VIEWER_CAPACITY, VIEWER_MAX_BEHIND};
 use guildhall::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use serial_test::serial;
 
 use super::{Browser, WAIT};
-use crate::common::auth::{PASSWORD, admin_token, create_user};
+use crate::common::auth::{admin_token, create_user};
 use crate::common::proxy::Proxy;
 use crate::common::{TestApp, eventually, spawn_app, spawn_app_with_clock};
+use crate::ws::log_viewers;
 
 fn line(message: String) -> LogLine {
     LogLine {
@@ -33,44 +32,13 @@ fn line(message: String) -> LogLine {
     }
 }
 
-async fn log_viewers(app: &TestApp) -> Vec<ViewerStat> {
-    let stats = app.state.broadcaster.send(ViewerStats).await.unwrap();
-    stats
-        .into_iter()
-        .filter(|s| s.topic == Topic::Logs)
-        .collect()
-}
-
 /// Signs in a fresh admin through the form at `base` (the proxy), landing on `/logs`, and
 /// waits until the viewer is live. Returns the user's id.
 async fn open_viewer(browser: &Browser, app: &TestApp, base: &str) -> i64 {
     let (id, username) = create_user(app, "lv", &[("admin", 0)]).await;
-    browser.goto(&format!("{base}/logs")).await;
-    browser.wait_for_path("/sign-in").await;
-    browser.fill("#username", &username).await;
-    browser.fill("#password", PASSWORD).await;
-    browser
-        .click(r#"form[action="/sign-in"] button[type="submit"]"#)
-        .await;
-    browser.wait_for_path("/logs").await;
-    wait_for_text(browser, "#log-state", "Live.").await;
+    browser.sign_in_at(&format!("{base}/logs"), &username).await;
+    browser.wait_for_text("#log-state", "Live.").await;
     id
-}
-
-async fn wait_for_text(browser: &Browser, css: &str, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = browser.text_of(css).await;
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{css} never showed {needle:?}; it shows {:?}",
-            text.chars().rev().take(400).collect::<String>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// How long the browser may take to read what was held while the proxy was paused: up to a
@@ -286,7 +254,7 @@ async fn a_browser_viewer_that_falls_behind_is_told_how_many_lines_it_missed_and
     proxy.resume();
     wait_for_item(&browser, "fell too far behind", CATCH_UP).await;
     wait_for_item(&browser, "Reconnected", CATCH_UP).await;
-    wait_for_text(&browser, "#log-state", "Live.").await;
+    browser.wait_for_text("#log-state", "Live.").await;
     let back = lines.publish(&app, 1).await;
     wait_for_item(&browser, &back, CATCH_UP).await;
     assert!(
@@ -300,14 +268,7 @@ async fn a_browser_viewer_that_falls_behind_is_told_how_many_lines_it_missed_and
 /// `PATCH /api/v1/users/{id}` as an admin.
 async fn change_user(app: &TestApp, id: i64, change: Value) {
     let admin = admin_token(app).await;
-    let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/users/{id}"),
-            Some(&admin),
-            Some(change),
-        )
-        .await;
+    let (status, body) = app.patch_user(&admin, id, change).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -335,7 +296,7 @@ async fn a_browser_viewer_closed_for_a_withdrawn_permission_or_an_ended_session_
         browser.client.delete_all_cookies().await.unwrap();
         let id = open_viewer(&browser, &app, &app.address).await;
         change_user(&app, id, change).await;
-        wait_for_text(&browser, "#log-state", notice).await;
+        browser.wait_for_text("#log-state", notice).await;
         assert!(browser.text_of("#log-state").await.starts_with("Stopped."));
         // A reconnecting viewer would go through "Connecting…" and, refused, note the lost
         // connection within its first back-off (0.5 s, then 1 s, then 2 s): there is none.
