@@ -124,6 +124,24 @@ impl FakeRcon {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The environment that points the daemon's `default` server at this fake, with the
+    /// password it accepts: `RCON_HOST`, `RCON_PORT`, `RCON_PASSWORD`.
+    pub fn env(&self) -> std::collections::HashMap<String, String> {
+        self.env_with_password(&self.password)
+    }
+
+    /// The same environment with `password` (another one, to see it refused).
+    pub fn env_with_password(&self, password: &str) -> std::collections::HashMap<String, String> {
+        [
+            ("RCON_HOST", "127.0.0.1".to_owned()),
+            ("RCON_PORT", self.port.to_string()),
+            ("RCON_PASSWORD", password.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
     /// Closes the listener and every open connection; the port is free when this returns.
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -15,11 +15,9 @@ pub const PASSWORD: &str = "fake-rcon-password";
 
 /// The app with `default` pointing at `fake` and a 1 s command timeout.
 pub async fn app_with(fake: &FakeRcon, password: &str) -> TestApp {
-    let (port, password) = (fake.port.to_string(), password.to_owned());
+    let rcon = fake.env_with_password(password);
     spawn_app_with(move |env| {
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), password);
+        env.extend(rcon);
         env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "1000".into());
     })
     .await
@@ -325,11 +323,9 @@ async fn players_are_parsed_from_list_and_exported_as_a_metric() {
 #[actix_web::test]
 async fn the_periodic_list_keeps_the_player_count_fresh() {
     let fake = FakeRcon::start(PASSWORD);
-    let (port, password) = (fake.port.to_string(), PASSWORD.to_owned());
+    let rcon = fake.env();
     let app = spawn_app_with(move |env| {
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), password);
+        env.extend(rcon);
         env.insert("GUILDHALL_RCON_POLL_MS".into(), "100".into());
     })
     .await;
@@ -531,12 +527,10 @@ async fn a_countdown_is_announced_with_say_before_the_command_runs() {
 async fn each_occurrence_runs_once_while_several_instances_share_the_database() {
     let fake = FakeRcon::start(PASSWORD);
     let first = app_with(&fake, PASSWORD).await;
-    let (url, port) = (first.db.url.clone(), fake.port.to_string());
+    let (url, rcon) = (first.db.url.clone(), fake.env());
     let second = spawn_app_with(move |env| {
         env.insert("DATABASE_URL".into(), url);
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+        env.extend(rcon);
     })
     .await;
     // Two more runners racing on the first instance's service: four claimants in all.
@@ -608,12 +602,10 @@ async fn schedules_survive_a_restart_and_a_stopped_instance_claims_nothing() {
         "a stopped instance runs nothing"
     );
 
-    let (url, port) = (first.db.url.clone(), fake.port.to_string());
+    let (url, rcon) = (first.db.url.clone(), fake.env());
     let _restarted = spawn_app_with(move |env| {
         env.insert("DATABASE_URL".into(), url);
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+        env.extend(rcon);
     })
     .await;
     assert!(

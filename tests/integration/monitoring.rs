@@ -66,12 +66,10 @@ async fn every_series_a_dashboard_or_alert_rule_uses_is_exported_by_a_running_in
     let discord = FakeDiscord::start().await;
     discord.add_guild(standard_guild(GUILD));
     let rcon = FakeRcon::start("mc-password");
-    let (discord_env, rcon_port) = (discord.env(), rcon.port.to_string());
+    let (discord_env, rcon_env) = (discord.env(), rcon.env());
     let app = spawn_app_with(move |env| {
         env.extend(discord_env);
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), rcon_port);
-        env.insert("RCON_PASSWORD".into(), "mc-password".into());
+        env.extend(rcon_env);
         env.insert("GUILDHALL_RCON_POLL_MS".into(), "200".into());
     })
     .await;

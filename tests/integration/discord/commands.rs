@@ -465,13 +465,8 @@ async fn minecraft_commands_reach_the_guilds_server_over_rcon_and_are_audited() 
     use crate::common::fake_rcon::FakeRcon;
     let rcon = FakeRcon::start("mc-secret-pw");
     rcon.set_players(&["Steve", "Alex"]);
-    let port = rcon.port.to_string();
-    let (fake, app) = connected_with(|env| {
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), "mc-secret-pw".into());
-    })
-    .await;
+    let rcon_env = rcon.env();
+    let (fake, app) = connected_with(|env| env.extend(rcon_env)).await;
     invoke(
         &fake,
         ADMIN,

@@ -34,11 +34,9 @@ pub(crate) struct World {
 pub(crate) async fn world(clock: Clock) -> World {
     let rcon = FakeRcon::start(PASSWORD);
     rcon.set_players(&["Steve", "Alex"]);
-    let port = rcon.port.to_string();
+    let rcon_env = rcon.env();
     let (fake, app) = connected_at(clock, move |env| {
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), port);
-        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+        env.extend(rcon_env);
         env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "2000".into());
     })
     .await;
@@ -50,15 +48,7 @@ pub(crate) async fn world(clock: Clock) -> World {
     )
     .await;
     let admin = admin_token(&app).await;
-    let (status, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/settings/{GUILD}"),
-            Some(&admin),
-            Some(json!({"minecraft_role": ROLE.to_string()})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_minecraft_role(&app, &admin, GUILD as i64, ROLE as i64).await;
     World {
         fake,
         app,
@@ -134,7 +124,8 @@ async fn causes(app: &TestApp, action: &str, name: &str) -> Vec<String> {
     found
 }
 
-async fn links_of(w: &World) -> Value {
+/// `GET /api/v1/guilds/{GUILD}/minecraft/links` as the admin; it must answer.
+pub(crate) async fn links_of(w: &World) -> Value {
     let (status, body) = w
         .app
         .call(
@@ -390,12 +381,38 @@ async fn an_rcon_outage_refuses_links_and_unlinks_and_leaves_nothing_half_done()
     assert!(entries(&w.app, "minecraft.unlink").await.is_empty());
 }
 
-/// Seeds links straight into the store (as earlier links would be).
+/// Sets the guild's Minecraft role through the API, as `admin`.
+pub(crate) async fn set_minecraft_role(app: &TestApp, admin: &str, guild: i64, role: i64) {
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/settings/{guild}"),
+            Some(admin),
+            Some(json!({"minecraft_role": role.to_string()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Seeds a link on `default` in the standard guild straight into the store (as an earlier
+/// link would be).
 async fn seed(app: &TestApp, user: i64, name: &str, roles: Vec<i64>, whitelisted: bool) {
+    seed_link(app, GUILD as i64, user, name, roles, whitelisted).await;
+}
+
+/// Seeds a link on `default` in `guild` straight into the store.
+pub(crate) async fn seed_link(
+    app: &TestApp,
+    guild: i64,
+    user: i64,
+    name: &str,
+    roles: Vec<i64>,
+    whitelisted: bool,
+) {
     links::insert(
         &app.state.store,
         &NewLink {
-            guild_id: GUILD as i64,
+            guild_id: guild,
             server: "default".into(),
             discord_user_id: user,
             minecraft_name: name.into(),

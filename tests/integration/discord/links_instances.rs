@@ -13,9 +13,9 @@ use std::time::Duration;
 use guildhall::clock::ManualClock;
 use guildhall::minecraft::links_sync::{GetSyncInfo, SyncInfo};
 use guildhall::store::guilds::GuildUpsert;
-use guildhall::store::minecraft_links::{self as links, NewLink};
-use serde_json::json;
+use guildhall::store::minecraft_links as links;
 
+use super::links::{seed_link, set_minecraft_role};
 use crate::common::auth::admin_token;
 use crate::common::fake_rcon::FakeRcon;
 use crate::common::{TestApp, backend, eventually, random_suffix, redis_url, spawn_app_with_clock};
@@ -46,24 +46,6 @@ async fn both_scanned_again(apps: &[&TestApp]) {
             info(app).await
         );
     }
-}
-
-async fn seed(app: &TestApp, user: i64, name: &str, roles: Vec<i64>, whitelisted: bool) {
-    links::insert(
-        &app.state.store,
-        &NewLink {
-            guild_id: GUILD,
-            server: "default".into(),
-            discord_user_id: user,
-            minecraft_name: name.into(),
-            roles,
-            whitelisted,
-            linked_by: "test".into(),
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
 }
 
 /// Opens a transaction holding the `default` round's row locked (PostgreSQL).
@@ -136,11 +118,9 @@ async fn each_due_reconciliation_runs_on_exactly_one_of_two_daemons_and_the_othe
     };
     let rcon = FakeRcon::start(PASSWORD);
     let prefix = format!("test-{}", random_suffix());
-    let rcon_port = rcon.port.to_string();
+    let rcon_env = rcon.env();
     let configure = move |env: &mut HashMap<String, String>| {
-        env.insert("RCON_HOST".into(), "127.0.0.1".into());
-        env.insert("RCON_PORT".into(), rcon_port.clone());
-        env.insert("RCON_PASSWORD".into(), PASSWORD.into());
+        env.extend(rcon_env.clone());
         env.insert("GUILDHALL_RCON_TIMEOUT_MS".into(), "2000".into());
         env.insert(
             "GUILDHALL_WHITELIST_RECONCILE_SECS".into(),
@@ -169,17 +149,9 @@ async fn each_due_reconciliation_runs_on_exactly_one_of_two_daemons_and_the_othe
         .await
         .unwrap();
     let admin = admin_token(&a).await;
-    let (status, body) = a
-        .call(
-            "PATCH",
-            &format!("/api/v1/settings/{GUILD}"),
-            Some(&admin),
-            Some(json!({"minecraft_role": ROLE.to_string()})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    seed(&a, 1, "Holder", vec![ROLE], false).await;
-    seed(&a, 2, "Leaver", vec![], true).await;
+    set_minecraft_role(&a, &admin, GUILD, ROLE).await;
+    seed_link(&a, GUILD, 1, "Holder", vec![ROLE], false).await;
+    seed_link(&a, GUILD, 2, "Leaver", vec![], true).await;
     rcon.set_whitelist(&["Leaver", "Operator"]);
     let first_due = clock.now_ms() + 1_000 * INTERVAL_SECS as i64;
     links::ensure_sync(&a.state.store, "default", first_due)

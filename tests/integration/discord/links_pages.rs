@@ -5,18 +5,17 @@
 //! posts anyway. The browser flow is in `tests/integration/browser/links_flow.rs`.
 
 use guildhall::clock::Clock;
-use guildhall::store::audit::{self, AuditFilter};
 use guildhall::store::minecraft_links as links;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use super::GUILD;
-use super::links::{ROLE, world};
-use crate::common::TestApp;
+use super::links::{ROLE, links_of, world};
 use crate::common::auth::{PASSWORD, create_user};
 use crate::common::fake_discord::{MEMBER, MODERATOR, OTHER_MEMBER};
 use crate::common::fake_rcon::FakeRcon;
 use crate::common::pages::{Visitor, hidden_value, location};
+use crate::common::{TestApp, audit_details};
 
 /// The guild's id, for the browser flow (the `discord` module's `GUILD`).
 pub(crate) const GUILD_ID: u64 = GUILD;
@@ -64,20 +63,6 @@ async fn linked_name(app: &TestApp, user: u64) -> Option<String> {
         .map(|l| l.minecraft_name)
 }
 
-async fn audit_count(app: &TestApp, action: &str) -> usize {
-    audit::list(
-        &app.state.store,
-        &AuditFilter {
-            action: Some(action.into()),
-            limit: 100,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-    .len()
-}
-
 #[actix_web::test]
 async fn an_admin_links_a_member_from_the_page_and_unlinks_them_after_a_confirmation_step() {
     let w = world(Clock::System).await;
@@ -106,18 +91,10 @@ async fn an_admin_links_a_member_from_the_page_and_unlinks_them_after_a_confirma
     assert!(page.contains(r#"data-link="Steve""#), "{page}");
     assert!(page.contains(r#"<span class="pill pill-up">yes</span>"#));
     // The same link the API lists, made by the same service (one link entry, audited).
-    let (_, body) = w
-        .app
-        .call(
-            "GET",
-            &format!("/api/v1/guilds/{GUILD}/minecraft/links"),
-            Some(&w.admin),
-            None,
-        )
-        .await;
+    let body = links_of(&w).await;
     assert_eq!(body["links"][0]["minecraft_name"], "Steve", "{body}");
     assert_eq!(body["links"][0]["whitelisted"], true, "{body}");
-    assert_eq!(audit_count(&w.app, "minecraft.link").await, 1);
+    assert_eq!(audit_details(&w.app, "minecraft.link").await.len(), 1);
 
     // A reconciliation's result shows on the page.
     let (status, _) = w
@@ -159,7 +136,7 @@ async fn an_admin_links_a_member_from_the_page_and_unlinks_them_after_a_confirma
     assert_eq!(location(&response), page_path());
     assert!(!w.rcon.is_whitelisted("Steve"));
     assert_eq!(linked_name(&w.app, MEMBER).await, None);
-    assert_eq!(audit_count(&w.app, "minecraft.unlink").await, 1);
+    assert_eq!(audit_details(&w.app, "minecraft.unlink").await.len(), 1);
     let page = admin.page(&page_path()).await;
     assert!(
         page.contains(&format!(
