@@ -11,6 +11,7 @@ pub mod fake_rcon;
 pub mod logs;
 pub mod pages;
 pub mod proxy;
+pub mod status;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -202,7 +202,7 @@ async fn a_server_that_hangs_fails_commands_quickly_and_is_used_again_once_it_an
 
 // ---- one log line per failed request --------------------------------------------------------
 
-use guildhall::actors::broadcaster::{Broadcast, Subscribe, Topic};
+use crate::common::status::{saw, watch_status};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tracing::Level;
@@ -371,52 +371,6 @@ async fn a_minecraft_outage_is_one_error_at_the_transition_and_one_warning_per_r
 }
 
 // ---- readiness under a hanging dependency ---------------------------------------------------
-
-/// Collects the status events `/ws/status` sessions receive, as (component, status).
-struct StatusCollector(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
-
-impl actix::Actor for StatusCollector {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<Broadcast> for StatusCollector {
-    type Result = ();
-    fn handle(&mut self, msg: Broadcast, _: &mut Self::Context) {
-        if let Broadcast::Status(event) = msg {
-            let status = event.status["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            self.0
-                .lock()
-                .unwrap()
-                .push((event.component.clone(), status));
-        }
-    }
-}
-
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
-
-async fn watch_status(app: &TestApp) -> Seen {
-    use actix::Actor as _;
-    let seen = Seen::default();
-    let collector = StatusCollector(seen.clone()).start();
-    app.state
-        .broadcaster
-        .send(Subscribe {
-            topic: Topic::Status,
-            recipient: collector.recipient(),
-        })
-        .await
-        .unwrap();
-    seen
-}
-
-fn saw(seen: &Seen, component: &str, status: &str) -> bool {
-    seen.lock()
-        .unwrap()
-        .contains(&(component.to_owned(), status.to_owned()))
-}
 
 /// `/ready`'s body and how long it took.
 async fn ready(app: &TestApp) -> (StatusCode, Value, Duration) {

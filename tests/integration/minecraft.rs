@@ -642,51 +642,16 @@ async fn a_schedule_whose_command_the_author_may_not_run_is_refused() {
     );
 }
 
-/// Collects the status events the broadcaster fans out (what `/ws/status` sessions receive).
-struct StatusCollector(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
-
-impl actix::Actor for StatusCollector {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<guildhall::actors::broadcaster::Broadcast> for StatusCollector {
-    type Result = ();
-    fn handle(&mut self, msg: guildhall::actors::broadcaster::Broadcast, _: &mut Self::Context) {
-        if let guildhall::actors::broadcaster::Broadcast::Status(event) = msg {
-            let status = event.status["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            self.0
-                .lock()
-                .unwrap()
-                .push((event.component.clone(), status));
-        }
-    }
-}
-
 #[actix_web::test]
 async fn status_changes_reach_the_status_stream() {
-    use actix::Actor as _;
-    use guildhall::actors::broadcaster::{Subscribe, Topic};
+    use crate::common::status::{saw, watch_status};
     let fake = FakeRcon::start(PASSWORD);
     let app = app_with(&fake, PASSWORD).await;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let collector = StatusCollector(seen.clone()).start();
-    app.state
-        .broadcaster
-        .send(Subscribe {
-            topic: Topic::Status,
-            recipient: collector.recipient(),
-        })
-        .await
-        .unwrap();
+    let seen = watch_status(&app).await;
     run(&app, "list").await.unwrap();
     assert!(
         eventually(Duration::from_secs(5), || async {
-            seen.lock()
-                .unwrap()
-                .contains(&("rcon.servers.default".to_owned(), "connected".to_owned()))
+            saw(&seen, "rcon.servers.default", "connected")
         })
         .await,
         "{:?}",

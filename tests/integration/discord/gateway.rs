@@ -4,6 +4,12 @@
 use guildhall::actors::gateway::ShardStage;
 
 use super::*;
+use crate::common::status::{statuses, watch_status};
+
+/// The standard guild's row as the store holds it.
+async fn stored_guild(app: &TestApp) -> guildhall::store::guilds::GuildRow {
+    app.state.store.guild(GUILD as i64).await.unwrap().unwrap()
+}
 
 #[actix_web::test]
 async fn the_bot_connects_through_the_proxy_and_reports_its_shard_guilds_and_commands() {
@@ -23,7 +29,7 @@ async fn the_bot_connects_through_the_proxy_and_reports_its_shard_guilds_and_com
     assert_eq!(events(&app, "READY").await, 1.0);
     assert_eq!(events(&app, "GUILD_CREATE").await, 1.0);
 
-    let guild = app.state.store.guild(GUILD as i64).await.unwrap().unwrap();
+    let guild = stored_guild(&app).await;
     assert_eq!(guild.name, format!("Guild {GUILD}"));
     assert_eq!(guild.member_count, 6);
     assert_eq!(guild.owner_id, Some(OWNER as i64));
@@ -162,14 +168,7 @@ async fn guild_create_update_and_delete_keep_the_guilds_table_current() {
     );
     assert!(
         eventually(WAIT, || async {
-            app.state
-                .store
-                .guild(GUILD as i64)
-                .await
-                .unwrap()
-                .unwrap()
-                .name
-                == "Renamed"
+            stored_guild(&app).await.name == "Renamed"
         })
         .await
     );
@@ -210,7 +209,7 @@ async fn guild_create_update_and_delete_keep_the_guilds_table_current() {
         })
         .await
     );
-    let left = app.state.store.guild(GUILD as i64).await.unwrap().unwrap();
+    let left = stored_guild(&app).await;
     assert!(left.left_at.is_some());
     assert!(
         eventually(WAIT, || async {
@@ -332,16 +331,7 @@ async fn a_new_member_is_welcomed_when_a_welcome_message_is_set() {
         format!("Welcome, <@{}>!", newcomer.id)
     );
     assert_eq!(events(&app, "GUILD_MEMBER_ADD").await, 1.0);
-    assert_eq!(
-        app.state
-            .store
-            .guild(GUILD as i64)
-            .await
-            .unwrap()
-            .unwrap()
-            .member_count,
-        7
-    );
+    assert_eq!(stored_guild(&app).await.member_count, 7);
 }
 
 #[actix_web::test]
@@ -366,40 +356,22 @@ async fn a_restart_of_the_gateway_actor_reconnects_with_a_new_session() {
     assert!(is_ephemeral(&reply));
 }
 
-struct StatusCollector(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
-
-impl actix::Actor for StatusCollector {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<guildhall::actors::broadcaster::Broadcast> for StatusCollector {
-    type Result = ();
-
-    fn handle(&mut self, msg: guildhall::actors::broadcaster::Broadcast, _: &mut Self::Context) {
-        if let guildhall::actors::broadcaster::Broadcast::Status(event) = msg
-            && event.component == "gateway"
-        {
-            self.0.lock().unwrap().push(event.status.clone());
-        }
-    }
-}
-
 #[actix_web::test]
 async fn gateway_status_changes_go_to_the_status_stream_and_ping_reports_latency() {
     let (fake, app) = connected().await;
-    let seen = collect_gateway_status(&app).await;
+    let seen = watch_status(&app).await;
     restart(&app.state.gateway, "test").await;
     assert!(
         eventually(WAIT, || async {
-            let seen = seen.lock().unwrap();
+            let seen = statuses(&seen, "gateway");
             seen.iter().any(|s| s["status"] == "connecting")
                 && seen.last().is_some_and(|s| s["status"] == "connected")
         })
         .await,
         "{:?}",
-        seen.lock().unwrap()
+        statuses(&seen, "gateway")
     );
-    let last = seen.lock().unwrap().last().cloned().unwrap();
+    let last = statuses(&seen, "gateway").last().cloned().unwrap();
     assert_eq!(last["shards"][0]["stage"], "connected");
 
     let reply = invoke(&fake, MEMBER, "ping", vec![]).await;
@@ -435,23 +407,6 @@ async fn time_until_reported_down(app: &TestApp, cut: impl FnOnce()) -> Duration
     detected
 }
 
-/// Subscribes to the status stream and collects the gateway's events.
-async fn collect_gateway_status(app: &TestApp) -> std::sync::Arc<std::sync::Mutex<Vec<Value>>> {
-    use actix::Actor;
-    use guildhall::actors::broadcaster::{Subscribe, Topic};
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let collector = StatusCollector(seen.clone()).start();
-    app.state
-        .broadcaster
-        .send(Subscribe {
-            topic: Topic::Status,
-            recipient: collector.recipient(),
-        })
-        .await
-        .unwrap();
-    seen
-}
-
 /// The fake's heartbeat interval: a silent gateway is noticed when a heartbeat goes
 /// unacknowledged for half an interval, so within one and a half intervals of going silent.
 const HEARTBEAT: Duration = Duration::from_millis(fake_discord::HEARTBEAT_MS);
@@ -472,7 +427,7 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(2);
 #[actix_web::test]
 async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_after_it() {
     let (fake, app) = connected().await;
-    let seen = collect_gateway_status(&app).await;
+    let seen = watch_status(&app).await;
     assert_eq!(shard_connected_metric(&app).await, Some(1.0));
     assert!(bot_status(&app).await.uptime_secs.is_some());
 
@@ -489,14 +444,13 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
     assert!(status.shards[0].reason.is_some(), "{status:?}");
     assert!(
         eventually(WAIT, || async {
-            seen.lock()
-                .unwrap()
+            statuses(&seen, "gateway")
                 .iter()
                 .any(|s| s["status"] == "reconnecting")
         })
         .await,
         "{:?}",
-        seen.lock().unwrap()
+        statuses(&seen, "gateway")
     );
     // The runner keeps retrying for as long as the outage lasts.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -513,8 +467,7 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
         .await
     );
     assert!(
-        seen.lock()
-            .unwrap()
+        statuses(&seen, "gateway")
             .last()
             .is_some_and(|s| s["status"] == "connected")
     );
@@ -529,7 +482,7 @@ async fn a_gateway_outage_is_reported_everywhere_while_it_lasts_and_connected_af
 #[actix_web::test]
 async fn a_dropped_connection_is_reported_at_once_and_the_session_resumed_when_discord_is_back() {
     let (fake, app) = connected().await;
-    let seen = collect_gateway_status(&app).await;
+    let seen = watch_status(&app).await;
 
     let dropped_at = std::time::Instant::now();
     let detected = time_until_reported_down(&app, || fake.gateway_refuses()).await;
@@ -588,12 +541,11 @@ async fn a_dropped_connection_is_reported_at_once_and_the_session_resumed_when_d
         .await
     );
     assert!(
-        seen.lock()
-            .unwrap()
+        statuses(&seen, "gateway")
             .iter()
             .any(|s| s["shards"][0]["stage"] == "resuming"),
         "{:?}",
-        seen.lock().unwrap()
+        statuses(&seen, "gateway")
     );
     let reply = invoke(&fake, MEMBER, "help", vec![]).await;
     assert!(is_ephemeral(&reply));
