@@ -15,7 +15,7 @@ use secrecy::SecretString;
 
 use crate::common::eventually;
 use crate::common::fake_rcon::FakeRcon;
-use crate::minecraft::{PASSWORD, app_with};
+use crate::minecraft::{PASSWORD, add_server, app_with};
 
 fn cmd(s: &str) -> RconCommand {
     RconCommand::parse(s).unwrap()
@@ -327,17 +327,7 @@ async fn a_minecraft_outage_is_one_error_at_the_transition_and_one_warning_per_r
     let admin = admin_token(&app).await;
     // A name no other test uses, so its transition lines are this test's alone.
     let name = format!("outage-{}", crate::common::random_suffix());
-    let (status, body) = app
-        .call(
-            "POST",
-            "/api/v1/minecraft/servers",
-            Some(&admin),
-            Some(
-                json!({"name": name, "host": "127.0.0.1", "port": fake.port, "password": PASSWORD}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_server(&app, &admin, &name, &fake, PASSWORD).await;
     let path = format!("/api/v1/minecraft/servers/{name}/command");
     let command = |text: &str| {
         app.client
@@ -544,17 +534,7 @@ async fn a_command_that_ran_while_the_database_went_away_answers_202_audit_pendi
     let fake = FakeRcon::start(PASSWORD);
     let admin = admin_token(&app).await;
     let name = format!("audit-{}", crate::common::random_suffix());
-    let (status, body) = app
-        .call(
-            "POST",
-            "/api/v1/minecraft/servers",
-            Some(&admin),
-            Some(
-                json!({"name": name, "host": "127.0.0.1", "port": fake.port, "password": PASSWORD}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_server(&app, &admin, &name, &fake, PASSWORD).await;
 
     let request = app
         .client

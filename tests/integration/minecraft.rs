@@ -696,20 +696,62 @@ fn new_server(name: &str, fake: &FakeRcon, password: &str) -> Value {
     json!({"name": name, "host": "127.0.0.1", "port": fake.port, "password": password})
 }
 
+/// `POST {SERVERS}/{server}/command` as `token`: runs `command` there.
+async fn run_over_http(
+    app: &TestApp,
+    token: &str,
+    server: &str,
+    command: &str,
+) -> (StatusCode, Value) {
+    let path = format!("{SERVERS}/{server}/command");
+    let body = json!({ "command": command });
+    app.call("POST", &path, Some(token), Some(body)).await
+}
+
+/// `PATCH {SERVERS}/{server}` as `token` with `change`.
+async fn patch_server(
+    app: &TestApp,
+    token: &str,
+    server: &str,
+    change: Value,
+) -> (StatusCode, Value) {
+    let path = format!("{SERVERS}/{server}");
+    app.call("PATCH", &path, Some(token), Some(change)).await
+}
+
+/// Adds the server `name` through the API as `admin`, pointing at `fake` and signing in with
+/// `password`; it must be created.
+pub(crate) async fn add_server(
+    app: &TestApp,
+    admin: &str,
+    name: &str,
+    fake: &FakeRcon,
+    password: &str,
+) {
+    let body = new_server(name, fake, password);
+    let (status, body) = app.call("POST", SERVERS, Some(admin), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The rows of a bad-input table for one route: each `(body, what the error message must
+/// contain)` is sent as `method path` and must be answered with `status`.
+fn route(
+    method: &'static str,
+    path: &str,
+    status: StatusCode,
+    rows: Vec<(Value, &'static str)>,
+) -> Vec<(&'static str, String, Value, StatusCode, &'static str)> {
+    rows.into_iter()
+        .map(|(body, message)| (method, path.to_owned(), body, status, message))
+        .collect()
+}
+
 #[actix_web::test]
 async fn every_bad_input_is_refused_with_a_clear_error_before_anything_is_sent_or_stored() {
     let fake = FakeRcon::start(PASSWORD);
     let app = app_with(&fake, PASSWORD).await;
     let admin = admin_token(&app).await;
-    let (status, _) = app
-        .call(
-            "POST",
-            SERVERS,
-            Some(&admin),
-            Some(new_server("survival", &fake, PASSWORD)),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    add_server(&app, &admin, "survival", &fake, PASSWORD).await;
     let (status, _) = app
         .call(
             "POST",
@@ -723,267 +765,195 @@ async fn every_bad_input_is_refused_with_a_clear_error_before_anything_is_sent_o
 
     let long = "say ".to_owned() + &"x".repeat(1410);
     let cmd = format!("{SERVERS}/survival/command");
-    let cases: Vec<(&str, String, Value, StatusCode, &str)> = vec![
-        (
+    let cases = [
+        route(
             "POST",
-            cmd.clone(),
-            json!({"command": long}),
+            &cmd,
             StatusCode::BAD_REQUEST,
-            "command: is 1414 bytes",
+            vec![
+                (json!({"command": long}), "command: is 1414 bytes"),
+                (json!({"command": ""}), "command: must not be empty"),
+                (json!({"command": "   "}), "command: must not be empty"),
+                (
+                    json!({"command": "say hi\nop Eve"}),
+                    "command: must not contain control characters",
+                ),
+                (json!({"command": "say hi\r"}), "command: must not contain control characters"),
+                (
+                    json!({"command": "say \u{1b}[31m"}),
+                    "command: must not contain control characters",
+                ),
+                (json!({"command": 5}), "invalid type"),
+            ],
         ),
-        (
+        route(
             "POST",
-            cmd.clone(),
-            json!({"command": ""}),
-            StatusCode::BAD_REQUEST,
-            "command: must not be empty",
-        ),
-        (
-            "POST",
-            cmd.clone(),
-            json!({"command": "   "}),
-            StatusCode::BAD_REQUEST,
-            "command: must not be empty",
-        ),
-        (
-            "POST",
-            cmd.clone(),
-            json!({"command": "say hi\nop Eve"}),
-            StatusCode::BAD_REQUEST,
-            "command: must not contain control characters",
-        ),
-        (
-            "POST",
-            cmd.clone(),
-            json!({"command": "say hi\r"}),
-            StatusCode::BAD_REQUEST,
-            "command: must not contain control characters",
-        ),
-        (
-            "POST",
-            cmd.clone(),
-            json!({"command": "say \u{1b}[31m"}),
-            StatusCode::BAD_REQUEST,
-            "command: must not contain control characters",
-        ),
-        (
-            "POST",
-            cmd.clone(),
-            json!({"command": 5}),
-            StatusCode::BAD_REQUEST,
-            "invalid type",
-        ),
-        (
-            "POST",
-            format!("{SERVERS}/nether/command"),
-            json!({"command": "list"}),
+            &format!("{SERVERS}/nether/command"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server `nether`",
+            vec![
+                (json!({"command": "list"}), "unknown Minecraft server `nether`"),
+            ],
         ),
-        (
+        route(
             "POST",
-            format!("{SERVERS}/Not%20A%20Name/command"),
-            json!({"command": "list"}),
+            &format!("{SERVERS}/Not%20A%20Name/command"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server",
+            vec![
+                (json!({"command": "list"}), "unknown Minecraft server"),
+            ],
         ),
-        (
+        route(
             "GET",
-            format!("{SERVERS}/nether/players"),
-            Value::Null,
+            &format!("{SERVERS}/nether/players"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server",
+            vec![
+                (Value::Null, "unknown Minecraft server"),
+            ],
         ),
-        (
+        route(
             "GET",
-            format!("{SERVERS}/nether/status"),
-            Value::Null,
+            &format!("{SERVERS}/nether/status"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server",
+            vec![
+                (Value::Null, "unknown Minecraft server"),
+            ],
         ),
-        (
+        route(
             "POST",
-            SERVERS.into(),
-            json!({"name": "a", "host": "127.0.0.1", "port": 0, "password": "p"}),
+            SERVERS,
             StatusCode::BAD_REQUEST,
-            "port: 0 is not a TCP port",
+            vec![
+                (
+                    json!({"name": "a", "host": "127.0.0.1", "port": 0, "password": "p"}),
+                    "port: 0 is not a TCP port",
+                ),
+                (
+                    json!({"name": "a", "host": "127.0.0.1", "port": 70000, "password": "p"}),
+                    "port: 70000 is not a TCP port",
+                ),
+                (
+                    json!({"name": "a", "host": "nonexistent.invalid", "port": 25575, "password": "p"}),
+                    "host: `nonexistent.invalid` does not resolve",
+                ),
+                (
+                    json!({"name": "a", "host": "bad host", "port": 25575, "password": "p"}),
+                    "host: `bad host` is not a valid host name",
+                ),
+                (
+                    json!({"name": "Bad Name", "host": "127.0.0.1", "password": "p"}),
+                    "name: may contain only",
+                ),
+                (
+                    json!({"name": "default", "host": "127.0.0.1", "password": "p"}),
+                    "name: `default` is reserved",
+                ),
+                (
+                    json!({"name": "a", "host": "127.0.0.1", "password": ""}),
+                    "password: must not be empty",
+                ),
+                (
+                    json!({"name": "a", "host": "127.0.0.1", "password": "p", "guilds": ["x"]}),
+                    "guilds: `x` is not a Discord guild id",
+                ),
+            ],
         ),
-        (
+        route(
             "POST",
-            SERVERS.into(),
-            json!({"name": "a", "host": "127.0.0.1", "port": 70000, "password": "p"}),
-            StatusCode::BAD_REQUEST,
-            "port: 70000 is not a TCP port",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            json!({"name": "a", "host": "nonexistent.invalid", "port": 25575, "password": "p"}),
-            StatusCode::BAD_REQUEST,
-            "host: `nonexistent.invalid` does not resolve",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            json!({"name": "a", "host": "bad host", "port": 25575, "password": "p"}),
-            StatusCode::BAD_REQUEST,
-            "host: `bad host` is not a valid host name",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            json!({"name": "Bad Name", "host": "127.0.0.1", "password": "p"}),
-            StatusCode::BAD_REQUEST,
-            "name: may contain only",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            json!({"name": "default", "host": "127.0.0.1", "password": "p"}),
-            StatusCode::BAD_REQUEST,
-            "name: `default` is reserved",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            json!({"name": "a", "host": "127.0.0.1", "password": ""}),
-            StatusCode::BAD_REQUEST,
-            "password: must not be empty",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            json!({"name": "a", "host": "127.0.0.1", "password": "p", "guilds": ["x"]}),
-            StatusCode::BAD_REQUEST,
-            "guilds: `x` is not a Discord guild id",
-        ),
-        (
-            "POST",
-            SERVERS.into(),
-            new_server("survival", &fake, "other"),
+            SERVERS,
             StatusCode::CONFLICT,
-            "already exists",
+            vec![
+                (new_server("survival", &fake, "other"), "already exists"),
+            ],
         ),
-        (
+        route(
             "PATCH",
-            format!("{SERVERS}/survival"),
-            json!({"port": 70000}),
+            &format!("{SERVERS}/survival"),
             StatusCode::BAD_REQUEST,
-            "port: 70000",
+            vec![
+                (json!({"port": 70000}), "port: 70000"),
+                (json!({"host": "nonexistent.invalid"}), "host:"),
+                (json!({"password": ""}), "password:"),
+                (json!({"guilds": ["1", "-5"]}), "guilds:"),
+            ],
         ),
-        (
+        route(
             "PATCH",
-            format!("{SERVERS}/survival"),
-            json!({"host": "nonexistent.invalid"}),
-            StatusCode::BAD_REQUEST,
-            "host:",
-        ),
-        (
-            "PATCH",
-            format!("{SERVERS}/survival"),
-            json!({"password": ""}),
-            StatusCode::BAD_REQUEST,
-            "password:",
-        ),
-        (
-            "PATCH",
-            format!("{SERVERS}/survival"),
-            json!({"guilds": ["1", "-5"]}),
-            StatusCode::BAD_REQUEST,
-            "guilds:",
-        ),
-        (
-            "PATCH",
-            format!("{SERVERS}/nether"),
-            json!({"port": 25575}),
+            &format!("{SERVERS}/nether"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server",
+            vec![
+                (json!({"port": 25575}), "unknown Minecraft server"),
+            ],
         ),
-        (
+        route(
             "PATCH",
-            format!("{SERVERS}/default"),
-            json!({"port": 25576}),
+            &format!("{SERVERS}/default"),
             StatusCode::CONFLICT,
-            "RCON_HOST",
+            vec![
+                (json!({"port": 25576}), "RCON_HOST"),
+            ],
         ),
-        (
+        route(
             "DELETE",
-            format!("{SERVERS}/default"),
-            Value::Null,
+            &format!("{SERVERS}/default"),
             StatusCode::CONFLICT,
-            "RCON_HOST",
+            vec![
+                (Value::Null, "RCON_HOST"),
+            ],
         ),
-        (
+        route(
             "DELETE",
-            format!("{SERVERS}/nether"),
-            Value::Null,
+            &format!("{SERVERS}/nether"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server",
+            vec![
+                (Value::Null, "unknown Minecraft server"),
+            ],
         ),
-        (
+        route(
             "POST",
-            format!("{SERVERS}/survival/schedules"),
-            json!({"cron": "61 * * * *", "command": "list"}),
+            &format!("{SERVERS}/survival/schedules"),
             StatusCode::BAD_REQUEST,
-            "cron:",
+            vec![
+                (json!({"cron": "61 * * * *", "command": "list"}), "cron:"),
+                (json!({"cron": "every night", "command": "list"}), "cron:"),
+                (json!({"cron": "0 0 31 2 *", "command": "list"}), "cron:"),
+                (json!({"cron": "0 4 * * *", "command": ""}), "command:"),
+                (
+                    json!({"cron": "0 4 * * *", "command": "stop", "countdown_seconds": 5000}),
+                    "countdown_seconds:",
+                ),
+                (
+                    json!({"cron": "0 4 * * *", "command": "stop", "countdown_seconds": 60, "countdown_message": "a\nb"}),
+                    "countdown_message:",
+                ),
+            ],
         ),
-        (
+        route(
             "POST",
-            format!("{SERVERS}/survival/schedules"),
-            json!({"cron": "every night", "command": "list"}),
-            StatusCode::BAD_REQUEST,
-            "cron:",
-        ),
-        (
-            "POST",
-            format!("{SERVERS}/survival/schedules"),
-            json!({"cron": "0 0 31 2 *", "command": "list"}),
-            StatusCode::BAD_REQUEST,
-            "cron:",
-        ),
-        (
-            "POST",
-            format!("{SERVERS}/survival/schedules"),
-            json!({"cron": "0 4 * * *", "command": ""}),
-            StatusCode::BAD_REQUEST,
-            "command:",
-        ),
-        (
-            "POST",
-            format!("{SERVERS}/survival/schedules"),
-            json!({"cron": "0 4 * * *", "command": "stop", "countdown_seconds": 5000}),
-            StatusCode::BAD_REQUEST,
-            "countdown_seconds:",
-        ),
-        (
-            "POST",
-            format!("{SERVERS}/survival/schedules"),
-            json!({"cron": "0 4 * * *", "command": "stop", "countdown_seconds": 60, "countdown_message": "a\nb"}),
-            StatusCode::BAD_REQUEST,
-            "countdown_message:",
-        ),
-        (
-            "POST",
-            format!("{SERVERS}/nether/schedules"),
-            json!({"cron": "0 4 * * *", "command": "list"}),
+            &format!("{SERVERS}/nether/schedules"),
             StatusCode::NOT_FOUND,
-            "unknown Minecraft server",
+            vec![
+                (json!({"cron": "0 4 * * *", "command": "list"}), "unknown Minecraft server"),
+            ],
         ),
-        (
+        route(
             "DELETE",
-            format!("{SERVERS}/survival/schedules/abc"),
-            Value::Null,
+            &format!("{SERVERS}/survival/schedules/abc"),
             StatusCode::BAD_REQUEST,
-            "id:",
+            vec![
+                (Value::Null, "id:"),
+            ],
         ),
-        (
+        route(
             "DELETE",
-            format!("{SERVERS}/survival/schedules/42"),
-            Value::Null,
+            &format!("{SERVERS}/survival/schedules/42"),
             StatusCode::NOT_FOUND,
-            "unknown schedule 42",
+            vec![
+                (Value::Null, "unknown schedule 42"),
+            ],
         ),
-    ];
+    ]
+    .into_iter()
+    .flatten();
     for (method, path, body, expected, message) in cases {
         let body = (!body.is_null()).then_some(body);
         let (status, answer) = app.call(method, &path, Some(&admin), body).await;
@@ -1008,14 +978,17 @@ async fn every_minecraft_route_requires_its_permission_and_the_role_policy_appli
     let app = app_with(&fake, PASSWORD).await;
     let viewer = token_with_role(&app, "viewer", 0).await;
     let moderator = token_with_role(&app, "moderator", 0).await;
-    let cmd = format!("{SERVERS}/default/command");
 
     let (status, _) = app.call("GET", SERVERS, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = app.call("GET", SERVERS, Some(&viewer), None).await;
     assert_eq!(status, StatusCode::OK);
     for (method, path, body) in [
-        ("POST", cmd.clone(), json!({"command": "list"})),
+        (
+            "POST",
+            format!("{SERVERS}/default/command"),
+            json!({"command": "list"}),
+        ),
         ("POST", SERVERS.to_owned(), new_server("x", &fake, "p")),
         ("PATCH", format!("{SERVERS}/default"), json!({"guilds": []})),
         (
@@ -1027,23 +1000,9 @@ async fn every_minecraft_route_requires_its_permission_and_the_role_policy_appli
         let (status, _) = app.call(method, &path, Some(&viewer), Some(body)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "viewer {method} {path}");
     }
-    let (status, body) = app
-        .call(
-            "POST",
-            &cmd,
-            Some(&moderator),
-            Some(json!({"command": "kick Alex"})),
-        )
-        .await;
+    let (status, body) = run_over_http(&app, &moderator, "default", "kick Alex").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .call(
-            "POST",
-            &cmd,
-            Some(&moderator),
-            Some(json!({"command": "op Eve"})),
-        )
-        .await;
+    let (status, body) = run_over_http(&app, &moderator, "default", "op Eve").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         body["error"]["message"].as_str().unwrap().contains("`op`"),
@@ -1083,14 +1042,7 @@ async fn a_server_added_through_the_api_runs_commands_and_its_password_stays_enc
             .unwrap();
     assert!(!stored.contains("second-server-secret"));
 
-    let (status, answer) = app
-        .call(
-            "POST",
-            &format!("{SERVERS}/creative/command"),
-            Some(&admin),
-            Some(json!({"command": "colors"})),
-        )
-        .await;
+    let (status, answer) = run_over_http(&app, &admin, "creative", "colors").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["raw"], "§aGreen §lbold§r text");
     assert_eq!(answer["text"], "Green bold text");
@@ -1146,19 +1098,8 @@ async fn a_refused_password_stays_auth_failed_until_a_patch_gives_the_right_one(
     let fake = FakeRcon::start(PASSWORD);
     let app = spawn_app_with(|_| {}).await;
     let admin = admin_token(&app).await;
-    let (status, _) = app
-        .call(
-            "POST",
-            SERVERS,
-            Some(&admin),
-            Some(new_server("survival", &fake, "wrong")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let cmd = format!("{SERVERS}/survival/command");
-    let (status, body) = app
-        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
-        .await;
+    add_server(&app, &admin, "survival", &fake, "wrong").await;
+    let (status, body) = run_over_http(&app, &admin, "survival", "list").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         body["error"]["message"]
@@ -1177,23 +1118,9 @@ async fn a_refused_password_stays_auth_failed_until_a_patch_gives_the_right_one(
     assert_eq!(status["state"], "auth_failed");
     assert_eq!(fake.failed_logins(), 1);
 
-    let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("{SERVERS}/survival"),
-            Some(&admin),
-            Some(json!({"password": PASSWORD})),
-        )
-        .await;
+    let (status, _) = patch_server(&app, &admin, "survival", json!({"password": PASSWORD})).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = app
-        .call(
-            "POST",
-            &cmd,
-            Some(&admin),
-            Some(json!({"command": "echo fixed"})),
-        )
-        .await;
+    let (status, body) = run_over_http(&app, &admin, "survival", "echo fixed").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["raw"], "fixed");
 }
@@ -1203,17 +1130,8 @@ async fn disabling_and_deleting_a_server_stop_its_connection_and_remove_its_sche
     let fake = FakeRcon::start(PASSWORD);
     let app = spawn_app_with(|_| {}).await;
     let admin = admin_token(&app).await;
-    app.call(
-        "POST",
-        SERVERS,
-        Some(&admin),
-        Some(new_server("survival", &fake, PASSWORD)),
-    )
-    .await;
-    let cmd = format!("{SERVERS}/survival/command");
-    let (status, _) = app
-        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
-        .await;
+    add_server(&app, &admin, "survival", &fake, PASSWORD).await;
+    let (status, _) = run_over_http(&app, &admin, "survival", "list").await;
     assert_eq!(status, StatusCode::OK);
     let (status, schedule) = app
         .call(
@@ -1234,18 +1152,9 @@ async fn disabling_and_deleting_a_server_stop_its_connection_and_remove_its_sche
         .await;
     assert_eq!(listed[0]["id"], schedule["id"]);
 
-    let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("{SERVERS}/survival"),
-            Some(&admin),
-            Some(json!({"enabled": false})),
-        )
-        .await;
+    let (status, _) = patch_server(&app, &admin, "survival", json!({"enabled": false})).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
-        .await;
+    let (status, _) = run_over_http(&app, &admin, "survival", "list").await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
@@ -1253,18 +1162,9 @@ async fn disabling_and_deleting_a_server_stop_its_connection_and_remove_its_sche
     );
     let (_, ready) = app.get_json("/ready").await;
     assert_eq!(ready["rcon"]["servers"]["survival"]["status"], "disabled");
-    let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("{SERVERS}/survival"),
-            Some(&admin),
-            Some(json!({"enabled": true})),
-        )
-        .await;
+    let (status, _) = patch_server(&app, &admin, "survival", json!({"enabled": true})).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .call("POST", &cmd, Some(&admin), Some(json!({"command": "list"})))
-        .await;
+    let (status, _) = run_over_http(&app, &admin, "survival", "list").await;
     assert_eq!(status, StatusCode::OK, "enabled again");
 
     let (status, _) = app
