@@ -37,22 +37,8 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
     use guildhall::domain::settings::ModuleName;
     crate::common::invalidations_delivered(&a, &b).await;
     // Both instances read (and cache) the default: enabled.
-    assert!(
-        a.state
-            .guild_config
-            .get(guild)
-            .await
-            .unwrap()
-            .module_enabled(ModuleName::Moderation)
-    );
-    assert!(
-        b.state
-            .guild_config
-            .get(guild)
-            .await
-            .unwrap()
-            .module_enabled(ModuleName::Moderation)
-    );
+    assert!(module_enabled(&a, guild, ModuleName::Moderation).await);
+    assert!(module_enabled(&b, guild, ModuleName::Moderation).await);
     a.state
         .guilds
         .set_module(
@@ -65,21 +51,10 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         .await
         .unwrap();
     // The other instance sees it at once (the message's trip), not after a TTL.
-    let enabled_on_b = |module: ModuleName| {
-        let b = &b;
-        async move {
-            b.state
-                .guild_config
-                .get(guild)
-                .await
-                .unwrap()
-                .module_enabled(module)
-        }
-    };
     let soon = Duration::from_millis(500);
     assert!(
         eventually(soon, || async {
-            !enabled_on_b(ModuleName::Moderation).await
+            !module_enabled(&b, guild, ModuleName::Moderation).await
         })
         .await
     );
@@ -90,16 +65,56 @@ async fn a_module_change_on_one_instance_is_seen_by_another_through_redis() {
         .await
         .unwrap();
     assert!(
-        b.state
-            .guild_config
-            .get(guild)
-            .await
-            .unwrap()
-            .module_enabled(ModuleName::Admin),
+        module_enabled(&b, guild, ModuleName::Admin).await,
         "still cached"
     );
     a.state.guild_config.reload_all().await;
-    assert!(eventually(soon, || async { !enabled_on_b(ModuleName::Admin).await }).await);
+    assert!(
+        eventually(soon, || async {
+            !module_enabled(&b, guild, ModuleName::Admin).await
+        })
+        .await
+    );
+}
+
+/// Whether `module` is on in `guild` as `app` sees it (through its configuration cache).
+async fn module_enabled(
+    app: &TestApp,
+    guild: i64,
+    module: guildhall::domain::settings::ModuleName,
+) -> bool {
+    app.state
+        .guild_config
+        .get(guild)
+        .await
+        .unwrap()
+        .module_enabled(module)
+}
+
+/// `PUT /api/v1/guilds/{GUILD}/modules/{module}` as `token`: turns `module` on or off.
+async fn put_module(
+    app: &TestApp,
+    token: &str,
+    module: &str,
+    enabled: bool,
+) -> (StatusCode, Value) {
+    app.call(
+        "PUT",
+        &format!("/api/v1/guilds/{GUILD}/modules/{module}"),
+        Some(token),
+        Some(serde_json::json!({ "enabled": enabled })),
+    )
+    .await
+}
+
+/// A moderation body naming `user` and nothing else.
+fn against(user: impl ToString) -> guildhall::web::api::moderation::ModerationBody {
+    guildhall::web::api::moderation::ModerationBody {
+        user_id: user.to_string(),
+        reason: None,
+        duration: None,
+        delete_message_days: None,
+    }
 }
 
 /// What `POST /guilds/{id}/moderation/{action}` does after authorisation: parse, one service
@@ -139,10 +154,8 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
         username: "alice".into(),
     };
     let body = ModerationBody {
-        user_id: MEMBER.to_string(),
         reason: Some("from the dashboard".into()),
-        duration: None,
-        delete_message_days: None,
+        ..against(MEMBER)
     };
     let case = moderate(
         &app.state,
@@ -199,12 +212,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
         dashboard_user.clone(),
         guildhall::domain::Snowflake::new(GUILD).unwrap(),
         "ban",
-        &ModerationBody {
-            user_id: OWNER.to_string(),
-            reason: None,
-            duration: None,
-            delete_message_days: None,
-        },
+        &against(OWNER),
         Default::default(),
     )
     .await
@@ -215,73 +223,38 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
         (
             "timeout",
             ModerationBody {
-                user_id: MEMBER.to_string(),
-                reason: None,
                 duration: Some("0s".into()),
-                delete_message_days: None,
+                ..against(MEMBER)
             },
             "duration",
         ),
-        (
-            "timeout",
-            ModerationBody {
-                user_id: MEMBER.to_string(),
-                reason: None,
-                duration: None,
-                delete_message_days: None,
-            },
-            "duration",
-        ),
+        ("timeout", against(MEMBER), "duration"),
         (
             "ban",
             ModerationBody {
-                user_id: MEMBER.to_string(),
-                reason: None,
                 duration: Some("100y".into()),
-                delete_message_days: None,
+                ..against(MEMBER)
             },
             "duration",
         ),
         (
             "ban",
             ModerationBody {
-                user_id: MEMBER.to_string(),
-                reason: None,
-                duration: None,
                 delete_message_days: Some(9),
+                ..against(MEMBER)
             },
             "delete_message_days",
         ),
+        ("kick", against("someone"), "user_id"),
         (
             "kick",
             ModerationBody {
-                user_id: "someone".into(),
-                reason: None,
-                duration: None,
-                delete_message_days: None,
-            },
-            "user_id",
-        ),
-        (
-            "kick",
-            ModerationBody {
-                user_id: MEMBER.to_string(),
                 reason: Some("x".repeat(600)),
-                duration: None,
-                delete_message_days: None,
+                ..against(MEMBER)
             },
             "reason",
         ),
-        (
-            "explode",
-            ModerationBody {
-                user_id: MEMBER.to_string(),
-                reason: None,
-                duration: None,
-                delete_message_days: None,
-            },
-            "action",
-        ),
+        ("explode", against(MEMBER), "action"),
     ];
     for (action, body, field) in bad {
         let e = moderate(
@@ -303,12 +276,7 @@ async fn moderation_from_the_api_runs_the_same_code_and_records_the_same_case_an
         dashboard_user,
         guildhall::domain::Snowflake::new(1_300_000_000_000_000_000).unwrap(),
         "warn",
-        &ModerationBody {
-            user_id: MEMBER.to_string(),
-            reason: None,
-            duration: None,
-            delete_message_days: None,
-        },
+        &against(MEMBER),
         Default::default(),
     )
     .await
@@ -380,25 +348,11 @@ async fn settings_and_modules_from_the_api_are_validated_and_shared_with_discord
     );
 
     // A module disabled from the API is disabled for the slash commands at once.
-    let (status, _) = app
-        .call(
-            "PUT",
-            &format!("/api/v1/guilds/{GUILD}/modules/moderation"),
-            Some(&admin),
-            Some(serde_json::json!({"enabled": false})),
-        )
-        .await;
+    let (status, _) = put_module(&app, &admin, "moderation", false).await;
     assert_eq!(status, 200);
     let reply = invoke(&fake, MODERATOR, "warn", vec![Opt::user("user", MEMBER)]).await;
     assert!(content(&reply).contains("module is disabled"), "{reply}");
-    let (status, e) = app
-        .call(
-            "PUT",
-            &format!("/api/v1/guilds/{GUILD}/modules/fun"),
-            Some(&admin),
-            Some(serde_json::json!({"enabled": true})),
-        )
-        .await;
+    let (status, e) = put_module(&app, &admin, "fun", true).await;
     assert_eq!(
         (status.as_u16(), e["error"]["code"].as_str()),
         (400, Some("invalid_field"))
@@ -518,14 +472,7 @@ async fn the_http_api_moderates_and_configures_through_rbac() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_body");
-    let (status, _) = app
-        .call(
-            "PUT",
-            &format!("/api/v1/guilds/{GUILD}/modules/moderation"),
-            Some(&admin),
-            Some(serde_json::json!({"enabled": false})),
-        )
-        .await;
+    let (status, _) = put_module(&app, &admin, "moderation", false).await;
     assert_eq!(status, 200);
     let reply = invoke(&fake, MODERATOR, "kick", vec![Opt::user("user", MEMBER)]).await;
     assert!(content(&reply).contains("module is disabled"), "{reply}");
