@@ -10,7 +10,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, load, rss_kib, status_of};
+use support::{free_port, load, rss_kib, spawn_bare_server, status_of};
 
 const CONNECTIONS: usize = 64;
 const ROUND: Duration = Duration::from_secs(4);
@@ -53,35 +53,6 @@ fn time_to_ready(data_dir: &std::path::Path) -> (Duration, Child, u16) {
             panic!("daemon never became ready");
         }
         std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// The baseline: actix-web with the same worker count and a handler returning the same bytes.
-fn spawn_bare_server(port: u16) {
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            actix_web::HttpServer::new(|| {
-                actix_web::App::new().route(
-                    "/health",
-                    actix_web::web::get().to(|| async {
-                        actix_web::HttpResponse::Ok()
-                            .content_type("application/json")
-                            .body(r#"{"status":"ok"}"#)
-                    }),
-                )
-            })
-            .workers(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .bind(("127.0.0.1", port))
-            .unwrap()
-            .run()
-            .await
-            .unwrap();
-        });
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while status_of(port, "/health") != Some(200) {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
