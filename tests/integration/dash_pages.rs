@@ -11,7 +11,7 @@ use crate::common::TestApp;
 use crate::common::auth::{PASSWORD, create_user};
 use crate::common::fake_rcon::FakeRcon;
 use crate::common::pages::{Visitor, hidden_value, location};
-use crate::common::spawn_app;
+use crate::common::{audit_details, spawn_app};
 use crate::minecraft::app_with;
 
 pub(crate) const GUILD: i64 = 333_333_333_333_333_333;
@@ -268,16 +268,7 @@ async fn cases_are_filtered_by_user_action_and_reason_and_a_reason_edit_is_saved
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let detail = moderator.page(&format!("/guilds/{GUILD}/cases/2")).await;
     assert!(detail.contains("raid with alts"));
-    let audited = guildhall::store::audit::list(
-        &app.state.store,
-        &guildhall::store::audit::AuditFilter {
-            action: Some("moderation.case_reason".into()),
-            limit: 10,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let audited = audit_details(&app, "moderation.case_reason").await;
     assert_eq!(audited.len(), 1);
     let empty = moderator
         .post_form(
@@ -705,16 +696,7 @@ async fn mfa_is_enrolled_from_the_account_page_with_a_png_qr_code_and_recovery_c
     let page = user.page("/account").await;
     assert!(page.contains("MFA is off"), "the flash");
     assert!(page.contains("Set up MFA"), "{page}");
-    let actions = guildhall::store::audit::list(
-        &app.state.store,
-        &guildhall::store::audit::AuditFilter {
-            action: Some("auth.mfa_disabled".into()),
-            limit: 10,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let actions = audit_details(&app, "auth.mfa_disabled").await;
     assert_eq!(actions.len(), 1, "audited once");
 }
 
