@@ -334,33 +334,52 @@ async fn stored_password(app: &TestApp, name: &str) -> String {
         .unwrap()
 }
 
+/// The fields the add and edit forms share (the add form also names the server).
+fn server_fields<'a>(
+    csrf: &'a str,
+    port: &'a str,
+    password: &'a str,
+    guilds: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf_token", csrf),
+        ("host", "localhost"),
+        ("port", port),
+        ("password", password),
+        ("guilds", guilds),
+        ("enabled", "on"),
+    ]
+}
+
+/// A command typed into the console of the server `creative`.
+async fn console(admin: &mut Visitor<'_>, csrf: &str, command: &str) -> StatusCode {
+    admin
+        .post_form(
+            "/minecraft/servers/creative/console",
+            &[("csrf_token", csrf), ("command", command)],
+        )
+        .await
+        .status()
+}
+
 #[actix_web::test]
 async fn a_server_is_added_and_edited_from_the_pages_and_its_password_is_never_sent_back() {
     let fake = FakeRcon::start(RCON_SECRET);
     let app = spawn_app().await;
     let (mut admin, csrf) = signed_in(&app, &[("admin", 0)]).await;
     let port = fake.port.to_string();
-    let add = |port: &'static str| {
-        [
-            ("name", "creative"),
-            ("host", "localhost"),
-            ("port", port),
-            ("password", RCON_SECRET),
-            ("guilds", "123456789012345678"),
-            ("enabled", "on"),
-        ]
-    };
+    const GUILDS: &str = "123456789012345678";
 
     // A bad port: named beside its field, the other input kept, the password not.
-    let mut fields = vec![("csrf_token", csrf.as_str())];
-    fields.extend(add("not a port"));
+    let mut fields = server_fields(&csrf, "not a port", RCON_SECRET, GUILDS);
+    fields.push(("name", "creative"));
     let refused = admin.post_form("/minecraft", &fields).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = refused.text().await.unwrap();
     assert!(html.contains(r#"id="port-error""#), "{html}");
     assert!(html.contains(r#"value="creative""#), "the name is kept");
     assert!(
-        html.contains(r#"value="123456789012345678""#),
+        html.contains(&format!(r#"value="{GUILDS}""#)),
         "the guilds are kept"
     );
     assert!(!html.contains(RCON_SECRET), "the password is not sent back");
@@ -369,10 +388,8 @@ async fn a_server_is_added_and_edited_from_the_pages_and_its_password_is_never_s
         "nothing stored"
     );
 
-    let mut fields = vec![("csrf_token", csrf.as_str())];
-    fields.extend(add("25575"));
-    fields.retain(|(k, _)| *k != "port");
-    fields.push(("port", &port));
+    let mut fields = server_fields(&csrf, &port, RCON_SECRET, GUILDS);
+    fields.push(("name", "creative"));
     let added = admin.post_form("/minecraft", &fields).await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&added), "/minecraft/servers/creative");
@@ -385,32 +402,18 @@ async fn a_server_is_added_and_edited_from_the_pages_and_its_password_is_never_s
         "{page}"
     );
     assert!(page.contains(r#"id="edit-password""#), "the edit form");
-
     // The stored password works: a console command reaches the server.
-    let response = admin
-        .post_form(
-            "/minecraft/servers/creative/console",
-            &[("csrf_token", &csrf), ("command", "list")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        console(&mut admin, &csrf, "list").await,
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(fake.commands(), ["list"]);
 
     // An edit with a bad port and a new password typed: refused, nothing changed, the
     // password not sent back.
-    let refused = admin
-        .post_form(
-            "/minecraft/servers/creative",
-            &[
-                ("csrf_token", &csrf),
-                ("host", "localhost"),
-                ("port", "70000"),
-                ("password", "another-typed-secret"),
-                ("guilds", ""),
-                ("enabled", "on"),
-            ],
-        )
-        .await;
+    let edit = "/minecraft/servers/creative";
+    let fields = server_fields(&csrf, "70000", "another-typed-secret", "");
+    let refused = admin.post_form(edit, &fields).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = refused.text().await.unwrap();
     assert!(html.contains(r#"id="edit-port-error""#), "{html}");
@@ -419,21 +422,10 @@ async fn a_server_is_added_and_edited_from_the_pages_and_its_password_is_never_s
     assert_eq!(stored_password(&app, "creative").await, stored);
 
     // A blank password keeps the stored one; the guild link changes.
-    let saved = admin
-        .post_form(
-            "/minecraft/servers/creative",
-            &[
-                ("csrf_token", &csrf),
-                ("host", "localhost"),
-                ("port", &port),
-                ("password", ""),
-                ("guilds", "876543210987654321"),
-                ("enabled", "on"),
-            ],
-        )
-        .await;
+    let fields = server_fields(&csrf, &port, "", "876543210987654321");
+    let saved = admin.post_form(edit, &fields).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&saved), "/minecraft/servers/creative");
+    assert_eq!(location(&saved), edit);
     assert_eq!(stored_password(&app, "creative").await, stored, "kept");
     let server = app
         .state
@@ -442,17 +434,14 @@ async fn a_server_is_added_and_edited_from_the_pages_and_its_password_is_never_s
         .await
         .unwrap();
     assert_eq!(server.as_str(), "creative");
-    let page = admin.page("/minecraft/servers/creative").await;
+    let page = admin.page(edit).await;
     assert!(page.contains("Server saved"), "the flash");
     assert!(page.contains(r#"value="876543210987654321""#), "{page}");
     assert!(!page.contains(RCON_SECRET));
-    let response = admin
-        .post_form(
-            "/minecraft/servers/creative/console",
-            &[("csrf_token", &csrf), ("command", "list")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        console(&mut admin, &csrf, "list").await,
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(
         fake.commands(),
         ["list", "list"],
