@@ -15,7 +15,7 @@ use secrecy::SecretString;
 
 use crate::common::eventually;
 use crate::common::fake_rcon::FakeRcon;
-use crate::minecraft::{PASSWORD, add_server, app_with};
+use crate::minecraft::{PASSWORD, SHORT_TIMEOUT, add_server, app_with_timeout};
 
 fn cmd(s: &str) -> RconCommand {
     RconCommand::parse(s).unwrap()
@@ -52,7 +52,7 @@ async fn state_of(actor: &actix::Addr<RconActor>) -> RconState {
 async fn a_command_without_an_answer_fails_alone_and_the_commands_behind_it_fail_fast_unsent() {
     let fake = FakeRcon::start(PASSWORD);
     // A 1 s command timeout: commands behind an unanswered one give up after 250 ms.
-    let app = app_with(&fake, PASSWORD).await;
+    let app = app_with_timeout(&fake, PASSWORD, SHORT_TIMEOUT).await;
     let actor = app.state.minecraft.actor(&default()).unwrap();
     actor
         .send(Execute(cmd("echo warm")))
