@@ -34,6 +34,9 @@ const MAX_CRON_LEN: usize = 120;
 /// Countdown announcements are made at the start and at each of these marks below it.
 const ANNOUNCE_AT: &[u32] = &[1800, 900, 600, 300, 120, 60, 30, 10, 5, 4, 3, 2, 1];
 pub const DEFAULT_COUNTDOWN_MESSAGE: &str = "Scheduled maintenance in {seconds} seconds";
+/// How long `StopScheduling` waits for the scan and the runs already started (a command's
+/// answer and its audit entry); a countdown longer than this is left behind.
+const STOP_WAIT: Duration = Duration::from_secs(15);
 
 /// A validated cron expression: five fields (minute granularity) or six (with seconds first),
 /// evaluated in UTC.
@@ -258,19 +261,61 @@ pub struct ScheduleRunner {
     scanning: bool,
     /// Set on shutdown: no new occurrence is claimed (runs already started finish).
     stopped: bool,
+    /// How many scans and runs are under way; `StopScheduling` answers once none is.
+    busy: Busy,
 }
 
-/// Stops claiming occurrences, so that a stopping instance leaves them to the others.
+/// A count of work under way that someone can wait to see reach zero.
+#[derive(Clone)]
+struct Busy(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
+
+/// One unit of work under way, counted until dropped.
+struct BusyGuard(Busy);
+
+impl Busy {
+    fn new() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+
+    fn enter(&self) -> BusyGuard {
+        self.0.send_modify(|n| *n += 1);
+        BusyGuard(self.clone())
+    }
+
+    async fn idle(&self) {
+        let mut count = self.0.subscribe();
+        let _ = count.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Stops claiming occurrences, so that a stopping instance leaves them to the others, and
+/// answers once the scan and the runs already started have finished (at most `STOP_WAIT`):
+/// after shutdown a stopped instance sends nothing more, and every run's audit entry is
+/// written before the pool closes.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct StopScheduling;
 
 impl Handler<StopScheduling> for ScheduleRunner {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: StopScheduling, _ctx: &mut Self::Context) {
+    fn handle(&mut self, _: StopScheduling, _ctx: &mut Self::Context) -> Self::Result {
         tracing::info!("schedule runner stopped claiming occurrences");
         self.stopped = true;
+        let busy = self.busy.clone();
+        Box::pin(async move {
+            if tokio::time::timeout(STOP_WAIT, busy.idle()).await.is_err() {
+                tracing::warn!(
+                    "scheduled runs still under way after {STOP_WAIT:?}; leaving them behind"
+                );
+            }
+        })
     }
 }
 
@@ -282,6 +327,7 @@ impl ScheduleRunner {
             tick,
             scanning: false,
             stopped: false,
+            busy: Busy::new(),
         }
     }
 }
@@ -295,10 +341,12 @@ impl Actor for ScheduleRunner {
                 return;
             }
             act.scanning = true;
-            let (service, owner) = (act.service.clone(), act.owner.clone());
+            let (service, owner, busy) = (act.service.clone(), act.owner.clone(), act.busy.clone());
+            let scan = busy.enter();
             ctx.spawn(
                 async move {
-                    if let Err(e) = claim_due(&service, &owner).await {
+                    let _scan = scan;
+                    if let Err(e) = claim_due(&service, &owner, &busy).await {
                         tracing::warn!(error = %e, "schedule scan failed; retrying next tick");
                     }
                 }
@@ -317,7 +365,11 @@ impl Supervised for ScheduleRunner {
 }
 
 /// Claims every due occurrence this instance wins and starts running it.
-async fn claim_due(service: &MinecraftService, owner: &str) -> Result<(), MinecraftError> {
+async fn claim_due(
+    service: &MinecraftService,
+    owner: &str,
+    busy: &Busy,
+) -> Result<(), MinecraftError> {
     let now = now_ms();
     for schedule in schedules::due(service.store(), now).await? {
         let Ok(cron) = CronExpr::parse(&schedule.cron) else {
@@ -345,8 +397,10 @@ async fn claim_due(service: &MinecraftService, owner: &str) -> Result<(), Minecr
             continue; // another instance (or an earlier tick) has it
         }
         let service = service.clone();
+        let running = busy.enter();
         if late {
             actix::spawn(async move {
+                let _running = running;
                 finish(
                     &service,
                     &schedule,
@@ -357,7 +411,10 @@ async fn claim_due(service: &MinecraftService, owner: &str) -> Result<(), Minecr
                 .await;
             });
         } else {
-            actix::spawn(async move { run(&service, &schedule, due).await });
+            actix::spawn(async move {
+                let _running = running;
+                run(&service, &schedule, due).await;
+            });
         }
     }
     Ok(())
