@@ -78,6 +78,12 @@ impl AuthCache {
         Self { maps, bus }
     }
 
+    /// The bus this cache forgets through: whoever must know when another instance's
+    /// invalidations have arrived here (a test's barrier) registers a listener on it.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
     /// Read before loading a user from the database; pass to `put_user`.
     pub fn user_epoch(&self) -> Epoch {
         self.maps.users.epoch()

@@ -236,28 +236,42 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until `b` is subscribed and every invalidation `a` published before this call has
-/// reached it. Redis delivers one publisher's messages in order and `a` awaits each publish, so
-/// a probe published now arrives after all of them. Without this, a message still in flight
-/// (say, from creating a user) can arrive after `b` cached an entry and silently remove it.
+/// been applied by `b`. Redis delivers one publisher's messages in order and `a` awaits each
+/// publish, so once a marker `a` publishes now has been applied by `b`, so has everything `a`
+/// published before it. The marker is a user id nobody has, and the barrier waits for that
+/// very message: a probe entry in `b`'s cache would also vanish on an earlier message that
+/// forgets everything (a role change, `b` subscribing), with later ones still in flight.
+/// Without this, a message still in flight (say, from creating a user) can arrive after `b`
+/// cached an entry and silently remove it.
 pub async fn invalidations_delivered(a: &TestApp, b: &TestApp) {
-    use guildhall::auth::cache::UserAuth;
-    let probe = || UserAuth {
-        id: -1,
-        username: "probe".into(),
-        token_version: 0,
-        disabled: false,
-        mfa_enabled: false,
-        mfa_required: false,
-        grants: Default::default(),
-    };
-    let subscribed = eventually(std::time::Duration::from_secs(10), || async {
-        b.state
-            .auth_cache
-            .put_user(b.state.auth_cache.user_epoch(), probe());
-        a.state.auth_cache.forget_user(-1).await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        b.state.auth_cache.user(-1).is_none()
+    use guildhall::shared::invalidation::{Invalidate, Invalidation};
+    use std::sync::{Arc, Mutex, Weak};
+
+    struct Applied(Mutex<Vec<Invalidation>>);
+    impl Invalidate for Applied {
+        fn invalidate(&self, what: &Invalidation) {
+            self.0.lock().unwrap().push(what.clone());
+        }
+    }
+
+    let applied = Arc::new(Applied(Mutex::default()));
+    // Registered last: `b` applies a message to this listener after its own caches.
+    b.state
+        .auth_cache
+        .bus()
+        .register(Arc::downgrade(&applied) as Weak<dyn Invalidate>);
+    let marker = -1 - i64::from(rand::random::<u32>());
+    // Until `b` is subscribed the markers are lost, so one is published per round. The bound
+    // is only for a `b` that never subscribes; a subscribed one answers in milliseconds.
+    let arrived = eventually(Duration::from_secs(30), || async {
+        a.state.auth_cache.forget_user(marker).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        applied
+            .0
+            .lock()
+            .unwrap()
+            .contains(&Invalidation::User(marker))
     })
     .await;
-    assert!(subscribed, "the second instance never subscribed");
+    assert!(arrived, "the second instance never subscribed");
 }
