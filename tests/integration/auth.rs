@@ -873,7 +873,18 @@ async fn after_a_redis_outage_an_instance_subscribes_again_and_forgets_what_it_m
         "what was missed is forgotten"
     );
 
-    // And messages arrive again.
+    // And messages arrive again. `a` marked Redis down when its publish failed during the cut,
+    // and then skips Redis (dropping what it would publish) until a probe finds it back, at
+    // most once a second: b can subscribe again sooner than that. A ping is such a probe, so
+    // once one succeeds, `a` publishes again.
+    let a_redis = a.state.redis.clone().expect("a uses Redis");
+    assert!(
+        crate::common::eventually(Duration::from_secs(10), || async {
+            a_redis.ping().await.is_ok() && a_redis.is_up()
+        })
+        .await,
+        "a reaches Redis again"
+    );
     sqlx::query("UPDATE users SET disabled = 0 WHERE id = $1")
         .bind(id)
         .execute(a.state.store.pool())
