@@ -119,8 +119,8 @@ async fn the_status_stream_opens_with_a_snapshot_and_carries_changes() {
     assert_eq!(snapshot["component"], "snapshot");
     assert_eq!(snapshot["status"]["database"]["status"], "up");
     assert_eq!(snapshot["status"]["gateway"]["status"], "disabled");
-    // Give the session a moment to register, then publish a change.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The snapshot is sent before the session joins the broadcaster: publish once it has.
+    viewers_joined(&app, Topic::Status, 1).await;
     app.state
         .broadcaster
         .send(PublishStatus(StatusEvent {
@@ -210,7 +210,7 @@ async fn lines_carry_their_type_an_increasing_sequence_and_the_instance() {
     let token = admin_token(&app).await;
     let mut socket = connect(&app, "/ws/logs", Some(&token)).await.unwrap();
     let instance = app.state.broadcaster.send(Instance).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    viewers_joined(&app, Topic::Logs, 1).await;
     for i in 0..3 {
         app.state
             .broadcaster
@@ -319,7 +319,8 @@ async fn a_stalled_viewer_holds_at_most_its_queue_and_never_delays_another_viewe
         .unwrap();
     let token = admin_token(&app).await;
     let mut socket = connect(&app, "/ws/logs", Some(&token)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The stalled viewer and the socket's session.
+    viewers_joined(&app, Topic::Logs, 2).await;
     let burst = 5_000u64;
     for i in 0..burst {
         app.state
@@ -467,6 +468,21 @@ pub(crate) async fn log_viewers(app: &TestApp) -> Vec<ViewerStat> {
         .into_iter()
         .filter(|s| s.topic == Topic::Logs)
         .collect()
+}
+
+/// Waits until `n` viewers of `topic` have joined the broadcaster. A socket is open (and the
+/// status stream's snapshot sent) before its session has joined; what is published before
+/// then never reaches it.
+async fn viewers_joined(app: &TestApp, topic: Topic, n: usize) {
+    let joined = eventually(Duration::from_secs(30), || async {
+        let stats = app.state.broadcaster.send(ViewerStats).await.unwrap();
+        stats.iter().filter(|s| s.topic == topic).count() >= n
+    })
+    .await;
+    assert!(
+        joined,
+        "{n} {topic:?} viewer(s) never joined the broadcaster"
+    );
 }
 
 /// The id of the log viewer that joined after `before` was taken.
