@@ -130,7 +130,9 @@ mod tests {
 
     #[tokio::test]
     async fn in_process_limit_counts_per_key() {
-        let limiter = RateLimiter::new(None);
+        // At the start of a window, standing still: no minute boundary between the hits.
+        let clock = ManualClock::at_window_start(Duration::from_secs(60));
+        let limiter = RateLimiter::with_clock(None, clock.into());
         let quota = Quota {
             limit: 3,
             window: Duration::from_secs(60),

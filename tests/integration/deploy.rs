@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::auth::{PASSWORD, create_user};
-use crate::common::{TestApp, eventually, fresh_database, spawn_app_with};
+use crate::common::{TestApp, eventually, fresh_database, spawn_app_with, spawn_app_with_clock};
 
 const PROXY: &str = "127.0.0.1";
 
@@ -119,7 +119,9 @@ async fn an_untrusted_peer_sending_forwarding_headers_is_recorded_as_itself() {
 
 #[actix_web::test]
 async fn rate_limits_count_per_forwarded_client_only_behind_a_trusted_proxy() {
-    // One request a minute: nothing refills while a loaded machine runs the test.
+    // One request a minute, counted on a clock standing at the start of a window: however
+    // slowly the requests run, a minute boundary cannot fall between them and start a new
+    // window (a running clock would, once in a while).
     let limited = |trusted: bool| {
         move |env: &mut HashMap<String, String>| {
             env.insert("GUILDHALL_RATE_LIMIT_PER_MINUTE".into(), "1".into());
@@ -135,7 +137,10 @@ async fn rate_limits_count_per_forwarded_client_only_behind_a_trusted_proxy() {
             .send()
     };
 
-    let app = spawn_app_with(limited(true)).await;
+    let clock = || -> guildhall::shared::ratelimit::Clock {
+        guildhall::shared::ratelimit::ManualClock::at_window_start(Duration::from_secs(60)).into()
+    };
+    let app = spawn_app_with_clock(clock(), limited(true)).await;
     assert_eq!(
         get(&app, "198.51.100.1").await.unwrap().status(),
         StatusCode::OK
@@ -159,7 +164,7 @@ async fn rate_limits_count_per_forwarded_client_only_behind_a_trusted_proxy() {
     );
 
     // Without a trusted proxy the header is noise: every request is the peer's.
-    let app = spawn_app_with(limited(false)).await;
+    let app = spawn_app_with_clock(clock(), limited(false)).await;
     assert_eq!(
         get(&app, "198.51.100.1").await.unwrap().status(),
         StatusCode::OK
