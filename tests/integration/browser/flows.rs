@@ -207,17 +207,39 @@ async fn a_log_line_caused_by_an_api_call_appears_in_the_live_viewer_within_a_se
     // Pause holds lines back; resume shows them.
     browser.click("#log-pause").await;
     let held = refused_request(&base).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the line has reached the page (held back, since paused), it must not be shown.
+    let arrived = Instant::now();
+    loop {
+        let is_held = browser
+            .client
+            .execute(
+                "const viewer = Alpine.$data(document.querySelector('[x-data=logViewer]'));
+                 return JSON.stringify(viewer.held).includes(arguments[0]);",
+                vec![serde_json::json!(held)],
+            )
+            .await
+            .unwrap();
+        if is_held == serde_json::json!(true) {
+            break;
+        }
+        assert!(
+            arrived.elapsed() < WAIT,
+            "line {held} never reached the page"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         !browser.text_of("#log-lines").await.contains(&held),
         "paused"
     );
     assert!(browser.text_of("#log-pause").await.starts_with("Resume"));
     browser.click("#log-pause").await;
-    assert!(
-        browser.text_of("#log-lines").await.contains(&held),
-        "resumed"
-    );
+    // It had arrived already, so only resuming can show it (at the page's next frame).
+    let resumed = Instant::now();
+    while !browser.text_of("#log-lines").await.contains(&held) {
+        assert!(resumed.elapsed() < WAIT, "resumed, yet not shown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The daemon goes away: the viewer says so. Back on the same port, the viewer reconnects by
     // itself, says so, and the new instance's lines arrive. (No console check from here on: the
