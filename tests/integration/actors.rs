@@ -135,7 +135,7 @@ async fn the_broadcaster_fans_out_keeps_a_bounded_ring_and_forgets_unsubscribed_
         .await
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(2), || async {
+        eventually(Duration::from_secs(10), || async {
             got_a
                 .lock()
                 .unwrap()
@@ -192,7 +192,7 @@ async fn the_tracing_layer_feeds_log_lines_with_their_request_id() {
         tracing::info!(guild = 42, "kicked a member");
     });
     assert!(
-        eventually(Duration::from_secs(2), || async {
+        eventually(Duration::from_secs(10), || async {
             app.state
                 .broadcaster
                 .send(Recent(50))
