@@ -381,6 +381,10 @@ impl Application {
         let _ = monitor.send(health::StopMonitoring).await;
         let _ = state.schedules.send(schedule::StopScheduling).await;
         let _ = state
+            .ban_sweeper
+            .send(crate::bot::sweeper::StopSweeping)
+            .await;
+        let _ = state
             .whitelist_sync
             .send(crate::minecraft::links_sync::StopSyncing)
             .await;

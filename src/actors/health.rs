@@ -209,14 +209,15 @@ impl HealthMonitor {
         }
         if !self.database_checking {
             self.database_checking = true;
-            ctx.spawn(
-                check_database(self.store.clone())
-                    .into_actor(self)
-                    .map(|check, act, _| {
-                        act.database_checking = false;
-                        act.record(Component::Database, check);
-                    }),
-            );
+            // On the runtime: a check in flight when the System ends must not panic (see
+            // `store::on_runtime`).
+            let check = crate::store::on_runtime(check_database(self.store.clone()));
+            ctx.spawn(check.into_actor(self).map(|check, act, _| {
+                act.database_checking = false;
+                if let Some(check) = check {
+                    act.record(Component::Database, check);
+                }
+            }));
         }
         if !self.redis_checking && self.redis.is_some() {
             self.redis_checking = true;

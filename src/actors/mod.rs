@@ -25,3 +25,38 @@ pub struct Restart {
 #[derive(Debug, Message)]
 #[rtype(result = "ComponentStatus")]
 pub struct GetStatus;
+
+/// A count of work under way that someone can wait to see reach zero.
+#[derive(Clone)]
+pub struct Busy(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
+
+/// One unit of work under way, counted until dropped.
+pub struct BusyGuard(Busy);
+
+impl Default for Busy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Busy {
+    pub fn new() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+
+    pub fn enter(&self) -> BusyGuard {
+        self.0.send_modify(|n| *n += 1);
+        BusyGuard(self.clone())
+    }
+
+    pub async fn idle(&self) {
+        let mut count = self.0.subscribe();
+        let _ = count.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}

@@ -349,11 +349,16 @@ impl Actor for WhitelistSync {
             }
             act.scanning = true;
             let (links, owner) = (act.links.clone(), act.owner.clone());
+            // On the runtime: a scan in flight when the System ends must not panic (see
+            // `store::on_runtime`).
+            let scan = crate::store::on_runtime(async move {
+                if let Err(e) = links.run_due(&owner).await {
+                    tracing::warn!(error = %e, "whitelist reconciliation scan failed; retrying next tick");
+                }
+            });
             ctx.spawn(
                 async move {
-                    if let Err(e) = links.run_due(&owner).await {
-                        tracing::warn!(error = %e, "whitelist reconciliation scan failed; retrying next tick");
-                    }
+                    scan.await;
                 }
                 .into_actor(act)
                 .map(|(), act, _| {

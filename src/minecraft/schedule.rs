@@ -262,36 +262,7 @@ pub struct ScheduleRunner {
     /// Set on shutdown: no new occurrence is claimed (runs already started finish).
     stopped: bool,
     /// How many scans and runs are under way; `StopScheduling` answers once none is.
-    busy: Busy,
-}
-
-/// A count of work under way that someone can wait to see reach zero.
-#[derive(Clone)]
-struct Busy(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
-
-/// One unit of work under way, counted until dropped.
-struct BusyGuard(Busy);
-
-impl Busy {
-    fn new() -> Self {
-        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
-    }
-
-    fn enter(&self) -> BusyGuard {
-        self.0.send_modify(|n| *n += 1);
-        BusyGuard(self.clone())
-    }
-
-    async fn idle(&self) {
-        let mut count = self.0.subscribe();
-        let _ = count.wait_for(|n| *n == 0).await;
-    }
-}
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
-    }
+    busy: crate::actors::Busy,
 }
 
 /// Stops claiming occurrences, so that a stopping instance leaves them to the others, and
@@ -327,7 +298,7 @@ impl ScheduleRunner {
             tick,
             scanning: false,
             stopped: false,
-            busy: Busy::new(),
+            busy: crate::actors::Busy::new(),
         }
     }
 }
@@ -368,10 +339,15 @@ impl Supervised for ScheduleRunner {
 async fn claim_due(
     service: &MinecraftService,
     owner: &str,
-    busy: &Busy,
+    busy: &crate::actors::Busy,
 ) -> Result<(), MinecraftError> {
     let now = now_ms();
-    for schedule in schedules::due(service.store(), now).await? {
+    // On the runtime: a scan in flight when the System ends must not panic (see on_runtime).
+    let store = service.store().clone();
+    let due = crate::store::on_runtime(async move { schedules::due(&store, now).await })
+        .await
+        .unwrap_or_else(|| Ok(Vec::new()))?;
+    for schedule in due {
         let Ok(cron) = CronExpr::parse(&schedule.cron) else {
             tracing::error!(
                 schedule = schedule.id,

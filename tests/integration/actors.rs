@@ -208,3 +208,77 @@ async fn the_tracing_layer_feeds_log_lines_with_their_request_id() {
         .await
     );
 }
+
+/// Panics raised on threads whose name starts with `prefix`, recorded by a panic hook that
+/// passes every panic on to the hook it replaced (so the output is as before).
+fn record_panics_on_threads(prefix: &'static str) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with(prefix))
+        {
+            sink.lock().unwrap().push(info.to_string());
+        }
+        previous(info);
+    }));
+    seen
+}
+
+/// A System that ends while a background actor's query is in flight (as every test's System
+/// does, and a daemon's if anything outlived its shutdown) must not panic. actix drops its
+/// LocalSet outside the Tokio context; a query running there dropped its pooled connection, and
+/// sqlx's drop panicked ("this functionality requires a Tokio context"; tokio caught it, so it
+/// was only printed). The schedule runner's scan is made to wait on a table lock, so a query is
+/// surely in flight when the System ends. PostgreSQL only (SQLite readers are not blocked).
+#[test]
+fn a_system_ending_while_a_background_query_waits_does_not_panic() {
+    if crate::common::backend() != "postgres" {
+        eprintln!("skipping: needs a lock that blocks readers (GUILDHALL_TEST_DB=postgres)");
+        return;
+    }
+    const THREAD: &str = "system-ending-mid-query";
+    let panics = record_panics_on_threads(THREAD);
+    let waited = std::thread::Builder::new()
+        .name(THREAD.into())
+        .spawn(|| {
+            actix_web::rt::System::new().block_on(async {
+                use sqlx::Connection;
+                let app = spawn_app().await;
+                let mut locker = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+                sqlx::raw_sql("BEGIN; LOCK TABLE minecraft_schedules IN ACCESS EXCLUSIVE MODE")
+                    .execute(&mut locker)
+                    .await
+                    .unwrap();
+                let db = app.db.name.clone().unwrap();
+                let mut probe = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+                // The runner scans every second: wait until its query waits on the lock.
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                loop {
+                    let waiting: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                         AND wait_event_type = 'Lock' AND query LIKE '%minecraft_schedules%'",
+                    )
+                    .bind(&db)
+                    .fetch_one(&mut probe)
+                    .await
+                    .unwrap();
+                    if waiting > 0 {
+                        break true;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        break false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // The System ends here, the scan still waiting.
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(waited, "the runner's scan never waited on the lock");
+    assert_eq!(*panics.lock().unwrap(), Vec::<String>::new());
+}
