@@ -10,7 +10,7 @@
 //! `CHECK_INTERVAL` and one that hangs within `CHECK_INTERVAL + CHECK_TIMEOUT` (1 s).
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -47,6 +47,9 @@ impl DependencyCheck {
 pub struct Snapshot {
     pub database: DependencyCheck,
     pub redis: DependencyCheck,
+    /// The gateway's status as this monitor last heard it (it asks every check interval), and
+    /// when: what `/ready` shows when the gateway is slow to answer it.
+    pub gateway: Option<(ComponentStatus, Instant)>,
 }
 
 /// The shared, always-current view `/ready` reads.
@@ -130,7 +133,11 @@ pub async fn first_view(store: &Store, redis: Option<&Redis>) -> HealthView {
     let (database, redis) =
         futures_util::join!(check_database(store.clone()), check_redis(redis.cloned()));
     HealthView {
-        inner: Arc::new(RwLock::new(Snapshot { database, redis })),
+        inner: Arc::new(RwLock::new(Snapshot {
+            database,
+            redis,
+            gateway: None,
+        })),
     }
 }
 
@@ -288,6 +295,8 @@ impl HealthMonitor {
 
     /// The gateway publishes and logs its own transitions; this mirrors them into the metrics.
     fn record_gateway(&mut self, status: &ComponentStatus) {
+        let heard = (status.clone(), Instant::now());
+        self.view.update(|s| s.gateway = Some(heard));
         if matches!(status, ComponentStatus::Disabled { .. }) {
             return;
         }

@@ -14,6 +14,10 @@ use crate::state::AppState;
 /// An actor that does not answer within this is reported failed: `/ready` must answer within
 /// 250 ms whatever hangs (the database and Redis are read from the health monitor's snapshot).
 const ASK_TIMEOUT: Duration = Duration::from_millis(200);
+/// A gateway slower than `ASK_TIMEOUT` is shown as the health monitor last heard it, if that
+/// was at most this long ago (it asks every 250 ms): a loaded machine's late answer is not a
+/// failed gateway; a gateway that has not answered for longer is reported failed.
+const LAST_HEARD_WITHIN: Duration = Duration::from_secs(5);
 
 const HEALTH_BODY: &str = r#"{"status":"ok"}"#;
 
@@ -53,6 +57,7 @@ pub async fn readiness(state: &AppState) -> Readiness {
     let Snapshot {
         database,
         mut redis,
+        gateway: last_heard,
     } = state.health.snapshot();
     // Requests see a Redis failure before the next check does; their breaker is as current.
     if let Some(breaker) = &state.redis
@@ -69,6 +74,13 @@ pub async fn readiness(state: &AppState) -> Readiness {
         ask(&state.gateway),
         state.minecraft.component_statuses(ASK_TIMEOUT)
     );
+    let gateway = match (gateway, last_heard) {
+        (Asked::Late, Some((status, at))) if at.elapsed() <= LAST_HEARD_WITHIN => status,
+        (Asked::Late, _) => ComponentStatus::Failed {
+            reason: "actor did not answer in time".into(),
+        },
+        (Asked::Answered(status), _) => status,
+    };
     let summary = if servers.is_empty() {
         ComponentStatus::disabled(
             "no Minecraft server is configured (set RCON_HOST or add one through the API)",
@@ -96,18 +108,22 @@ pub async fn readiness(state: &AppState) -> Readiness {
     }
 }
 
-async fn ask<A>(addr: &actix::Addr<A>) -> ComponentStatus
+/// An actor's answer to `GetStatus`, or that it came too late to wait for.
+enum Asked {
+    Answered(ComponentStatus),
+    Late,
+}
+
+async fn ask<A>(addr: &actix::Addr<A>) -> Asked
 where
     A: actix::Actor<Context = actix::Context<A>> + actix::Handler<GetStatus>,
 {
     match tokio::time::timeout(ASK_TIMEOUT, addr.send(GetStatus)).await {
-        Ok(Ok(status)) => status,
-        Ok(Err(_)) => ComponentStatus::Failed {
+        Ok(Ok(status)) => Asked::Answered(status),
+        Ok(Err(_)) => Asked::Answered(ComponentStatus::Failed {
             reason: "actor is not running".into(),
-        },
-        Err(_) => ComponentStatus::Failed {
-            reason: "actor did not answer in time".into(),
-        },
+        }),
+        Err(_) => Asked::Late,
     }
 }
 
