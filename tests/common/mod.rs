@@ -172,6 +172,10 @@ pub async fn spawn_app_with_clock(
         port,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // A new connection per request: a kept-alive one that sat idle for the server's
+            // keep-alive (5 s, reached between slow steps on a loaded machine) can be closed by
+            // the server just as it is reused, failing the request (hyper: UnexpectedMessage).
+            .pool_max_idle_per_host(0)
             .build()
             .expect("client"),
         state,
