@@ -164,6 +164,13 @@ pub struct Rows {
     more: Option<String>,
     /// The same for readers without script: a full page.
     more_page: Option<String>,
+    /// The id of the entry this page continues after (`before=…`), if any: the first row's link
+    /// takes the id the "Older entries" link had (`older-<id>`), so that htmx, swapping the
+    /// focused link for these rows, moves focus to the first of them (keyboard users keep
+    /// their place).
+    continues_after: Option<i64>,
+    /// The id of this page's last entry when older ones may follow (`older-<id>` on the link).
+    last_id: Option<i64>,
     guild_param: String,
 }
 
@@ -173,7 +180,9 @@ async fn rows(
     query: &AuditQuery,
     filter: AuditFilter,
 ) -> Result<Rows, PageError> {
+    let continues_after = filter.before_id;
     let list = entries(state, &page.grants, filter).await?;
+    let last_id = list.last().map(|e| e.id);
     let (more, more_page) = match list.last() {
         Some(last) if list.len() == PAGE as usize => {
             let extra = format!("before={}", last.id);
@@ -193,6 +202,8 @@ async fn rows(
         entries: list,
         more,
         more_page,
+        continues_after,
+        last_id,
         guild_param,
     })
 }
@@ -202,6 +213,8 @@ fn empty_rows() -> Rows {
         entries: Vec::new(),
         more: None,
         more_page: None,
+        continues_after: None,
+        last_id: None,
         guild_param: String::new(),
     }
 }

@@ -12,6 +12,7 @@
 mod dash_flows;
 mod discord_flows;
 mod flows;
+mod keyboard;
 mod links_flow;
 mod ws_flows;
 
