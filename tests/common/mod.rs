@@ -279,3 +279,35 @@ pub async fn invalidations_delivered(a: &TestApp, b: &TestApp) {
     .await;
     assert!(arrived, "the second instance never subscribed");
 }
+
+/// Waits up to `within` until at least `count` sessions of the PostgreSQL database at `url`
+/// wait on a lock with a query matching `like` (SQL `LIKE`): the barrier for a test that holds a
+/// lock on purpose to catch the daemon mid-query. False if they never did.
+pub async fn sessions_waiting_on_lock(url: &str, like: &str, count: i64, within: Duration) -> bool {
+    use sqlx::Connection;
+    let db = url::Url::parse(url)
+        .expect("database url")
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let mut probe = sqlx::PgConnection::connect(url).await.expect("connect");
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+             AND wait_event_type = 'Lock' AND query LIKE $2",
+        )
+        .bind(&db)
+        .bind(like)
+        .fetch_one(&mut probe)
+        .await
+        .expect("pg_stat_activity");
+        if waiting >= count {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -252,28 +252,15 @@ fn a_system_ending_while_a_background_query_waits_does_not_panic() {
                     .execute(&mut locker)
                     .await
                     .unwrap();
-                let db = app.db.name.clone().unwrap();
-                let mut probe = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-                // The runner scans every second: wait until its query waits on the lock.
-                let deadline = std::time::Instant::now() + Duration::from_secs(30);
-                loop {
-                    let waiting: i64 = sqlx::query_scalar(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
-                         AND wait_event_type = 'Lock' AND query LIKE '%minecraft_schedules%'",
-                    )
-                    .bind(&db)
-                    .fetch_one(&mut probe)
-                    .await
-                    .unwrap();
-                    if waiting > 0 {
-                        break true;
-                    }
-                    if std::time::Instant::now() > deadline {
-                        break false;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                // The System ends here, the scan still waiting.
+                // The runner scans every second: wait until its query waits on the lock. The
+                // System ends right after, the scan still waiting.
+                crate::common::sessions_waiting_on_lock(
+                    &app.db.url,
+                    "%minecraft_schedules%",
+                    1,
+                    Duration::from_secs(30),
+                )
+                .await
             })
         })
         .unwrap()

@@ -603,13 +603,7 @@ async fn signing_in_with_mfa_turning_a_module_off_and_warning_a_member_work_from
     key(&browser, Key::Enter, false).await;
     browser.wait_for_text("h1", "Confirm: warn").await;
     assert!(
-        w.app
-            .state
-            .store
-            .list_cases(GUILD_ID as i64, &Default::default(), 10)
-            .await
-            .unwrap()
-            .is_empty(),
+        stored_cases(&w.app).await.is_empty(),
         "nothing happens before the confirmation"
     );
     browser.check_page("confirm").await;
@@ -619,13 +613,7 @@ async fn signing_in_with_mfa_turning_a_module_off_and_warning_a_member_work_from
     browser.check_page("case").await;
     browser.client.refresh().await.expect("reload");
     browser.wait_for_text("main", "typed without a mouse").await;
-    let cases = w
-        .app
-        .state
-        .store
-        .list_cases(GUILD_ID as i64, &Default::default(), 10)
-        .await
-        .unwrap();
+    let cases = stored_cases(&w.app).await;
     assert_eq!(cases.len(), 1, "one case, kept");
     assert_eq!(cases[0].action, "warn");
 
@@ -649,13 +637,7 @@ async fn signing_in_with_mfa_turning_a_module_off_and_warning_a_member_work_from
     press_and_wait_for_path(&browser, Key::Enter, &guild_path).await;
     browser.wait_for("#moderate").await;
     browser.check_page("cancelled").await;
-    let cases = w
-        .app
-        .state
-        .store
-        .list_cases(GUILD_ID as i64, &Default::default(), 10)
-        .await
-        .unwrap();
+    let cases = stored_cases(&w.app).await;
     assert_eq!(cases.len(), 1, "the cancelled kick did nothing");
     browser.close().await;
 }
@@ -895,4 +877,13 @@ async fn the_live_log_viewer_pauses_resumes_and_filters_by_level_from_the_keyboa
     wait_for_log_item(&browser, "kb-info-1", Some(true)).await;
     browser.check_page("all-levels").await;
     browser.close().await;
+}
+
+/// The guild's moderation cases, as stored.
+async fn stored_cases(app: &crate::common::TestApp) -> Vec<guildhall::store::cases::CaseRow> {
+    app.state
+        .store
+        .list_cases(GUILD_ID as i64, &Default::default(), 10)
+        .await
+        .unwrap()
 }

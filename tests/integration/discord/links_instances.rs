@@ -65,31 +65,9 @@ async fn hold_round(url: &str) -> sqlx::PgConnection {
 /// Waits until two sessions (the two daemons) are blocked on their claim of the held round,
 /// then lets them go.
 async fn release_when_both_wait(mut held: sqlx::PgConnection, url: &str) {
-    use sqlx::Connection;
-    let db = url::Url::parse(url)
-        .unwrap()
-        .path()
-        .trim_start_matches('/')
-        .to_owned();
-    let mut probe = sqlx::PgConnection::connect(url).await.expect("connect");
-    let deadline = std::time::Instant::now() + WAIT;
-    let both_wait = loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
-             AND wait_event_type = 'Lock' AND query LIKE 'UPDATE minecraft_whitelist_sync%'",
-        )
-        .bind(&db)
-        .fetch_one(&mut probe)
-        .await
-        .expect("pg_stat_activity");
-        if waiting == 2 {
-            break true;
-        }
-        if std::time::Instant::now() > deadline {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let both_wait =
+        crate::common::sessions_waiting_on_lock(url, "UPDATE minecraft_whitelist_sync%", 2, WAIT)
+            .await;
     sqlx::raw_sql(sqlx::AssertSqlSafe("COMMIT".to_owned()))
         .execute(&mut held)
         .await
