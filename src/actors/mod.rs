@@ -26,6 +26,10 @@ pub struct Restart {
 #[rtype(result = "ComponentStatus")]
 pub struct GetStatus;
 
+/// How long a background actor's stop message waits for the work it already started (a
+/// command's answer, an unban and their audit entries) before shutdown goes on without it.
+pub const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A count of work under way that someone can wait to see reach zero.
 #[derive(Clone)]
 pub struct Busy(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
@@ -49,9 +53,16 @@ impl Busy {
         BusyGuard(self.clone())
     }
 
-    pub async fn idle(&self) {
+    pub fn is_idle(&self) -> bool {
+        *self.0.borrow() == 0
+    }
+
+    /// Waits until no work is under way, at most [`STOP_WAIT`]; false if some still was.
+    pub async fn idle_before_stop(&self) -> bool {
         let mut count = self.0.subscribe();
-        let _ = count.wait_for(|n| *n == 0).await;
+        tokio::time::timeout(STOP_WAIT, count.wait_for(|n| *n == 0))
+            .await
+            .is_ok()
     }
 }
 

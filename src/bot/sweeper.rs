@@ -30,22 +30,19 @@ pub struct BanSweeper {
     shards: ShardSpec,
     metrics: Metrics,
     interval: Duration,
-    /// A sweep is running; the next tick does not start another.
-    sweeping: bool,
     /// Set on shutdown: no new sweep starts.
     stopped: bool,
-    /// The sweep under way, if any; `StopSweeping` answers once there is none.
+    /// The sweep under way, if any: the next tick does not start another, and `StopSweeping`
+    /// answers once there is none.
     busy: crate::actors::Busy,
 }
 
 /// Stops sweeping and answers once the sweep under way (if any) has finished, at most
-/// `STOP_WAIT`: sent on shutdown before the pool closes, so no sweep uses a closed pool and none
+/// [`crate::actors::STOP_WAIT`]: sent on shutdown before the pool closes, so no sweep uses a closed pool and none
 /// is left half done (unbanned on Discord, its case and audit entry not written).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopSweeping;
-
-const STOP_WAIT: Duration = Duration::from_secs(15);
 
 impl BanSweeper {
     pub fn new(shards: ShardSpec, metrics: Metrics, interval: Duration) -> Self {
@@ -54,7 +51,6 @@ impl BanSweeper {
             shards,
             metrics,
             interval,
-            sweeping: false,
             stopped: false,
             busy: crate::actors::Busy::new(),
         }
@@ -64,10 +60,9 @@ impl BanSweeper {
         let Some(state) = self.state.clone() else {
             return;
         };
-        if self.sweeping || self.stopped {
+        if !self.busy.is_idle() || self.stopped {
             return;
         }
-        self.sweeping = true;
         let shards = self.shards;
         let sweep = async move {
             let Some(session) = state.discord.session() else {
@@ -90,8 +85,7 @@ impl BanSweeper {
                 // On the runtime: a sweep in flight when the System ends must not panic.
                 crate::store::on_runtime(sweep).await;
             }
-            .into_actor(self)
-            .map(|(), act, _| act.sweeping = false),
+            .into_actor(self),
         );
     }
 }
@@ -106,9 +100,8 @@ impl Actor for BanSweeper {
 
 impl Supervised for BanSweeper {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // The sweep that was running went with the old context, and its `busy` guard with it.
         self.metrics.actor_restarted(ACTOR);
-        // The sweep that was running went with the old context.
-        self.sweeping = false;
     }
 }
 
@@ -127,8 +120,11 @@ impl Handler<StopSweeping> for BanSweeper {
         self.stopped = true;
         let busy = self.busy.clone();
         Box::pin(async move {
-            if tokio::time::timeout(STOP_WAIT, busy.idle()).await.is_err() {
-                tracing::warn!("a temporary-ban sweep is still under way after {STOP_WAIT:?}");
+            if !busy.idle_before_stop().await {
+                tracing::warn!(
+                    "a temporary-ban sweep is still under way after {:?}",
+                    crate::actors::STOP_WAIT
+                );
             }
         })
     }

@@ -356,16 +356,10 @@ impl Actor for WhitelistSync {
                     tracing::warn!(error = %e, "whitelist reconciliation scan failed; retrying next tick");
                 }
             });
-            ctx.spawn(
-                async move {
-                    scan.await;
-                }
-                .into_actor(act)
-                .map(|(), act, _| {
-                    act.scanning = false;
-                    act.scans += 1;
-                }),
-            );
+            ctx.spawn(scan.into_actor(act).map(|_, act, _| {
+                act.scanning = false;
+                act.scans += 1;
+            }));
         });
     }
 }

@@ -34,9 +34,6 @@ const MAX_CRON_LEN: usize = 120;
 /// Countdown announcements are made at the start and at each of these marks below it.
 const ANNOUNCE_AT: &[u32] = &[1800, 900, 600, 300, 120, 60, 30, 10, 5, 4, 3, 2, 1];
 pub const DEFAULT_COUNTDOWN_MESSAGE: &str = "Scheduled maintenance in {seconds} seconds";
-/// How long `StopScheduling` waits for the scan and the runs already started (a command's
-/// answer and its audit entry); a countdown longer than this is left behind.
-const STOP_WAIT: Duration = Duration::from_secs(15);
 
 /// A validated cron expression: five fields (minute granularity) or six (with seconds first),
 /// evaluated in UTC.
@@ -266,7 +263,8 @@ pub struct ScheduleRunner {
 }
 
 /// Stops claiming occurrences, so that a stopping instance leaves them to the others, and
-/// answers once the scan and the runs already started have finished (at most `STOP_WAIT`):
+/// answers once the scan and the runs already started have finished (at most
+/// [`crate::actors::STOP_WAIT`]; a countdown longer than that is left behind):
 /// after shutdown a stopped instance sends nothing more, and every run's audit entry is
 /// written before the pool closes.
 #[derive(Debug, Message)]
@@ -281,9 +279,10 @@ impl Handler<StopScheduling> for ScheduleRunner {
         self.stopped = true;
         let busy = self.busy.clone();
         Box::pin(async move {
-            if tokio::time::timeout(STOP_WAIT, busy.idle()).await.is_err() {
+            if !busy.idle_before_stop().await {
                 tracing::warn!(
-                    "scheduled runs still under way after {STOP_WAIT:?}; leaving them behind"
+                    "scheduled runs still under way after {:?}; leaving them behind",
+                    crate::actors::STOP_WAIT
                 );
             }
         })

@@ -76,21 +76,7 @@ impl Store {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
-}
 
-/// Runs a background actor's database work as a task of the Tokio runtime instead of the
-/// actor's own (actix `LocalSet`) task, and waits for it. When an actix `System` ends, it drops
-/// its `LocalSet` outside the runtime's context; a query in flight there drops its pooled
-/// connection, whose `Drop` needs that context, and sqlx panics ("this functionality requires
-/// a Tokio context"). The runtime drops its own tasks inside its context. `None` if the task
-/// did not finish (it panicked, or the runtime is shutting down).
-pub async fn on_runtime<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> Option<T> {
-    tokio::spawn(work).await.ok()
-}
-
-impl Store {
     /// Applies every pending migration. Safe to run from several instances at once: sqlx
     /// takes an advisory lock on PostgreSQL, and SQLite serialises writers.
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -127,6 +113,18 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Runs a background actor's database work as a task of the Tokio runtime instead of the
+/// actor's own (actix `LocalSet`) task, and waits for it. When an actix `System` ends, it drops
+/// its `LocalSet` outside the runtime's context; a query in flight there drops its pooled
+/// connection, whose `Drop` needs that context, and sqlx panics ("this functionality requires
+/// a Tokio context"). The runtime drops its own tasks inside its context. `None` if the task
+/// did not finish (it panicked, or the runtime is shutting down).
+pub async fn on_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    tokio::spawn(work).await.ok()
 }
 
 /// Makes sure a SQLite database can be created: its directory exists and the URL asks sqlx to

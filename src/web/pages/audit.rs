@@ -169,8 +169,6 @@ pub struct Rows {
     /// focused link for these rows, moves focus to the first of them (keyboard users keep
     /// their place).
     continues_after: Option<i64>,
-    /// The id of this page's last entry when older ones may follow (`older-<id>` on the link).
-    last_id: Option<i64>,
     guild_param: String,
 }
 
@@ -182,7 +180,6 @@ async fn rows(
 ) -> Result<Rows, PageError> {
     let continues_after = filter.before_id;
     let list = entries(state, &page.grants, filter).await?;
-    let last_id = list.last().map(|e| e.id);
     let (more, more_page) = match list.last() {
         Some(last) if list.len() == PAGE as usize => {
             let extra = format!("before={}", last.id);
@@ -203,7 +200,6 @@ async fn rows(
         more,
         more_page,
         continues_after,
-        last_id,
         guild_param,
     })
 }
@@ -214,7 +210,6 @@ fn empty_rows() -> Rows {
         more: None,
         more_page: None,
         continues_after: None,
-        last_id: None,
         guild_param: String::new(),
     }
 }
